@@ -1,0 +1,346 @@
+//! Command line: raw clap arguments ([`Args`]) and the checked [`Config`] built from them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Subscribes to sensor events on an MQTT topic and appends them to a CSV file
+/// (the tutorial's `python3 server.py TOPIC FILE`, with a status page).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "host-service", version, about, long_about = None)]
+pub struct Args {
+    /// MQTT topic to subscribe to (e.g. sensor-data).
+    #[arg(env = "HOST_SERVICE_TOPIC")]
+    pub topic: String,
+
+    /// CSV file to append rows to (created with a header if new or empty).
+    #[arg(env = "HOST_SERVICE_FILE")]
+    pub file: PathBuf,
+
+    /// Broker URL: mqtt://host:port, or mqtts://host:port for TLS.
+    #[arg(long, env = "HOST_SERVICE_BROKER", default_value = "mqtt://localhost:1883")]
+    pub broker: String,
+
+    /// Run an MQTT broker in-process on ADDR and connect to it (no mosquitto needed).
+    /// It keeps sessions and queued messages only while this process runs.
+    #[arg(
+        long,
+        env = "HOST_SERVICE_EMBEDDED_BROKER",
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = "127.0.0.1:1883"
+    )]
+    pub embedded_broker: Option<SocketAddr>,
+
+    /// Subscription QoS (use 1 with a persistent session so nothing is lost).
+    #[arg(long, env = "HOST_SERVICE_QOS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
+    pub qos: u8,
+
+    /// MQTT client id; the persistent session is keyed on it, so keep it stable
+    /// (default: host-service-HOSTNAME).
+    #[arg(long, env = "HOST_SERVICE_CLIENT_ID")]
+    pub client_id: Option<String>,
+
+    /// Start a clean session (drop what the broker queued while we were away).
+    #[arg(long, env = "HOST_SERVICE_CLEAN_SESSION")]
+    pub clean_session: bool,
+
+    /// Username for the broker.
+    #[arg(long, env = "HOST_SERVICE_USERNAME")]
+    pub username: Option<String>,
+
+    /// Password for the broker.
+    #[arg(long, env = "HOST_SERVICE_PASSWORD", hide_env_values = true, requires = "username")]
+    pub password: Option<String>,
+
+    /// Use TLS (implied by an mqtts:// or ssl:// broker URL).
+    #[arg(long, env = "HOST_SERVICE_TLS")]
+    pub tls: bool,
+
+    /// PEM file with the CA certificate(s) to trust (default: the system's roots).
+    #[arg(long, env = "HOST_SERVICE_CA_FILE", value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// PEM client certificate for mutual TLS (with --client-key).
+    #[arg(long, env = "HOST_SERVICE_CLIENT_CERT", value_name = "PEM", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+
+    /// PEM private key for --client-cert.
+    #[arg(long, env = "HOST_SERVICE_CLIENT_KEY", value_name = "PEM", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+
+    /// Address of the status page (/, /status, /metrics, /healthz).
+    #[arg(long, env = "HOST_SERVICE_STATUS_ADDR", default_value = "127.0.0.1:8080")]
+    pub status_addr: SocketAddr,
+
+    /// File that keeps rejected payloads verbatim (default: FILE.rejects).
+    #[arg(long, env = "HOST_SERVICE_REJECTS", value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+
+    /// Join the shared subscription $share/NAME/TOPIC, so instances split one stream.
+    #[arg(long, env = "HOST_SERVICE_SHARE_GROUP", value_name = "NAME")]
+    pub share_group: Option<String>,
+
+    /// Payloads longer than this many bytes are rejected as too large.
+    #[arg(long, env = "HOST_SERVICE_MAX_PAYLOAD", default_value_t = 4096)]
+    pub max_payload: usize,
+
+    /// Keep-alive interval in seconds.
+    #[arg(long, env = "HOST_SERVICE_KEEP_ALIVE", default_value_t = 30)]
+    pub keep_alive: u64,
+
+    /// Longest wait between reconnection attempts, in seconds.
+    #[arg(long, env = "HOST_SERVICE_MAX_BACKOFF", default_value_t = 10.0)]
+    pub max_backoff: f64,
+
+    /// Don't print a SensorEvent(...) line per event on stdout.
+    #[arg(long, short, env = "HOST_SERVICE_QUIET")]
+    pub quiet: bool,
+}
+
+/// Invalid combinations of options.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The broker URL can't be used.
+    #[error("bad --broker {url:?}: {reason}")]
+    BrokerUrl {
+        /// The URL given.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The topic is empty or has characters MQTT forbids in a filter.
+    #[error("bad topic {0:?}: {1}")]
+    Topic(String, &'static str),
+    /// The share group name is not allowed.
+    #[error("bad --share-group {0:?}: it must not be empty or contain '/', '+' or '#'")]
+    ShareGroup(String),
+    /// A TLS file can't be read.
+    #[error("cannot read {path}: {source}")]
+    TlsFile {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A bad number.
+    #[error("{0}")]
+    Value(String),
+}
+
+/// TLS settings, files already read.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// PEM CA bundle, or None for the system roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// PEM client cert and key.
+    pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The topic as given.
+    pub topic: String,
+    /// The filter actually subscribed (with `$share/GROUP/` when sharing).
+    pub subscription: String,
+    /// CSV path.
+    pub csv_path: PathBuf,
+    /// Rejects path.
+    pub rejects_path: PathBuf,
+    /// Delivery journal path (FILE.acklog).
+    pub journal_path: PathBuf,
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// The broker as shown on the status page.
+    pub broker_url: String,
+    /// Run the embedded broker on this address.
+    pub embedded_broker: Option<SocketAddr>,
+    /// Subscription QoS.
+    pub qos: rumqttc::QoS,
+    /// Client id.
+    pub client_id: String,
+    /// Clean session.
+    pub clean_session: bool,
+    /// Credentials.
+    pub credentials: Option<(String, String)>,
+    /// TLS, if on.
+    pub tls: Option<TlsSettings>,
+    /// Status page address.
+    pub status_addr: SocketAddr,
+    /// Payload limit.
+    pub max_payload: usize,
+    /// Keep-alive.
+    pub keep_alive: Duration,
+    /// Reconnection backoff cap.
+    pub max_backoff: Duration,
+    /// Print console lines.
+    pub print_events: bool,
+}
+
+fn with_suffix(path: &std::path::Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn default_client_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    if host.is_empty() {
+        "host-service".to_owned()
+    } else {
+        format!("host-service-{host}")
+    }
+}
+
+impl Config {
+    /// Checks the arguments and reads the TLS files.
+    pub fn from_args(args: Args) -> Result<Config, ConfigError> {
+        if args.topic.is_empty() {
+            return Err(ConfigError::Topic(args.topic, "empty"));
+        }
+        if args.topic.contains('\0') {
+            return Err(ConfigError::Topic(args.topic, "contains a NUL"));
+        }
+        let subscription = match &args.share_group {
+            Some(g) if g.is_empty() || g.contains(['/', '+', '#']) => {
+                return Err(ConfigError::ShareGroup(g.clone()));
+            }
+            Some(g) => format!("$share/{g}/{}", args.topic),
+            None => args.topic.clone(),
+        };
+        let (scheme, host, port) = match args.embedded_broker {
+            Some(addr) => {
+                let host = if addr.ip().is_unspecified() {
+                    "127.0.0.1".to_owned()
+                } else {
+                    addr.ip().to_string()
+                };
+                ("mqtt", host, addr.port())
+            }
+            None => parse_broker_url(&args.broker)?,
+        };
+        let tls_on = args.tls || matches!(scheme, "mqtts" | "ssl");
+        if args.embedded_broker.is_some() && tls_on {
+            return Err(ConfigError::Value("the embedded broker speaks plain MQTT; drop --tls".into()));
+        }
+        let read = |p: &PathBuf| {
+            std::fs::read(p).map_err(|source| ConfigError::TlsFile { path: p.clone(), source })
+        };
+        let tls = if tls_on {
+            let ca_pem = args.ca_file.as_ref().map(read).transpose()?;
+            let client_auth = match (&args.client_cert, &args.client_key) {
+                (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+                _ => None,
+            };
+            Some(TlsSettings { ca_pem, client_auth })
+        } else {
+            None
+        };
+        if !(args.max_backoff.is_finite() && args.max_backoff > 0.0) {
+            return Err(ConfigError::Value("--max-backoff must be a positive number of seconds".into()));
+        }
+        let qos = match args.qos {
+            0 => rumqttc::QoS::AtMostOnce,
+            1 => rumqttc::QoS::AtLeastOnce,
+            _ => rumqttc::QoS::ExactlyOnce,
+        };
+        let broker_url = format!("{}://{host}:{port}", if tls.is_some() { "mqtts" } else { "mqtt" });
+        let broker_url = if args.embedded_broker.is_some() {
+            format!("{broker_url} (embedded)")
+        } else {
+            broker_url
+        };
+        Ok(Config {
+            rejects_path: args.rejects.clone().unwrap_or_else(|| with_suffix(&args.file, ".rejects")),
+            journal_path: with_suffix(&args.file, ".acklog"),
+            csv_path: args.file,
+            topic: args.topic,
+            subscription,
+            host,
+            port,
+            broker_url,
+            embedded_broker: args.embedded_broker,
+            qos,
+            client_id: args.client_id.unwrap_or_else(default_client_id),
+            clean_session: args.clean_session,
+            credentials: args.username.map(|u| (u, args.password.unwrap_or_default())),
+            tls,
+            status_addr: args.status_addr,
+            max_payload: args.max_payload,
+            keep_alive: Duration::from_secs(args.keep_alive.max(5)),
+            max_backoff: Duration::from_secs_f64(args.max_backoff),
+            print_events: !args.quiet,
+        })
+    }
+}
+
+/// Splits `mqtt://host:port` into its parts (port defaults to 1883, or 8883 for TLS).
+pub fn parse_broker_url(url: &str) -> Result<(&'static str, String, u16), ConfigError> {
+    let bad = |reason: &str| ConfigError::BrokerUrl { url: url.to_owned(), reason: reason.to_owned() };
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (s, r),
+        None => ("mqtt", url),
+    };
+    let scheme = match scheme {
+        "mqtt" | "tcp" => "mqtt",
+        "mqtts" | "ssl" | "tls" => "mqtts",
+        _ => return Err(bad("the scheme must be mqtt:// or mqtts://")),
+    };
+    let rest = rest.trim_end_matches('/');
+    if rest.contains('/') || rest.contains('@') {
+        return Err(bad("expected scheme://host:port (credentials go in --username/--password)"));
+    }
+    let default_port = if scheme == "mqtts" { 8883 } else { 1883 };
+    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or_else(|| bad("unclosed [ in IPv6 address"))?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().map_err(|_| bad("bad port"))?,
+            None if after.is_empty() => default_port,
+            None => return Err(bad("junk after the IPv6 address")),
+        };
+        (h.to_owned(), port)
+    } else {
+        match rest.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad("bad port"))?),
+            None => (rest.to_owned(), default_port),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    Ok((scheme, host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls() {
+        assert_eq!(parse_broker_url("mqtt://localhost:1883").unwrap(), ("mqtt", "localhost".into(), 1883));
+        assert_eq!(parse_broker_url("mqtts://h").unwrap(), ("mqtts", "h".into(), 8883));
+        assert_eq!(parse_broker_url("h:99").unwrap(), ("mqtt", "h".into(), 99));
+        assert_eq!(parse_broker_url("mqtt://[::1]:7").unwrap(), ("mqtt", "::1".into(), 7));
+        assert!(parse_broker_url("http://h").is_err());
+        assert!(parse_broker_url("mqtt://u:p@h").is_err());
+    }
+
+    #[test]
+    fn share_group_and_defaults() {
+        let args = Args::parse_from(["host-service", "--share-group", "g", "sensor-data", "x.csv"]);
+        let c = Config::from_args(args).unwrap();
+        assert_eq!(c.subscription, "$share/g/sensor-data");
+        assert_eq!(c.rejects_path, PathBuf::from("x.csv.rejects"));
+        assert_eq!((c.host.as_str(), c.port), ("localhost", 1883));
+        let args = Args::parse_from(["host-service", "--embedded-broker", "--", "t", "x.csv"]);
+        let c = Config::from_args(args).unwrap();
+        assert_eq!(c.port, 1883);
+    }
+}

@@ -1,0 +1,145 @@
+//! The delivery journal: which QoS 1/2 messages were recently written, so a redelivery
+//! (the broker resends an unacknowledged message with DUP set after a reconnect or a
+//! restart of this service) is acknowledged without writing the row a second time.
+//!
+//! A message is identified by its packet id plus a hash of topic and payload; only
+//! messages flagged DUP are looked up, so a new message is never dropped because an
+//! older one looked the same. The file holds one `pkid hash` line per message, is
+//! appended after the CSV rows are flushed and before the acks go out, and is compacted
+//! to the last [`KEEP`] entries (far more than any broker's in-flight window).
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use crate::sink::SinkError;
+
+/// How many recent messages are remembered.
+pub const KEEP: usize = 4096;
+
+/// FNV-1a 64: stable across runs and Rust versions (unlike `DefaultHasher`).
+pub fn message_hash(topic: &str, payload: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in topic.as_bytes().iter().chain([0xffu8].iter()).chain(payload) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The journal (in memory and on disk).
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    recent: VecDeque<(u16, u64)>,
+    pending: String,
+    lines_in_file: usize,
+}
+
+impl Journal {
+    /// Opens the journal at `path`, loading its last [`KEEP`] entries.
+    pub fn open(path: &Path) -> Result<Journal, SinkError> {
+        let open_err = |source| SinkError::Open { path: path.to_owned(), source };
+        let mut recent = VecDeque::with_capacity(KEEP);
+        match File::open(path) {
+            Ok(f) => {
+                for line in BufReader::new(f).lines() {
+                    let line = line.map_err(open_err)?;
+                    // A torn last line (SIGKILL mid-write) simply fails to parse.
+                    if let Some((pkid, hash)) = line.split_once(' ') {
+                        if let (Ok(pkid), Ok(hash)) =
+                            (pkid.parse::<u16>(), u64::from_str_radix(hash, 16))
+                        {
+                            if recent.len() == KEEP {
+                                recent.pop_front();
+                            }
+                            recent.push_back((pkid, hash));
+                        }
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(open_err(e)),
+        }
+        let file = Self::rewrite(path, &recent)?;
+        let lines_in_file = recent.len();
+        Ok(Journal { path: path.to_owned(), file, recent, pending: String::new(), lines_in_file })
+    }
+
+    /// Writes `entries` to a fresh file that replaces `path` atomically.
+    fn rewrite(path: &Path, entries: &VecDeque<(u16, u64)>) -> Result<File, SinkError> {
+        let tmp = path.with_extension("tmp");
+        let err = |source| SinkError::Write { path: path.to_owned(), source };
+        let mut text = String::with_capacity(entries.len() * 24);
+        for (pkid, hash) in entries {
+            text.push_str(&format!("{pkid} {hash:016x}\n"));
+        }
+        std::fs::write(&tmp, text).map_err(err)?;
+        std::fs::rename(&tmp, path).map_err(err)?;
+        OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|source| SinkError::Open { path: path.to_owned(), source })
+    }
+
+    /// True if this (DUP-flagged) message was already written.
+    pub fn seen(&self, pkid: u16, hash: u64) -> bool {
+        self.recent.iter().rev().any(|e| *e == (pkid, hash))
+    }
+
+    /// Records a message as written (buffered until [`Journal::flush`]).
+    pub fn record(&mut self, pkid: u16, hash: u64) {
+        if self.recent.len() == KEEP {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((pkid, hash));
+        self.pending.push_str(&format!("{pkid} {hash:016x}\n"));
+    }
+
+    /// Writes the recorded entries to disk; call after the CSV flush, before acking.
+    pub fn flush(&mut self) -> Result<(), SinkError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let n = self.pending.bytes().filter(|b| *b == b'\n').count();
+        self.file
+            .write_all(self.pending.as_bytes())
+            .map_err(|source| SinkError::Write { path: self.path.clone(), source })?;
+        self.pending.clear();
+        self.lines_in_file += n;
+        if self.lines_in_file > 4 * KEEP {
+            self.file = Self::rewrite(&self.path, &self.recent)?;
+            self.lines_in_file = self.recent.len();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survives_reopen_and_compacts() {
+        let dir = std::env::temp_dir().join(format!("hs-journal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("j.acklog");
+        let _ = std::fs::remove_file(&path);
+        let mut j = Journal::open(&path).unwrap();
+        for i in 0..(5 * KEEP) {
+            j.record((i % 65535) as u16, i as u64);
+            if i % 100 == 0 {
+                j.flush().unwrap();
+            }
+        }
+        j.flush().unwrap();
+        drop(j);
+        let j = Journal::open(&path).unwrap();
+        let last = 5 * KEEP - 1;
+        assert!(j.seen((last % 65535) as u16, last as u64));
+        assert!(!j.seen(0, 0));
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), KEEP);
+    }
+}

@@ -1,0 +1,173 @@
+//! host-service: subscribes to sensor events on an MQTT topic and appends them to a CSV
+//! file in exactly the format of the tutorial's `server.py`, with a status page, a
+//! rejects file for bad payloads and at-least-once delivery turned into exactly-once
+//! rows (manual acks after the flush, plus a delivery journal for redeliveries).
+//!
+//! Modules: [`cli`] (options and checked config), [`event`] and [`pyrepr`] (parsing and
+//! Python-compatible formatting), [`sink`] (CSV and rejects files), [`journal`]
+//! (redelivery detection), [`writer`] and [`mqtt`] (the two tasks), [`status`] (axum),
+//! [`broker`] (the embedded broker).
+#![deny(missing_docs)]
+
+pub mod broker;
+pub mod cli;
+pub mod event;
+pub mod journal;
+pub mod mqtt;
+pub mod pyrepr;
+pub mod sink;
+pub mod stats;
+pub mod status;
+pub mod writer;
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::cli::Config;
+use crate::event::RejectKind;
+use crate::stats::Stats;
+
+/// Errors that stop the service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The CSV, rejects or journal file can't be opened or written.
+    #[error(transparent)]
+    Sink(#[from] sink::SinkError),
+    /// The embedded broker can't start.
+    #[error(transparent)]
+    Broker(#[from] broker::BrokerError),
+    /// The status page can't listen.
+    #[error("status page cannot listen on {addr}: {source}")]
+    Status {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A task panicked.
+    #[error("internal error: {0}")]
+    Task(String),
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// Runs the service until Ctrl-C/SIGTERM (Ok) or a fatal error.
+pub async fn run(config: Config) -> Result<(), Error> {
+    let config = Arc::new(config);
+    // Files first: a CSV we can't write must stop us before we subscribe (and ack).
+    let (csv, torn) = sink::CsvSink::open(&config.csv_path)?;
+    let mut rejects = sink::RejectSink::open(&config.rejects_path)?;
+    let journal = journal::Journal::open(&config.journal_path)?;
+    let stats = Arc::new(Stats::new(
+        config.broker_url.clone(),
+        config.subscription.clone(),
+        config.csv_path.clone(),
+        config.rejects_path.clone(),
+    ));
+    if let Some(fragment) = torn {
+        tracing::warn!(
+            csv = %config.csv_path.display(),
+            bytes = fragment.len(),
+            rejects_file = %config.rejects_path.display(),
+            "the CSV ended in a partial row (killed mid-write?); moved it to the rejects file"
+        );
+        rejects.write(RejectKind::TornRow, "", "partial last line of the CSV", &fragment)?;
+        rejects.flush()?;
+        stats.count_reject(RejectKind::TornRow);
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.status_addr)
+        .await
+        .map_err(|source| Error::Status { addr: config.status_addr, source })?;
+    let status_addr = listener.local_addr().map_err(|source| Error::Status { addr: config.status_addr, source })?;
+    tracing::info!("status page on http://{status_addr}/ (JSON at /status)");
+
+    if let Some(addr) = config.embedded_broker {
+        broker::start(addr, config.credentials.as_ref())?;
+    }
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (client, eventloop) = mqtt::client(&config);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (done_tx, done_rx) = oneshot::channel();
+    let writer = writer::Writer {
+        csv,
+        rejects,
+        journal,
+        stats: stats.clone(),
+        max_payload: config.max_payload,
+        print_events: config.print_events,
+    };
+    let writer_client = client.clone();
+    let writer_task = tokio::spawn(async move {
+        let res = writer.run(rx, writer_client).await;
+        let _ = done_tx.send(());
+        res
+    });
+    let mqtt_task = tokio::spawn(mqtt::run(
+        config.clone(),
+        client,
+        eventloop,
+        stats.clone(),
+        tx,
+        done_rx,
+        shutdown_rx.clone(),
+    ));
+    let mut status_shutdown = shutdown_rx.clone();
+    let status_task = tokio::spawn(async move {
+        let _ = axum::serve(listener, status::app(stats))
+            .with_graceful_shutdown(async move {
+                let _ = status_shutdown.changed().await;
+            })
+            .await;
+    });
+
+    tracing::info!(
+        topic = %config.subscription,
+        csv = %config.csv_path.display(),
+        broker = %config.broker_url,
+        client_id = %config.client_id,
+        "host-service started"
+    );
+    let mut writer_task = writer_task;
+    let writer_result = tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down: flushing");
+            None
+        }
+        res = &mut writer_task => Some(res),
+    };
+    let _ = shutdown_tx.send(true);
+    let writer_result = match writer_result {
+        Some(r) => r,
+        None => writer_task.await,
+    };
+    let _ = mqtt_task.await;
+    let _ = status_task.await;
+    match writer_result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(Error::Task(e.to_string())),
+    }
+}

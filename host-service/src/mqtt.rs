@@ -1,0 +1,169 @@
+//! The MQTT task: owns the rumqttc event loop, reconnects with backoff, subscribes when
+//! the broker has no session for us, and hands publishes to the writer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, Incoming, MqttOptions, Outgoing, Publish,
+    SubscribeReasonCode, TlsConfiguration, Transport,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::cli::Config;
+use crate::stats::{BrokerState, Stats};
+
+/// The largest MQTT packet. Oversized payloads must reach the writer (to be kept as
+/// rejects); refusing them in rumqttc would drop the connection and the broker would
+/// redeliver the same message forever.
+const MAX_PACKET: usize = 268_435_456;
+
+/// Builds the client and its event loop from the config.
+pub fn client(config: &Config) -> (AsyncClient, EventLoop) {
+    let mut opts = MqttOptions::new(config.client_id.clone(), config.host.clone(), config.port);
+    opts.set_clean_session(config.clean_session)
+        .set_manual_acks(true)
+        .set_keep_alive(config.keep_alive)
+        .set_max_packet_size(MAX_PACKET, 64 * 1024);
+    if let Some((user, pass)) = &config.credentials {
+        opts.set_credentials(user.clone(), pass.clone());
+    }
+    if let Some(tls) = &config.tls {
+        let tls_config = match &tls.ca_pem {
+            Some(ca) => TlsConfiguration::Simple {
+                ca: ca.clone(),
+                alpn: None,
+                client_auth: tls.client_auth.clone(),
+            },
+            None => TlsConfiguration::default(),
+        };
+        opts.set_transport(Transport::tls_with_config(tls_config));
+    }
+    // Room for a full batch of acks without making the writer wait.
+    AsyncClient::new(opts, 4096)
+}
+
+fn describe(e: &ConnectionError) -> String {
+    match e {
+        ConnectionError::ConnectionRefused(code) => format!("connection refused by the broker: {code:?}"),
+        other => other.to_string(),
+    }
+}
+
+/// Runs the event loop until `shutdown` flips, then waits for the writer to finish
+/// (still polling so its acks go out) and disconnects.
+pub async fn run(
+    config: Arc<Config>,
+    client: AsyncClient,
+    mut eventloop: EventLoop,
+    stats: Arc<Stats>,
+    tx: mpsc::UnboundedSender<Publish>,
+    writer_done: oneshot::Receiver<()>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let initial_backoff = Duration::from_millis(100);
+    let mut backoff = initial_backoff;
+    let mut connected_once = false;
+    let mut tx = Some(tx);
+    loop {
+        let event = tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            ev = eventloop.poll() => ev,
+        };
+        match event {
+            Ok(Event::Incoming(Incoming::Publish(p))) => {
+                if let Some(tx) = &tx {
+                    if tx.send(p).is_err() {
+                        // The writer died (its error is reported by main); stop reading.
+                        break;
+                    }
+                }
+            }
+            Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
+                backoff = initial_backoff;
+                if connected_once {
+                    Stats::bump(&stats.reconnects);
+                }
+                connected_once = true;
+                stats.set_broker(BrokerState::Connected, None);
+                tracing::info!(
+                    broker = %stats.broker_url,
+                    session_present = ack.session_present,
+                    "connected to the broker"
+                );
+                if ack.session_present {
+                    // The broker kept our subscription: subscribing again would replay
+                    // retained messages for nothing.
+                    stats.set_subscribed(true);
+                } else {
+                    let client = client.clone();
+                    let filter = config.subscription.clone();
+                    let qos = config.qos;
+                    tokio::spawn(async move {
+                        if let Err(e) = client.subscribe(filter, qos).await {
+                            tracing::error!(error = %e, "cannot queue the subscription");
+                        }
+                    });
+                }
+            }
+            Ok(Event::Incoming(Incoming::SubAck(ack))) => {
+                if ack.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) {
+                    tracing::error!(filter = %config.subscription, "the broker refused the subscription");
+                    stats.set_broker(
+                        BrokerState::Connected,
+                        Some(format!("subscription to {} refused", config.subscription)),
+                    );
+                    stats.set_subscribed(false);
+                } else {
+                    tracing::info!(filter = %config.subscription, "subscribed");
+                    stats.set_subscribed(true);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let msg = describe(&e);
+                let was = stats.broker_status().state;
+                if was == BrokerState::Connected {
+                    tracing::warn!(error = %msg, "lost the broker; reconnecting");
+                } else if backoff == initial_backoff {
+                    tracing::warn!(error = %msg, broker = %stats.broker_url, "cannot reach the broker; retrying with backoff");
+                } else {
+                    tracing::debug!(error = %msg, retry_in = ?backoff, "still cannot reach the broker");
+                }
+                stats.set_broker(BrokerState::Disconnected, Some(msg));
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(config.max_backoff);
+                stats.set_broker(BrokerState::Connecting, None);
+            }
+        }
+    }
+    // Shutdown: let the writer drain what it has, keep polling so its acks are sent.
+    drop(tx.take());
+    let connected = stats.broker_status().state == BrokerState::Connected;
+    let drain = async {
+        let mut writer_done = writer_done;
+        loop {
+            tokio::select! {
+                _ = &mut writer_done => break,
+                ev = eventloop.poll(), if connected => if ev.is_err() { let _ = (&mut writer_done).await; break; },
+            }
+        }
+        if connected {
+            // A DISCONNECT keeps the persistent session (and no last will fires).
+            let _ = client.try_disconnect();
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
+        tracing::warn!("shutdown: gave up waiting for the broker");
+    }
+}

@@ -1,0 +1,339 @@
+//! Test harness: a real mosquitto on a free loopback port with a generated config, the
+//! real `host-service` binary, mosquitto_pub as the publisher (the tutorial's way), and
+//! a tiny HTTP client for the status page.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("hs-it-{}-{name}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("HS_KEEP_TEMP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Finds a program on PATH or in the sbin dirs, or fails with a clear message.
+pub fn require(program: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> =
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect();
+    dirs.extend(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from));
+    for d in dirs {
+        let p = d.join(program);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "`{program}` is not installed, and this test needs a real one: \
+         install it (Debian: apt-get install mosquitto mosquitto-clients)"
+    );
+}
+
+/// Polls `f` until it returns Some, or panics after `timeout` with `what`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn port_open(port: u16) -> bool {
+    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
+}
+
+/// A mosquitto broker started by the test.
+pub struct Mosquitto {
+    pub port: u16,
+    conf: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Mosquitto {
+    /// Starts mosquitto on a free port; with `persistence`, its database lives in `dir`.
+    pub fn start(dir: &Path, persistence: bool) -> Mosquitto {
+        let port = free_port();
+        Self::start_on(dir, port, persistence)
+    }
+
+    pub fn start_on(dir: &Path, port: u16, persistence: bool) -> Mosquitto {
+        let conf = dir.join(format!("mosquitto-{port}.conf"));
+        let mut text = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n\
+             max_inflight_messages 20\n"
+        );
+        if persistence {
+            text.push_str(&format!(
+                "persistence true\npersistence_location {}/\npersistence_file mosquitto-{port}.db\n\
+                 autosave_interval 1\n",
+                dir.display()
+            ));
+        }
+        std::fs::write(&conf, text).unwrap();
+        let mut m = Mosquitto { port, conf, log: dir.join(format!("mosquitto-{port}.log")), child: None };
+        m.restart();
+        m
+    }
+
+    /// (Re)starts the process with the same config and port.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "mosquitto is already running");
+        let bin = require("mosquitto");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start mosquitto");
+        self.child = Some(child);
+        let port = self.port;
+        wait_for(Duration::from_secs(10), "mosquitto to listen", || port_open(port).then_some(()));
+    }
+
+    /// Stops it cleanly (SIGTERM: mosquitto saves its database).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(child.id(), "TERM");
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Sends a signal by name with kill(1).
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    assert!(ok.success(), "kill -{sig} {pid} failed");
+}
+
+/// Publishes each payload as one message with mosquitto_pub (`-l`: one per line).
+pub fn publish_lines(port: u16, topic: &str, qos: u8, lines: &[String]) {
+    let bin = require("mosquitto_pub");
+    let mut child = Command::new(bin)
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic, "-q", &qos.to_string(), "-l"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for l in lines {
+            assert!(!l.contains('\n'));
+            stdin.write_all(l.as_bytes()).unwrap();
+            stdin.write_all(b"\n").unwrap();
+        }
+    }
+    assert!(child.wait().unwrap().success(), "mosquitto_pub -l failed");
+}
+
+/// Publishes one payload (any bytes) with mosquitto_pub -s (message from stdin).
+pub fn publish_bytes(port: u16, topic: &str, qos: u8, payload: &[u8]) {
+    let bin = require("mosquitto_pub");
+    let mut child = Command::new(bin)
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic, "-q", &qos.to_string(), "-s"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(payload).unwrap();
+    assert!(child.wait().unwrap().success(), "mosquitto_pub -s failed");
+}
+
+/// GET over plain HTTP/1.1; returns (status code, body).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let code = head.split(' ').nth(1)?.parse().ok()?;
+    // Undo chunked encoding if the server used it.
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).ok()?;
+            if n == 0 {
+                break;
+            }
+            out.push_str(&after[..n]);
+            rest = &after[n + 2..];
+        }
+        out
+    } else {
+        body.to_owned()
+    };
+    Some((code, body))
+}
+
+/// The /status JSON.
+pub fn status(port: u16) -> serde_json::Value {
+    let (code, body) = http_get(port, "/status").expect("GET /status");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// A running host-service.
+pub struct Service {
+    pub child: Child,
+    pub status_port: u16,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Service {
+    /// Starts `host-service ARGS --status-addr 127.0.0.1:FREE` with output in `dir`
+    /// and waits until the status page answers.
+    pub fn start(dir: &Path, name: &str, args: &[&str]) -> Service {
+        let status_port = free_port();
+        let stdout = dir.join(format!("{name}.stdout"));
+        let stderr = dir.join(format!("{name}.stderr"));
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(&stdout).unwrap();
+        let err = std::fs::OpenOptions::new().create(true).append(true).open(&stderr).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_host-service"))
+            .args(args)
+            .args(["--status-addr", &format!("127.0.0.1:{status_port}")])
+            .env("RUST_LOG", "host_service=debug,warn")
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start host-service");
+        let mut svc = Service { child, status_port, stdout, stderr };
+        let port = svc.status_port;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while http_get(port, "/healthz").is_none() {
+            if let Ok(Some(st)) = svc.child.try_wait() {
+                panic!("host-service exited early ({st}): {}", svc.stderr_text());
+            }
+            assert!(Instant::now() < deadline, "host-service did not answer: {}", svc.stderr_text());
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        svc
+    }
+
+    /// Waits until /status says connected and subscribed.
+    pub fn wait_subscribed(&self) {
+        let port = self.status_port;
+        wait_for(Duration::from_secs(20), "host-service to subscribe", || {
+            let s = status(port);
+            (s["broker"]["state"] == "connected" && s["broker"]["subscribed"] == true).then_some(())
+        });
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        status(self.status_port)
+    }
+
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    pub fn stdout_text(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    /// SIGTERM and wait; returns the exit code.
+    pub fn terminate(mut self) -> i32 {
+        signal(self.child.id(), "TERM");
+        let st = self.child.wait().unwrap();
+        st.code().unwrap_or(-1)
+    }
+
+    /// SIGKILL and wait.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The CSV's data rows (header checked and removed), split on "\r\n".
+pub fn csv_rows(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    if text.is_empty() {
+        return Vec::new();
+    }
+    let body = text
+        .strip_prefix("timestamp,datetime,sensor_id,value\r\n")
+        .unwrap_or_else(|| panic!("CSV does not start with the header: {text:?}"));
+    body.split_terminator("\r\n").map(str::to_owned).collect()
+}
+
+/// The value column of every row (for rows with plain sensor ids).
+pub fn csv_values(path: &Path) -> Vec<String> {
+    csv_rows(path).iter().map(|r| r.rsplit(',').next().unwrap().to_owned()).collect()
+}
+
+/// Runs python3 with `script`, feeding `input` on stdin; returns stdout.
+pub fn python(script: &str, input: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 is needed to check the output against CPython");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        stdin.write_all(&input).unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    assert!(out.status.success(), "python3 failed");
+    out.stdout
+}

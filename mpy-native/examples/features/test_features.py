@@ -1,0 +1,167 @@
+# Test of the `features` native module (Rust) in the real MicroPython runtime.
+# Run: micropython -c "import sys; sys.path.insert(0, 'build/x64'); sys.path.insert(0, 'mpy-native/examples/features')" ...
+# or through pytest (mpy-native/tests/test_features_module.py). Exits 1 on the first failure.
+import gc
+import sys
+
+import features as f
+
+failures = 0
+
+
+def check(name, got, want):
+    global failures
+    if got != want:
+        failures += 1
+        print("FAIL", name, "got", repr(got), "want", repr(want))
+
+
+def raises(name, exc_type, fn, *args, contains=None):
+    global failures
+    try:
+        fn(*args)
+    except exc_type as e:
+        if contains is not None and contains not in str(e):
+            failures += 1
+            print("FAIL", name, "message", repr(str(e)), "lacks", repr(contains))
+        return e
+    except Exception as e:  # wrong type
+        failures += 1
+        print("FAIL", name, "raised", type(e).__name__, e)
+        return None
+    failures += 1
+    print("FAIL", name, "did not raise", exc_type.__name__)
+    return None
+
+
+# functions with 0..3 and var args; ints, floats, bool/None
+check("version", type(f.version()), str)
+check("double", f.double(21), 42)
+check("double neg", f.double(-7), -14)
+check("double big", f.double(1 << 40), 1 << 41)
+raises("double str", TypeError, f.double, "x")
+check("add_floats", f.add_floats(1.5, 2.25), 3.75)
+check("add_floats int", f.add_floats(1, 2), 3.0)
+check("clamp", f.clamp(5, 0, 3), 3.0)
+check("clamp low", f.clamp(-1.5, 0, 3), 0.0)
+raises("clamp order", ValueError, f.clamp, 1, 3, 0, contains="lo (3) > hi (0)")
+check("sum_all none", f.sum_all(), 0)
+check("sum_all many", f.sum_all(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 55)
+raises("sum_all too many", TypeError, f.sum_all, *range(17))
+check("negate", f.negate(0), True)
+check("negate true", f.negate([1]), False)
+check("is_none", (f.is_none(None), f.is_none(0)), (True, False))
+
+# buffers, str/bytes, tuples and lists
+check("checksum bytes", f.checksum(b"\x01\x02\x03"), 6)
+check("checksum str", f.checksum("AB"), 65 + 66)
+ba = bytearray(5)
+f.fill(ba, 7)
+check("fill", ba, bytearray(b"\x07" * 5))
+raises("fill bytes", TypeError, f.fill, b"abc", 1)
+raises("fill range", ValueError, f.fill, ba, 300)
+raises("checksum int", TypeError, f.checksum, 5)
+check("greet", f.greet("lux"), "hello, lux!")
+check("greet utf8", f.greet("héllo"), "hello, héllo!")
+raises("greet long", ValueError, f.greet, "x" * 100)
+raises("greet int", TypeError, f.greet, 1)
+check("to_bytes", f.to_bytes("abc"), b"abc")
+check("pair", f.pair(1, "b"), (1, "b"))
+check("range_list", f.range_list(5), [0, 1, 2, 3, 4])
+check("unpack3", f.unpack3((1, 2, 3)), (3, 2, 1))
+check("unpack3 list", f.unpack3([1, 2, 3]), (3, 2, 1))
+raises("unpack3 arity", ValueError, f.unpack3, (1, 2))
+
+# calling methods of Python objects, importing
+check("upper", f.upper("abc"), "ABC")
+
+
+class HasUpper:
+    def upper(self):
+        return "custom"
+
+
+check("upper custom", f.upper(HasUpper()), "custom")
+raises("upper missing", AttributeError, f.upper, 5)
+check("sqrt", f.sqrt(16), 4.0)
+
+# raising
+raises("value error", ValueError, f.raise_value_error, 3, contains="bad value 3")
+e = raises("os error", OSError, f.raise_os_error, 19, contains="device said no")
+check("os errno", e.errno if e else None, 19)
+raises("type error", TypeError, f.raise_type_error, contains="wrong type")
+
+
+def boom():
+    raise OSError(5)
+
+
+def bad():
+    raise KeyError("k")
+
+
+e = raises("context os", OSError, f.call_with_context, boom, contains="while calling back")
+check("context keeps errno", e.errno if e else None, 5)
+raises("context other", KeyError, f.call_with_context, bad, contains="while calling back")
+check("call ok", f.call_with_context(lambda: 42), 42)
+check("catching ok", f.call_catching(lambda: 1), ("ok", 1))
+check("catching os", f.call_catching(boom), ("caught", 5))
+check("catching other", f.call_catching(bad), ("caught", None))
+check("is_os_error", (f.is_os_error(boom), f.is_os_error(bad)), (True, False))
+check("panic ok", f.panic(1), 2)
+raises("panic", RuntimeError, f.panic, 5, contains="index out of bounds")
+check("after panic", f.double(2), 4)
+check("constant", f.ENODEV, 19)
+
+# a class: constructor (positional + keyword), methods, attributes, constant
+c = f.Counter()
+check("counter default", (c.value, c.step), (0, 1))
+check("incr", c.incr(), 1)
+c2 = f.Counter(10, step=5)
+check("incr step", (c2.incr(), c2.incr()), (15, 20))
+check("add", c2.add(-20), 0)
+c2.value = 100
+check("set value", c2.value, 100)
+c2.reset()
+check("reset", c2.value, 0)
+c2.reset(7)
+check("reset arg", c2.value, 7)
+raises("readonly step", AttributeError, setattr, c2, "step", 3)
+raises("no attr", AttributeError, getattr, c2, "nope")
+raises("bad kw", TypeError, lambda: f.Counter(bogus=1), contains="unexpected keyword argument 'bogus'")
+raises("too many", TypeError, f.Counter, 1, 2, 3, 4)
+raises("bad step", ValueError, lambda: f.Counter(step=10**6), contains="out of range")
+raises("wrong self", TypeError, f.Counter.incr, 42)
+check("class constant", (f.Counter.MAX_STEP, c.MAX_STEP), (1000, 1000))
+check("type name", type(c).__name__ if hasattr(type(c), "__name__") else "Counter", "Counter")
+
+# instances survive gc.collect() while alive, and keep their Python objects alive
+keep = [f.Counter(i, label=[i] * 3) for i in range(50)]
+gc.collect()
+junk = [bytearray(64) for _ in range(2000)]  # churn the heap
+del junk
+gc.collect()
+check("survive gc", [(k.value, k.label) for k in keep[:3]], [(0, [0, 0, 0]), (1, [1, 1, 1]), (2, [2, 2, 2])])
+check("survive gc all", sum(k.incr() for k in keep), sum(range(1, 51)))
+
+# 100,000 calls: no crash, no leak (heap in use flat across the loop)
+N = 100000
+cnt = f.Counter()
+gc.collect()
+before = gc.mem_alloc()
+for i in range(N):
+    f.double(i)
+    cnt.incr()
+    f.negate(i)
+gc.collect()
+after = gc.mem_alloc()
+check("100k calls", cnt.value, N)
+print("heap before/after 100k calls:", before, after)
+if after - before > 256:
+    failures += 1
+    print("FAIL leak: heap grew by", after - before, "bytes over", N, "iterations")
+
+if failures:
+    print("FAILED:", failures)
+    sys.exit(1)
+print("features: all checks passed")

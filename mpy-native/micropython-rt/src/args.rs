@@ -1,0 +1,82 @@
+//! Positional and keyword arguments as the runtime passes them to a constructor.
+use crate::error::{Error, ExcKind, Result};
+use crate::obj::{Obj, Qstr};
+
+/// Arguments of a call: `n_args` positional objects followed by `n_kw` (name, value) pairs.
+#[derive(Copy, Clone)]
+pub struct Args<'a> {
+    pos: &'a [Obj],
+    kw: &'a [Obj],
+}
+
+impl<'a> Args<'a> {
+    /// Wrap the runtime's argument array.
+    ///
+    /// # Safety
+    /// `args` must point to `n_args + 2 * n_kw` objects.
+    pub unsafe fn from_raw(n_args: usize, n_kw: usize, args: *const Obj) -> Args<'a> {
+        if args.is_null() {
+            return Args { pos: &[], kw: &[] };
+        }
+        let all = core::slice::from_raw_parts(args, n_args + 2 * n_kw);
+        Args { pos: &all[..n_args], kw: &all[n_args..] }
+    }
+    /// From positional arguments only.
+    pub fn positional(pos: &'a [Obj]) -> Args<'a> {
+        Args { pos, kw: &[] }
+    }
+    /// Positional arguments.
+    pub fn pos(&self) -> &'a [Obj] {
+        self.pos
+    }
+    /// Number of keyword arguments.
+    pub fn n_kw(&self) -> usize {
+        self.kw.len() / 2
+    }
+
+    /// Check the call against a signature: `names[i]` is parameter i (positional or keyword),
+    /// the first `required` must be given. Errors read like CPython's.
+    pub fn check(&self, func: &str, names: &[Qstr], required: usize) -> Result<()> {
+        if self.pos.len() > names.len() {
+            return Err(Error::new(
+                ExcKind::TypeError,
+                format_args!("{}() takes at most {} positional arguments ({} given)", func, names.len(), self.pos.len()),
+            ));
+        }
+        for pair in self.kw.chunks_exact(2) {
+            let Some(idx) = names.iter().position(|n| Obj::qstr(*n) == pair[0]) else {
+                let name = pair[0];
+                return Err(Error::new(
+                    ExcKind::TypeError,
+                    format_args!("{}() got an unexpected keyword argument '{}'", func, name.str_ref().unwrap_or("?")),
+                ));
+            };
+            if idx < self.pos.len() {
+                return Err(Error::new(ExcKind::TypeError, format_args!("{}() got multiple values for an argument", func)));
+            }
+        }
+        for (i, n) in names.iter().enumerate().take(required) {
+            if self.get(i, *n).is_none() {
+                let _ = n;
+                return Err(Error::new(
+                    ExcKind::TypeError,
+                    format_args!("{}() missing required argument #{}", func, i + 1),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Parameter `index`/`name`: the positional argument at `index`, else the keyword `name`.
+    pub fn get(&self, index: usize, name: Qstr) -> Option<Obj> {
+        if let Some(o) = self.pos.get(index) {
+            return Some(*o);
+        }
+        let key = Obj::qstr(name);
+        self.kw.chunks_exact(2).find(|p| p[0] == key).map(|p| p[1])
+    }
+    /// Like [`get`](Self::get), with `None` (the Python value) treated as absent.
+    pub fn get_opt(&self, index: usize, name: Qstr) -> Option<Obj> {
+        self.get(index, name).filter(|o| !o.is_none())
+    }
+}

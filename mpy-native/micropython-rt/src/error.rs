@@ -1,0 +1,241 @@
+//! Errors that become Python exceptions at the boundary.
+use core::fmt::{self, Write};
+
+use crate::obj::{global, Obj, Qstr};
+use crate::{ft, qstr};
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// Common errno values (MicroPython uses the Linux numbers on unix and on the ESP8266).
+pub mod errno {
+    /// I/O error (a bus error).
+    pub const EIO: i32 = 5;
+    /// Try again.
+    pub const EAGAIN: i32 = 11;
+    /// No such device (an I2C device that does not acknowledge).
+    pub const ENODEV: i32 = 19;
+    /// Invalid argument.
+    pub const EINVAL: i32 = 22;
+    /// Broken pipe.
+    pub const EPIPE: i32 = 32;
+    /// Connection reset by peer.
+    pub const ECONNRESET: i32 = 104;
+    /// Not connected.
+    pub const ENOTCONN: i32 = 107;
+    /// Timed out.
+    pub const ETIMEDOUT: i32 = 110;
+    /// Connection refused.
+    pub const ECONNREFUSED: i32 = 111;
+    /// Host unreachable.
+    pub const EHOSTUNREACH: i32 = 113;
+}
+
+/// The built-in exception types Rust code raises by name.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum ExcKind {
+    ValueError,
+    TypeError,
+    OSError,
+    RuntimeError,
+    MemoryError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    NotImplementedError,
+    OverflowError,
+}
+
+impl ExcKind {
+    fn qstr(self) -> Qstr {
+        match self {
+            ExcKind::ValueError => qstr!("ValueError"),
+            ExcKind::TypeError => qstr!("TypeError"),
+            ExcKind::OSError => qstr!("OSError"),
+            ExcKind::RuntimeError => qstr!("RuntimeError"),
+            ExcKind::MemoryError => qstr!("MemoryError"),
+            ExcKind::KeyError => qstr!("KeyError"),
+            ExcKind::IndexError => qstr!("IndexError"),
+            ExcKind::AttributeError => qstr!("AttributeError"),
+            ExcKind::NotImplementedError => qstr!("NotImplementedError"),
+            ExcKind::OverflowError => qstr!("OverflowError"),
+        }
+    }
+}
+
+/// A message formatted without allocation, truncated (with `...`) to fit.
+#[derive(Clone)]
+pub struct Msg {
+    buf: [u8; Msg::CAP],
+    len: usize,
+}
+
+impl Msg {
+    /// Capacity in bytes.
+    pub const CAP: usize = 160;
+    /// An empty message.
+    pub const fn new() -> Msg {
+        Msg { buf: [0; Msg::CAP], len: 0 }
+    }
+    /// Format `args` into a message.
+    pub fn from_fmt(args: fmt::Arguments<'_>) -> Msg {
+        let mut m = Msg::new();
+        let _ = m.write_fmt(args);
+        m
+    }
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // SAFETY: only whole UTF-8 sequences are ever appended (see write_str).
+        unsafe { core::str::from_utf8_unchecked(&self.buf[..self.len]) }
+    }
+}
+
+impl Default for Msg {
+    fn default() -> Self {
+        Msg::new()
+    }
+}
+
+impl fmt::Write for Msg {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = Msg::CAP - self.len;
+        if s.len() <= room {
+            self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+            self.len += s.len();
+            return Ok(());
+        }
+        // Truncate on a char boundary and mark it.
+        let mut cut = room.saturating_sub(3);
+        while cut > 0 && !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.buf[self.len..self.len + cut].copy_from_slice(&s.as_bytes()[..cut]);
+        self.len += cut;
+        let dots = (Msg::CAP - self.len).min(3);
+        self.buf[self.len..self.len + dots].copy_from_slice(&b"..."[..dots]);
+        self.len += dots;
+        Err(fmt::Error)
+    }
+}
+
+impl fmt::Debug for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// An error on its way to Python.
+#[derive(Clone, Debug)]
+pub enum Error {
+    /// An exception object raised by Python code or the runtime during a call Rust made.
+    Py(Obj),
+    /// A caught exception with context added: raised as the same exception type with the
+    /// message `"<context>: <original>"` (an `OSError` keeps its errno).
+    Context(Obj, Msg),
+    /// `kind(message)`.
+    Raise(ExcKind, Msg),
+    /// `OSError(errno, message)`.
+    Os(i32, Msg),
+}
+
+impl Error {
+    /// `kind(message)`.
+    pub fn new(kind: ExcKind, args: fmt::Arguments<'_>) -> Error {
+        Error::Raise(kind, Msg::from_fmt(args))
+    }
+    /// `OSError(errno, message)`.
+    pub fn os(errno: i32, args: fmt::Arguments<'_>) -> Error {
+        Error::Os(errno, Msg::from_fmt(args))
+    }
+    /// Add context to a caught exception (other errors get the context prefixed).
+    pub fn context(self, args: fmt::Arguments<'_>) -> Error {
+        match self {
+            Error::Py(exc) => Error::Context(exc, Msg::from_fmt(args)),
+            Error::Context(exc, inner) => {
+                Error::Context(exc, Msg::from_fmt(format_args!("{}: {}", args, inner.as_str())))
+            }
+            Error::Raise(kind, m) => Error::Raise(kind, Msg::from_fmt(format_args!("{}: {}", args, m.as_str()))),
+            Error::Os(e, m) => Error::Os(e, Msg::from_fmt(format_args!("{}: {}", args, m.as_str()))),
+        }
+    }
+    /// The errno if this is (or wraps) an `OSError`.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Os(e, _) => Some(*e),
+            Error::Py(exc) | Error::Context(exc, _) => exc_errno(*exc),
+            Error::Raise(..) => None,
+        }
+    }
+    /// Is this (or does it wrap) an exception of `kind`?
+    pub fn is(&self, kind: ExcKind) -> bool {
+        match self {
+            Error::Raise(k, _) => *k == kind,
+            Error::Os(..) => kind == ExcKind::OSError,
+            Error::Py(exc) | Error::Context(exc, _) => isinstance(*exc, kind),
+        }
+    }
+
+    /// Build the exception object (allocates; only on the error path).
+    pub fn to_exception(&self) -> Obj {
+        let build = || -> Result<Obj> {
+            match self {
+                Error::Py(exc) => Ok(*exc),
+                Error::Raise(kind, m) => global(kind.qstr())?.call(&[Obj::str(m.as_str())]),
+                Error::Os(errno, m) => {
+                    global(ExcKind::OSError.qstr())?.call(&[Obj::int(*errno as isize), Obj::str(m.as_str())])
+                }
+                Error::Context(exc, m) => {
+                    let orig = global(qstr!("str"))?.call(&[*exc])?;
+                    let text = Msg::from_fmt(format_args!("{}: {}", m.as_str(), orig.str_ref().unwrap_or("?")));
+                    if let Some(e) = exc_errno(*exc) {
+                        global(ExcKind::OSError.qstr())?.call(&[Obj::int(e as isize), Obj::str(text.as_str())])
+                    } else {
+                        // Same type as the original: type(exc)(text)
+                        global(qstr!("type"))?.call(&[*exc])?.call(&[Obj::str(text.as_str())])
+                    }
+                }
+            }
+        };
+        match build() {
+            Ok(o) => o,
+            // Building the exception failed (e.g. MemoryError): raise that instead.
+            Err(Error::Py(e)) => e,
+            Err(_) => Obj(ft().type_Exception as *mut _),
+        }
+    }
+
+    /// Raise this error as a Python exception. Call only from the outermost wrapper of a call
+    /// from Python, once every Rust value with a destructor is gone.
+    ///
+    /// # Safety
+    /// Jumps over all Rust frames up to the runtime's nearest exception handler.
+    pub unsafe fn raise(self) -> ! {
+        let exc = self.to_exception();
+        ft().raise.unwrap_unchecked()(exc.0);
+        // `raise` does not return.
+        #[allow(clippy::empty_loop)]
+        loop {}
+    }
+}
+
+fn exc_errno(exc: Obj) -> Option<i32> {
+    if !isinstance(exc, ExcKind::OSError) {
+        return None;
+    }
+    exc.attr(qstr!("errno")).ok().and_then(|e| e.to_int().ok()).map(|e| e as i32)
+}
+
+fn isinstance(exc: Obj, kind: ExcKind) -> bool {
+    let check = || -> Result<bool> {
+        let ty = global(kind.qstr())?;
+        global(qstr!("isinstance"))?.call(&[exc, ty])?.is_true()
+    };
+    check().unwrap_or(false)
+}
+
+impl From<core::fmt::Error> for Error {
+    fn from(_: core::fmt::Error) -> Self {
+        Error::new(ExcKind::ValueError, format_args!("formatting failed"))
+    }
+}

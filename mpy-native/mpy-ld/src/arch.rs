@@ -1,0 +1,338 @@
+//! Per-architecture facts: one [`ArchData`] entry per MicroPython native arch.
+//!
+//! Adding an architecture means filling in its entry (ELF machine, word size, layout
+//! choices, entry jump) and its relocation arms in [`ArchData::classify`].
+
+use crate::error::LinkError;
+
+/// ELF machine numbers we know about.
+pub mod em {
+    /// `EM_ARM`
+    pub const ARM: u16 = 40;
+    /// `EM_X86_64`
+    pub const X86_64: u16 = 62;
+    /// `EM_XTENSA`
+    pub const XTENSA: u16 = 94;
+    /// `EM_RISCV`
+    pub const RISCV: u16 = 243;
+}
+
+/// What the linker must do for one ELF relocation type, independent of the arch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelocAction {
+    /// Nothing to do (e.g. `R_X86_64_NONE`, `R_XTENSA_NONE`).
+    Ignore,
+    /// `S + A - P` written as a signed little-endian field of `width` bytes; resolved at
+    /// link time, so the target must be in the same region as the place.
+    PcRel {
+        /// Field width in bytes (4 or 8).
+        width: u8,
+    },
+    /// `G + A - P` (G = address of the symbol's GOT word), 32-bit signed; resolved at
+    /// link time. The GOT word itself gets a runtime relocation.
+    GotPcRel32,
+    /// `S + A` as a whole machine word: gets a runtime relocation, so it must be word-aligned.
+    AbsWord,
+    /// A relocation type we refuse.
+    Unsupported,
+}
+
+/// One MicroPython native architecture.
+#[derive(Debug)]
+pub struct ArchData {
+    /// Name used on the command line and in `.mpy` headers (`x64`, `xtensa`, ...).
+    pub name: &'static str,
+    /// ELF `e_machine` expected in the inputs.
+    pub e_machine: u16,
+    /// `MP_NATIVE_ARCH_*` code written in the header flags.
+    pub mpy_arch: u8,
+    /// Machine word size in bytes (4 or 8); also selects the ELF class.
+    pub word_size: u8,
+    /// Small-int bits written in the header (the loader wants it <= the runtime's).
+    pub small_int_bits: u8,
+    /// Rodata goes to its own RAM region (loaded next to bss) instead of the text.
+    pub separate_rodata: bool,
+    /// The GOT goes before the code (Xtensa `l32r` only reaches backwards).
+    pub got_first: bool,
+    /// Largest section alignment the text allocation guarantees.
+    pub max_text_align: u64,
+    /// Whether linking for this arch is implemented.
+    pub implemented: bool,
+    /// Encodes a jump from text offset 0 to `target`.
+    pub entry_jump: fn(u64) -> Result<Vec<u8>, LinkError>,
+    /// Maps an ELF `r_type` to what must be done.
+    pub classify: fn(u32) -> RelocAction,
+    /// Name of an ELF `r_type` (for messages).
+    pub reloc_name: fn(u32) -> String,
+}
+
+impl ArchData {
+    /// The mpy header flags byte: `arch << 2 | sub-version 3`.
+    pub fn header_flags(&self) -> u8 {
+        self.mpy_arch << 2 | crate::mpy::MPY_SUB_VERSION
+    }
+
+    /// Fails with "arch X: not implemented yet" for table entries whose code isn't there.
+    pub fn check_implemented(&self) -> Result<(), LinkError> {
+        if self.implemented {
+            Ok(())
+        } else {
+            Err(LinkError::ArchNotImplemented { arch: self.name })
+        }
+    }
+}
+
+/// Every arch we know, in mpy arch-code order.
+pub static ARCHES: &[ArchData] = &[
+    ArchData {
+        name: "x64",
+        e_machine: em::X86_64,
+        mpy_arch: 2,
+        word_size: 8,
+        small_int_bits: 63,
+        separate_rodata: false,
+        got_first: false,
+        // Unix allocates executable memory with mmap: page aligned.
+        max_text_align: 4096,
+        implemented: true,
+        entry_jump: x64_jump,
+        classify: x64_classify,
+        reloc_name: x64_reloc_name,
+    },
+    ArchData {
+        name: "armv6m",
+        e_machine: em::ARM,
+        mpy_arch: 4,
+        word_size: 4,
+        small_int_bits: 31,
+        separate_rodata: false,
+        got_first: false,
+        max_text_align: 4,
+        implemented: false,
+        entry_jump: no_jump,
+        classify: unsupported_all,
+        reloc_name: generic_reloc_name,
+    },
+    ArchData {
+        name: "armv7m",
+        e_machine: em::ARM,
+        mpy_arch: 5,
+        word_size: 4,
+        small_int_bits: 31,
+        separate_rodata: false,
+        got_first: false,
+        max_text_align: 4,
+        implemented: false,
+        entry_jump: no_jump,
+        classify: unsupported_all,
+        reloc_name: generic_reloc_name,
+    },
+    ArchData {
+        name: "xtensa",
+        e_machine: em::XTENSA,
+        mpy_arch: 9,
+        word_size: 4,
+        small_int_bits: 31,
+        // Byte loads from IRAM/flash fault on the ESP8266: constants live in RAM.
+        separate_rodata: true,
+        got_first: true,
+        max_text_align: 4,
+        implemented: false,
+        entry_jump: xtensa_jump,
+        classify: xtensa_classify,
+        reloc_name: xtensa_reloc_name,
+    },
+    ArchData {
+        name: "xtensawin",
+        e_machine: em::XTENSA,
+        mpy_arch: 10,
+        word_size: 4,
+        small_int_bits: 31,
+        separate_rodata: true,
+        got_first: true,
+        max_text_align: 4,
+        implemented: false,
+        entry_jump: xtensa_jump,
+        classify: xtensa_classify,
+        reloc_name: xtensa_reloc_name,
+    },
+    ArchData {
+        name: "rv32imc",
+        e_machine: em::RISCV,
+        mpy_arch: 11,
+        word_size: 4,
+        small_int_bits: 31,
+        separate_rodata: false,
+        got_first: false,
+        max_text_align: 4,
+        implemented: false,
+        entry_jump: no_jump,
+        classify: unsupported_all,
+        reloc_name: generic_reloc_name,
+    },
+];
+
+/// Looks an arch up by its command-line name.
+pub fn by_name(name: &str) -> Option<&'static ArchData> {
+    ARCHES.iter().find(|a| a.name == name)
+}
+
+/// Looks an arch up by its mpy arch code (for reading `.mpy` files).
+pub fn by_code(code: u8) -> Option<&'static ArchData> {
+    ARCHES.iter().find(|a| a.mpy_arch == code)
+}
+
+/// Name of an mpy arch code, including codes we cannot link for.
+pub fn code_name(code: u8) -> &'static str {
+    match code {
+        0 => "none",
+        1 => "x86",
+        2 => "x64",
+        3 => "armv6",
+        4 => "armv6m",
+        5 => "armv7m",
+        6 => "armv7em",
+        7 => "armv7emsp",
+        8 => "armv7emdp",
+        9 => "xtensa",
+        10 => "xtensawin",
+        11 => "rv32imc",
+        12 => "rv64imc",
+        _ => "unknown",
+    }
+}
+
+fn no_jump(_target: u64) -> Result<Vec<u8>, LinkError> {
+    Err(LinkError::Unsupported("entry jump for this arch".into()))
+}
+
+fn unsupported_all(_r_type: u32) -> RelocAction {
+    RelocAction::Unsupported
+}
+
+fn generic_reloc_name(r_type: u32) -> String {
+    format!("relocation type {r_type}")
+}
+
+// ---- x64 ----------------------------------------------------------------------------
+
+/// x64 relocation type numbers (System V AMD64 psABI), named after `R_X86_64_*`.
+#[allow(missing_docs)]
+pub mod r_x86_64 {
+    pub const NONE: u32 = 0;
+    pub const R64: u32 = 1;
+    pub const PC32: u32 = 2;
+    pub const PLT32: u32 = 4;
+    pub const GOTPCREL: u32 = 9;
+    pub const R32: u32 = 10;
+    pub const R32S: u32 = 11;
+    pub const PC64: u32 = 24;
+    pub const GOTPCRELX: u32 = 41;
+    pub const REX_GOTPCRELX: u32 = 42;
+}
+
+fn x64_jump(target: u64) -> Result<Vec<u8>, LinkError> {
+    // jmp rel32, relative to the end of the 5-byte instruction.
+    let rel = i32::try_from(target as i64 - 5)
+        .map_err(|_| LinkError::Unsupported("entry jump farther than 2 GiB".into()))?;
+    let mut v = vec![0xE9];
+    v.extend_from_slice(&rel.to_le_bytes());
+    Ok(v)
+}
+
+fn x64_classify(r_type: u32) -> RelocAction {
+    use r_x86_64::*;
+    match r_type {
+        NONE => RelocAction::Ignore,
+        PC32 | PLT32 => RelocAction::PcRel { width: 4 },
+        PC64 => RelocAction::PcRel { width: 8 },
+        GOTPCREL | GOTPCRELX | REX_GOTPCRELX => RelocAction::GotPcRel32,
+        R64 => RelocAction::AbsWord,
+        _ => RelocAction::Unsupported,
+    }
+}
+
+fn x64_reloc_name(r_type: u32) -> String {
+    const NAMES: [&str; 43] = [
+        "NONE", "64", "PC32", "GOT32", "PLT32", "COPY", "GLOB_DAT", "JUMP_SLOT", "RELATIVE",
+        "GOTPCREL", "32", "32S", "16", "PC16", "8", "PC8", "DTPMOD64", "DTPOFF64", "TPOFF64",
+        "TLSGD", "TLSLD", "DTPOFF32", "GOTTPOFF", "TPOFF32", "PC64", "GOTOFF64", "GOTPC32",
+        "GOT64", "GOTPCREL64", "GOTPC64", "GOTPLT64", "PLTOFF64", "SIZE32", "SIZE64",
+        "GOTPC32_TLSDESC", "TLSDESC_CALL", "TLSDESC", "IRELATIVE", "RELATIVE64", "", "",
+        "GOTPCRELX", "REX_GOTPCRELX",
+    ];
+    match NAMES.get(r_type as usize) {
+        Some(n) if !n.is_empty() => format!("R_X86_64_{n}"),
+        _ => format!("R_X86_64 type {r_type}"),
+    }
+}
+
+// ---- xtensa -------------------------------------------------------------------------
+
+/// Xtensa relocation type numbers, named after `R_XTENSA_*`.
+#[allow(missing_docs)]
+pub mod r_xtensa {
+    pub const NONE: u32 = 0;
+    pub const R32: u32 = 1;
+    pub const SLOT0_OP: u32 = 20;
+}
+
+fn xtensa_jump(target: u64) -> Result<Vec<u8>, LinkError> {
+    // `j` has an 18-bit signed offset from pc+4.
+    let off = target as i64 - 4;
+    if !(-(1 << 17)..(1 << 17)).contains(&off) {
+        return Err(LinkError::Unsupported("entry jump farther than 128 KiB".into()));
+    }
+    let insn = ((off as u32) & 0x3_FFFF) << 6 | 0x06;
+    Ok(insn.to_le_bytes()[..3].to_vec())
+}
+
+fn xtensa_classify(r_type: u32) -> RelocAction {
+    use r_xtensa::*;
+    match r_type {
+        NONE => RelocAction::Ignore,
+        R32 => RelocAction::AbsWord,
+        // SLOT0_OP (l32r/call0) needs instruction patching: not written yet.
+        _ => RelocAction::Unsupported,
+    }
+}
+
+fn xtensa_reloc_name(r_type: u32) -> String {
+    match r_type {
+        0 => "R_XTENSA_NONE".into(),
+        1 => "R_XTENSA_32".into(),
+        11 => "R_XTENSA_ASM_EXPAND".into(),
+        20 => "R_XTENSA_SLOT0_OP".into(),
+        _ => format!("R_XTENSA type {r_type}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn x64_names() {
+        assert_eq!(x64_reloc_name(11), "R_X86_64_32S");
+        assert_eq!(x64_reloc_name(42), "R_X86_64_REX_GOTPCRELX");
+        assert_eq!(x64_reloc_name(99), "R_X86_64 type 99");
+    }
+
+    #[test]
+    fn x64_jump_encoding() {
+        // jmp to 0x40 from 0: rel = 0x40 - 5.
+        assert_eq!(x64_jump(0x40).unwrap(), vec![0xE9, 0x3B, 0, 0, 0]);
+    }
+
+    #[test]
+    fn xtensa_header_flags() {
+        assert_eq!(by_name("xtensa").unwrap().header_flags(), 0x27);
+        assert_eq!(by_name("x64").unwrap().header_flags(), 0x0B);
+    }
+
+    #[test]
+    fn unimplemented_arch_says_so() {
+        let e = by_name("armv7m").unwrap().check_implemented().unwrap_err();
+        assert_eq!(e.to_string(), "arch armv7m: not implemented yet");
+    }
+}

@@ -1,0 +1,685 @@
+//! The link: symbol resolution, section GC from the entry, layout, GOT, relocations.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::fmt::Write as _;
+
+use crate::arch::{ArchData, RelocAction};
+use crate::error::{LinkError, Place};
+use crate::input::{is_init_array, Binding, InputObject, SectionKind, SymDef};
+use crate::mpy::{Dest, MpyImage, QstrEntry, Region, Reloc};
+
+/// Name of the runtime's function table symbol.
+pub const FUN_TABLE_SYMBOL: &str = "mp_fun_table";
+/// Prefix of qstr symbols: `mp_qstr:NAME`.
+pub const QSTR_PREFIX: &str = "mp_qstr:";
+/// Default entry symbol.
+pub const DEFAULT_ENTRY: &str = "mpy_init";
+
+/// What to link and how.
+#[derive(Debug, Clone)]
+pub struct LinkOptions {
+    /// Target arch.
+    pub arch: &'static ArchData,
+    /// Entry symbol (`mpy_init`).
+    pub entry: String,
+    /// Qstr entry 0: the module's source name (conventionally the `.mpy` file name).
+    pub source_name: String,
+}
+
+/// A linked module plus the layout that produced it.
+#[derive(Debug, Clone)]
+pub struct Linked {
+    /// The `.mpy` contents.
+    pub image: MpyImage,
+    /// Layout facts for `--map` and tests.
+    pub map: LinkMap,
+}
+
+/// Where a section or symbol landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Area {
+    /// The text region.
+    Text,
+    /// The separate rodata region.
+    Rodata,
+    /// The bss region.
+    Bss,
+}
+
+impl Area {
+    fn dest(self) -> Dest {
+        match self {
+            Area::Text => Dest::Text,
+            Area::Rodata => Dest::Rodata,
+            Area::Bss => Dest::Bss,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Area::Text => "text",
+            Area::Rodata => "rodata",
+            Area::Bss => "bss",
+        }
+    }
+}
+
+/// A kept section in the map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapSection {
+    /// Input file.
+    pub file: String,
+    /// Section name.
+    pub name: String,
+    /// Region.
+    pub area: Area,
+    /// Offset in the region.
+    pub addr: u64,
+    /// Size.
+    pub size: u64,
+    /// Alignment.
+    pub align: u64,
+}
+
+/// A dropped section in the map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedSection {
+    /// Input file.
+    pub file: String,
+    /// Section name.
+    pub name: String,
+    /// Size.
+    pub size: u64,
+}
+
+/// One GOT word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GotEntry {
+    /// Offset of the word in the text.
+    pub addr: u64,
+    /// What it points at, for people.
+    pub target: String,
+    /// Link-time value of the word.
+    pub value: u64,
+    /// What the loader adds (None for an absolute value).
+    pub dest: Option<Dest>,
+}
+
+/// Layout facts of one link.
+#[derive(Debug, Clone, Default)]
+pub struct LinkMap {
+    /// Entry jump at offset 0, and its target, if one was emitted.
+    pub entry_jump: Option<u64>,
+    /// Entry address in the text.
+    pub entry_addr: u64,
+    /// Kept sections in layout order.
+    pub sections: Vec<MapSection>,
+    /// Dropped sections (unreachable from the entry).
+    pub dropped: Vec<DroppedSection>,
+    /// Named symbols in kept sections: (name, area, address).
+    pub symbols: Vec<(String, Area, u64)>,
+    /// GOT words.
+    pub got: Vec<GotEntry>,
+    /// Offset of the GOT in the text.
+    pub got_addr: u64,
+    /// Module qstrs (index 1 onwards).
+    pub qstrs: Vec<Vec<u8>>,
+}
+
+impl LinkMap {
+    /// Renders the map; `verbose` lists every dropped section instead of a summary.
+    pub fn render(&self, image: &MpyImage, verbose: bool) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "text {} bytes, rodata {} bytes, bss {} bytes, {} GOT words, {} runtime relocations",
+            image.text.len(),
+            image.rodata.len(),
+            image.bss_size,
+            self.got.len(),
+            image.relocs.len()
+        );
+        match self.entry_jump {
+            Some(t) => {
+                let _ = writeln!(s, "entry: jump at 0 to {t:#x}");
+            }
+            None => {
+                let _ = writeln!(s, "entry: at {:#x} (no jump needed)", self.entry_addr);
+            }
+        }
+        let _ = writeln!(s, "kept sections ({}):", self.sections.len());
+        for m in &self.sections {
+            let _ = writeln!(s, "  {:<6} {:#08x} {:6} align {:<4} {} ({})", m.area.name(), m.addr, m.size, m.align, m.name, m.file);
+        }
+        let dropped_bytes: u64 = self.dropped.iter().map(|d| d.size).sum();
+        let _ = writeln!(s, "dropped sections: {} ({} bytes)", self.dropped.len(), dropped_bytes);
+        if verbose {
+            for d in &self.dropped {
+                let _ = writeln!(s, "  {:6} {} ({})", d.size, d.name, d.file);
+            }
+        }
+        let _ = writeln!(s, "symbols:");
+        for (name, area, addr) in &self.symbols {
+            let _ = writeln!(s, "  {:<6} {:#08x} {}", area.name(), addr, name);
+        }
+        let _ = writeln!(s, "GOT at text {:#x}:", self.got_addr);
+        for g in &self.got {
+            let dest = g.dest.map_or("absolute".to_string(), |d| format!("+= {d}"));
+            let _ = writeln!(s, "  {:#08x} = {:#x} {:<24} {}", g.addr, g.value, dest, g.target);
+        }
+        let _ = writeln!(s, "qstrs:");
+        for (i, q) in self.qstrs.iter().enumerate() {
+            let _ = writeln!(s, "  {:4} {:?}", i + 1, String::from_utf8_lossy(q));
+        }
+        s
+    }
+}
+
+type SecId = (usize, usize);
+
+/// What a relocation's symbol resolves to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Target {
+    Section { sec: SecId, off: u64 },
+    FunTable,
+    Qstr(Vec<u8>),
+    Abs(u64),
+    Undefined(Vec<u8>),
+    Common(Vec<u8>),
+}
+
+/// A resolved location after layout.
+#[derive(Debug, Clone, Copy)]
+enum Loc {
+    In(Area, u64),
+    Qstr(u64),
+    FunTable,
+    Abs(u64),
+}
+
+/// Readable symbol name: demangled when it is a Rust symbol.
+pub fn pretty(name: &[u8]) -> String {
+    let s = String::from_utf8_lossy(name);
+    match rustc_demangle::try_demangle(&s) {
+        Ok(d) => format!("{d:#}"),
+        Err(_) => s.into_owned(),
+    }
+}
+
+struct Resolver<'a> {
+    objs: &'a [InputObject],
+    globals: HashMap<&'a [u8], (usize, usize)>,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(objs: &'a [InputObject]) -> Result<Self, LinkError> {
+        let mut globals: HashMap<&[u8], (usize, usize)> = HashMap::new();
+        let mut errors = Vec::new();
+        for (oi, obj) in objs.iter().enumerate() {
+            for (si, sym) in obj.symbols.iter().enumerate() {
+                if sym.binding == Binding::Local || sym.def == SymDef::Undefined || si == 0 {
+                    continue;
+                }
+                if sym.name == FUN_TABLE_SYMBOL.as_bytes() || sym.name.starts_with(QSTR_PREFIX.as_bytes()) {
+                    errors.push(LinkError::ReservedSymbol { file: obj.name.clone(), symbol: sym.name_lossy() });
+                    continue;
+                }
+                match globals.get(sym.name.as_slice()) {
+                    None => {
+                        globals.insert(&sym.name, (oi, si));
+                    }
+                    Some(&(po, ps)) => {
+                        let prev_weak = objs[po].symbols[ps].binding == Binding::Weak;
+                        let new_weak = sym.binding == Binding::Weak;
+                        if prev_weak && !new_weak {
+                            globals.insert(&sym.name, (oi, si));
+                        } else if !prev_weak && !new_weak {
+                            errors.push(LinkError::DuplicateSymbol {
+                                symbol: sym.name_lossy(),
+                                first: objs[po].name.clone(),
+                                second: obj.name.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        LinkError::collect(errors)?;
+        Ok(Resolver { objs, globals })
+    }
+
+    fn def_target(&self, obj: usize, sym: usize) -> Target {
+        let s = &self.objs[obj].symbols[sym];
+        match s.def {
+            SymDef::Section { section, value } => Target::Section { sec: (obj, section), off: value },
+            SymDef::Absolute(v) => Target::Abs(v),
+            SymDef::Common => Target::Common(s.name.clone()),
+            SymDef::Undefined => Target::Undefined(s.name.clone()),
+        }
+    }
+
+    fn target(&self, obj: usize, sym: usize) -> Target {
+        if sym == 0 {
+            return Target::Abs(0);
+        }
+        let s = &self.objs[obj].symbols[sym];
+        if s.binding == Binding::Local {
+            return self.def_target(obj, sym);
+        }
+        if s.name == FUN_TABLE_SYMBOL.as_bytes() {
+            return Target::FunTable;
+        }
+        if let Some(q) = s.name.strip_prefix(QSTR_PREFIX.as_bytes()) {
+            return Target::Qstr(q.to_vec());
+        }
+        match self.globals.get(s.name.as_slice()) {
+            Some(&(o, i)) => self.def_target(o, i),
+            None => Target::Undefined(s.name.clone()),
+        }
+    }
+
+    /// Name for messages: the symbol's own, or the named symbol at that spot of a section.
+    fn describe(&self, obj: usize, sym: usize, target: &Target) -> String {
+        let s = &self.objs[obj].symbols[sym];
+        if !s.is_section {
+            return pretty(&s.name);
+        }
+        if let Target::Section { sec: (o, si), off } = *target {
+            for cand in &self.objs[o].symbols {
+                if !cand.is_section && !cand.name.is_empty() && cand.def == (SymDef::Section { section: si, value: off }) {
+                    return pretty(&cand.name);
+                }
+            }
+        }
+        pretty(&s.name)
+    }
+}
+
+fn place(obj: &InputObject, sec: usize, offset: u64) -> Place {
+    Place { file: obj.name.clone(), section: obj.sections[sec].name.clone(), offset }
+}
+
+fn align_to(v: u64, a: u64) -> u64 {
+    v.div_ceil(a) * a
+}
+
+/// Links the inputs into a module image.
+pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkError> {
+    let arch = opts.arch;
+    arch.check_implemented()?;
+    if objs.is_empty() {
+        return Err(LinkError::NoInputs);
+    }
+    let ws = u64::from(arch.word_size);
+
+    // Constructors would silently never run.
+    let mut errors = Vec::new();
+    for obj in objs {
+        for s in &obj.sections {
+            if s.kind != SectionKind::NotAlloc && s.size > 0 && is_init_array(&s.name) {
+                errors.push(LinkError::InitArray { file: obj.name.clone(), section: s.name.clone() });
+            }
+        }
+    }
+    LinkError::collect(errors)?;
+
+    let res = Resolver::new(objs)?;
+
+    // The entry.
+    let (entry_sec, entry_off) = match res.globals.get(opts.entry.as_bytes()) {
+        Some(&(o, i)) => match objs[o].symbols[i].def {
+            SymDef::Section { section, value } if objs[o].sections[section].kind == SectionKind::Text => ((o, section), value),
+            SymDef::Section { section, .. } => {
+                return Err(LinkError::EntryNotText { symbol: opts.entry.clone(), section: objs[o].sections[section].name.clone() })
+            }
+            _ => return Err(LinkError::MissingEntry(opts.entry.clone())),
+        },
+        None => return Err(LinkError::MissingEntry(opts.entry.clone())),
+    };
+
+    // Section GC: everything reachable from the entry through relocations.
+    let mut reached: HashSet<SecId> = HashSet::new();
+    let mut queue: VecDeque<SecId> = VecDeque::new();
+    reached.insert(entry_sec);
+    queue.push_back(entry_sec);
+    let mut undefined: BTreeMap<Vec<u8>, Vec<Place>> = BTreeMap::new();
+    let mut qstr_set: BTreeSet<Vec<u8>> = BTreeSet::new();
+    let mut errors = Vec::new();
+    while let Some((o, si)) = queue.pop_front() {
+        let obj = &objs[o];
+        for r in &obj.sections[si].relocs {
+            if (arch.classify)(r.r_type) == RelocAction::Ignore {
+                continue;
+            }
+            let from = || place(obj, si, r.offset);
+            let t = res.target(o, r.symbol);
+            if obj.symbols[r.symbol].is_tls {
+                errors.push(LinkError::Tls { file: obj.name.clone(), section: res.describe(o, r.symbol, &t), from: from() });
+                continue;
+            }
+            match t {
+                Target::Section { sec, .. } => {
+                    let ts = &objs[sec.0].sections[sec.1];
+                    let tfile = objs[sec.0].name.clone();
+                    match ts.kind {
+                        SectionKind::Text | SectionKind::Rodata | SectionKind::Bss => {}
+                        SectionKind::Data if ts.size == 0 => {}
+                        SectionKind::Data => {
+                            errors.push(LinkError::DataSection { file: tfile, section: ts.name.clone(), size: ts.size, from: from() });
+                            continue;
+                        }
+                        SectionKind::Tls => {
+                            errors.push(LinkError::Tls { file: tfile, section: ts.name.clone(), from: from() });
+                            continue;
+                        }
+                        SectionKind::Other | SectionKind::NotAlloc => {
+                            errors.push(LinkError::UnsupportedSection { file: tfile, section: ts.name.clone(), from: from() });
+                            continue;
+                        }
+                    }
+                    if reached.insert(sec) {
+                        queue.push_back(sec);
+                    }
+                }
+                Target::Qstr(q) => {
+                    qstr_set.insert(q);
+                }
+                Target::Undefined(name) => undefined.entry(name).or_default().push(from()),
+                Target::Common(name) => errors.push(LinkError::UnsupportedSymbol {
+                    symbol: pretty(&name),
+                    from: from(),
+                    msg: "common symbols are not supported",
+                }),
+                Target::FunTable | Target::Abs(_) => {}
+            }
+        }
+    }
+    for (name, refs) in undefined {
+        errors.push(LinkError::Undefined { symbol: String::from_utf8_lossy(&name).into_owned(), refs });
+    }
+    LinkError::collect(errors)?;
+
+    let qstrs: Vec<Vec<u8>> = qstr_set.into_iter().collect();
+    let qstr_index: HashMap<&[u8], u64> = qstrs.iter().enumerate().map(|(i, q)| (q.as_slice(), i as u64 + 1)).collect();
+
+    // Layout order: inputs in order, the entry's section first.
+    let mut kept: Vec<SecId> = reached.iter().copied().collect();
+    kept.sort();
+    let kind = |s: SecId| objs[s.0].sections[s.1].kind;
+    let mut text_secs: Vec<SecId> = vec![entry_sec];
+    text_secs.extend(kept.iter().copied().filter(|&s| s != entry_sec && kind(s) == SectionKind::Text));
+    let rodata_secs: Vec<SecId> = kept.iter().copied().filter(|&s| matches!(kind(s), SectionKind::Rodata | SectionKind::Data)).collect();
+    let bss_secs: Vec<SecId> = kept.iter().copied().filter(|&s| kind(s) == SectionKind::Bss).collect();
+
+    // GOT keys in order of first use.
+    let mut got_keys: Vec<Target> = Vec::new();
+    let mut got_seen: HashSet<Target> = HashSet::new();
+    for &(o, si) in text_secs.iter().chain(rodata_secs.iter()) {
+        for r in &objs[o].sections[si].relocs {
+            if (arch.classify)(r.r_type) == RelocAction::GotPcRel32 {
+                let t = res.target(o, r.symbol);
+                if got_seen.insert(t.clone()) {
+                    got_keys.push(t);
+                }
+            }
+        }
+    }
+
+    let mut map = LinkMap { qstrs: qstrs.clone(), ..LinkMap::default() };
+    let mut addrs: HashMap<SecId, (Area, u64)> = HashMap::new();
+    let mut text: Vec<u8> = Vec::new();
+    let mut rodata: Vec<u8> = Vec::new();
+    let mut bss_size: u64 = 0;
+
+    let needs_jump = entry_off != 0 || arch.got_first;
+    let jump_len = if needs_jump { (arch.entry_jump)(0)?.len() as u64 } else { 0 };
+    text.resize(jump_len as usize, 0);
+    let got_size = got_keys.len() as u64 * ws;
+    let place_got = |text: &mut Vec<u8>| -> u64 {
+        let at = align_to(text.len() as u64, ws);
+        text.resize((at + got_size) as usize, 0);
+        at
+    };
+    let mut got_addr = 0;
+    if arch.got_first {
+        got_addr = place_got(&mut text);
+    }
+    let max_bss_align = 4 * ws; // a GC block
+    let mut put = |sec: SecId, area: Area, text: &mut Vec<u8>, rodata: &mut Vec<u8>, bss_size: &mut u64| -> Result<(), LinkError> {
+        let s = &objs[sec.0].sections[sec.1];
+        let (max, region_name) = match area {
+            Area::Text => (arch.max_text_align, "text"),
+            Area::Rodata => (ws, "rodata"),
+            Area::Bss => (max_bss_align, "bss"),
+        };
+        if s.align > max {
+            return Err(LinkError::Alignment { file: objs[sec.0].name.clone(), section: s.name.clone(), align: s.align, max, region: region_name });
+        }
+        let addr = match area {
+            Area::Text | Area::Rodata => {
+                let buf = if area == Area::Text { text } else { rodata };
+                let at = align_to(buf.len() as u64, s.align);
+                buf.resize(at as usize, 0);
+                buf.extend_from_slice(&s.data);
+                at
+            }
+            Area::Bss => {
+                let at = align_to(*bss_size, s.align);
+                *bss_size = at + s.size;
+                at
+            }
+        };
+        addrs.insert(sec, (area, addr));
+        map.sections.push(MapSection { file: objs[sec.0].name.clone(), name: s.name.clone(), area, addr, size: s.size, align: s.align });
+        Ok(())
+    };
+    for &s in &text_secs {
+        put(s, Area::Text, &mut text, &mut rodata, &mut bss_size)?;
+    }
+    let rodata_area = if arch.separate_rodata { Area::Rodata } else { Area::Text };
+    for &s in &rodata_secs {
+        put(s, rodata_area, &mut text, &mut rodata, &mut bss_size)?;
+    }
+    for &s in &bss_secs {
+        put(s, Area::Bss, &mut text, &mut rodata, &mut bss_size)?;
+    }
+    if !arch.got_first {
+        got_addr = place_got(&mut text);
+    }
+    map.got_addr = got_addr;
+
+    let entry_addr = addrs[&entry_sec].1 + entry_off;
+    map.entry_addr = entry_addr;
+    if needs_jump {
+        let jump = (arch.entry_jump)(entry_addr)?;
+        debug_assert_eq!(jump.len() as u64, jump_len);
+        text[..jump.len()].copy_from_slice(&jump);
+        map.entry_jump = Some(entry_addr);
+    } else {
+        debug_assert_eq!(entry_addr, 0);
+    }
+
+    for (o, obj) in objs.iter().enumerate() {
+        for (si, s) in obj.sections.iter().enumerate() {
+            if matches!(s.kind, SectionKind::Text | SectionKind::Rodata | SectionKind::Bss) && !addrs.contains_key(&(o, si)) {
+                map.dropped.push(DroppedSection { file: obj.name.clone(), name: s.name.clone(), size: s.size });
+            }
+        }
+        for sym in &obj.symbols {
+            if sym.is_section || sym.name.is_empty() {
+                continue;
+            }
+            if let SymDef::Section { section, value } = sym.def {
+                if let Some(&(area, a)) = addrs.get(&(o, section)) {
+                    map.symbols.push((pretty(&sym.name), area, a + value));
+                }
+            }
+        }
+    }
+    map.symbols.sort_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
+
+    let loc = |t: &Target| -> Loc {
+        match t {
+            Target::Section { sec, off } => {
+                let (area, a) = addrs[sec];
+                Loc::In(area, a + off)
+            }
+            Target::Qstr(q) => Loc::Qstr(qstr_index[q.as_slice()]),
+            Target::FunTable => Loc::FunTable,
+            Target::Abs(v) => Loc::Abs(*v),
+            // Rejected during GC.
+            Target::Undefined(_) | Target::Common(_) => unreachable!("unresolved target survived GC"),
+        }
+    };
+    // Link-time word and runtime dest for a location plus addend.
+    let word_for = |l: Loc, addend: i64| -> (i64, Option<Dest>) {
+        match l {
+            Loc::In(area, a) => (a as i64 + addend, Some(area.dest())),
+            Loc::Qstr(i) => (2 * i as i64 + addend, Some(Dest::QstrTable)),
+            Loc::FunTable => (addend, Some(Dest::FunTable)),
+            Loc::Abs(v) => (v as i64 + addend, None),
+        }
+    };
+
+    // GOT slots grouped by what the loader adds, so runs of words share one op.
+    got_keys.sort_by_key(|t| word_for(loc(t), 0).1);
+    let got_index: HashMap<&Target, u64> = got_keys.iter().enumerate().map(|(i, t)| (t, i as u64)).collect();
+
+    let mut relocs: Vec<Reloc> = Vec::new();
+    let mut errors = Vec::new();
+
+    for &sec in text_secs.iter().chain(rodata_secs.iter()) {
+        let (o, si) = sec;
+        let obj = &objs[o];
+        let s = &obj.sections[si];
+        let (area, base) = addrs[&sec];
+        for r in &s.relocs {
+            let action = (arch.classify)(r.r_type);
+            let here = || place(obj, si, r.offset);
+            let t = res.target(o, r.symbol);
+            let name = || res.describe(o, r.symbol, &t);
+            let width = match action {
+                RelocAction::Ignore => continue,
+                RelocAction::Unsupported => {
+                    errors.push(LinkError::UnsupportedRelocation { r_type: (arch.reloc_name)(r.r_type), symbol: name(), place: here() });
+                    continue;
+                }
+                RelocAction::PcRel { width } => u64::from(width),
+                RelocAction::GotPcRel32 => 4,
+                RelocAction::AbsWord => ws,
+            };
+            if r.offset.checked_add(width).is_none_or(|end| end > s.size) {
+                errors.push(LinkError::Corrupt {
+                    file: obj.name.clone(),
+                    what: "ELF object",
+                    msg: format!("relocation at {:#x} runs past the end of `{}` ({} bytes)", r.offset, s.name, s.size),
+                });
+                continue;
+            }
+            let p = base + r.offset;
+            let (buf, region) = match area {
+                Area::Text => (&mut text, Region::Text),
+                Area::Rodata => (&mut rodata, Region::Rodata),
+                Area::Bss => unreachable!("bss sections carry no data"),
+            };
+            let value: i64 = match action {
+                RelocAction::PcRel { .. } => match loc(&t) {
+                    Loc::In(ta, a) if ta == area => a as i64 + r.addend - p as i64,
+                    Loc::In(Area::Bss, _) => {
+                        errors.push(LinkError::PcRelToBss { symbol: name(), place: here(), arch: arch.name });
+                        continue;
+                    }
+                    Loc::In(ta, _) => {
+                        let what = if ta == Area::Rodata { "in the separate rodata region" } else { "in the text region" };
+                        errors.push(LinkError::PcRelOutsideText { symbol: name(), what, place: here() });
+                        continue;
+                    }
+                    Loc::Qstr(_) | Loc::FunTable => {
+                        errors.push(LinkError::PcRelOutsideText { symbol: name(), what: "provided by the runtime", place: here() });
+                        continue;
+                    }
+                    Loc::Abs(_) => {
+                        errors.push(LinkError::UnsupportedSymbol {
+                            symbol: name(),
+                            from: here(),
+                            msg: "absolute symbol referenced PC-relative",
+                        });
+                        continue;
+                    }
+                },
+                RelocAction::GotPcRel32 => {
+                    if area != Area::Text {
+                        errors.push(LinkError::PcRelOutsideText { symbol: "GOT".into(), what: "in the text region", place: here() });
+                        continue;
+                    }
+                    let g = got_addr + got_index[&t] * ws;
+                    g as i64 + r.addend - p as i64
+                }
+                RelocAction::AbsWord => {
+                    if p % ws != 0 {
+                        errors.push(LinkError::UnalignedAbsolute { symbol: name(), place: here(), word_size: arch.word_size });
+                        continue;
+                    }
+                    let (v, dest) = word_for(loc(&t), r.addend);
+                    if let Some(dest) = dest {
+                        relocs.push(Reloc { region, word: p / ws, dest });
+                    }
+                    v
+                }
+                RelocAction::Ignore | RelocAction::Unsupported => unreachable!(),
+            };
+            let fits = match width {
+                4 => i32::try_from(value).is_ok() || (action == RelocAction::AbsWord && u32::try_from(value).is_ok()),
+                _ => true,
+            };
+            if !fits {
+                errors.push(LinkError::Overflow { symbol: name(), place: here(), value });
+                continue;
+            }
+            let bytes = value.to_le_bytes();
+            buf[p as usize..(p + width) as usize].copy_from_slice(&bytes[..width as usize]);
+        }
+    }
+    LinkError::collect(errors)?;
+
+    for (i, t) in got_keys.iter().enumerate() {
+        let addr = got_addr + i as u64 * ws;
+        let (v, dest) = word_for(loc(t), 0);
+        text[addr as usize..(addr + ws) as usize].copy_from_slice(&v.to_le_bytes()[..ws as usize]);
+        if let Some(dest) = dest {
+            relocs.push(Reloc { region: Region::Text, word: addr / ws, dest });
+        }
+        let target = match t {
+            Target::Section { sec, off } => {
+                let named = objs[sec.0].symbols.iter().find(|s| {
+                    !s.is_section && !s.name.is_empty() && s.def == (SymDef::Section { section: sec.1, value: *off })
+                });
+                match named {
+                    Some(s) => pretty(&s.name),
+                    None => format!("{}+{:#x}", objs[sec.0].sections[sec.1].name, off),
+                }
+            }
+            Target::Qstr(q) => format!("{QSTR_PREFIX}{}", String::from_utf8_lossy(q)),
+            Target::FunTable => FUN_TABLE_SYMBOL.to_string(),
+            Target::Abs(v) => format!("absolute {v:#x}"),
+            Target::Undefined(_) | Target::Common(_) => unreachable!(),
+        };
+        map.got.push(GotEntry { addr, target, value: v as u64, dest });
+    }
+    relocs.sort();
+
+    let mut qstr_entries = vec![QstrEntry::Bytes(opts.source_name.as_bytes().to_vec())];
+    qstr_entries.extend(qstrs.into_iter().map(QstrEntry::Bytes));
+    let image = MpyImage {
+        arch: arch.mpy_arch,
+        arch_flags: 0,
+        small_int_bits: arch.small_int_bits,
+        qstrs: qstr_entries,
+        text,
+        rodata,
+        bss_size,
+        relocs,
+        word_size: arch.word_size,
+    };
+    Ok(Linked { image, map })
+}

@@ -1,0 +1,110 @@
+//! `mpy-ld`: link ELF objects / a Rust staticlib into a MicroPython native `.mpy`, or
+//! inspect one.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use mpy_ld::{arch, input, link, mpy};
+
+#[derive(Parser, Debug)]
+#[command(name = "mpy-ld", version, about = "ELF-to-.mpy linker for MicroPython native modules")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Link objects and archives into a native-module .mpy.
+    Link {
+        /// Input ELF objects and ar archives (a Rust staticlib `.a`).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output .mpy file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Target arch: x64, xtensa, xtensawin, armv6m, armv7m, rv32imc.
+        #[arg(long, default_value = "x64")]
+        arch: String,
+        /// Entry symbol.
+        #[arg(long, default_value = link::DEFAULT_ENTRY)]
+        entry: String,
+        /// Source name stored as qstr 0 (default: the output file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Print the layout: kept/dropped sections, symbols, GOT, qstrs.
+        #[arg(long)]
+        map: bool,
+        /// Like --map, also listing every dropped section.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// Print what a native-module .mpy holds.
+    Inspect {
+        /// The .mpy file.
+        file: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mpy-ld: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Link { inputs, output, arch, entry, name, map, verbose } => {
+            let arch = arch::by_name(&arch).ok_or_else(|| mpy_ld::LinkError::UnknownArch(arch.clone()))?;
+            arch.check_implemented()?;
+            let mut objs = Vec::new();
+            for path in &inputs {
+                objs.extend(input::load_path(path, arch)?);
+            }
+            let source_name = match name {
+                Some(n) => n,
+                None => output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "module.mpy".into()),
+            };
+            let opts = link::LinkOptions { arch, entry, source_name };
+            let linked = link::link(&objs, &opts)?;
+            if map || verbose {
+                print!("{}", linked.map.render(&linked.image, verbose));
+            }
+            write_atomically(&output, &linked.image.to_bytes())
+        }
+        Command::Inspect { file, json } => {
+            let data = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let parsed = mpy::parse(&data).with_context(|| format!("{}: not a valid native-module .mpy", file.display()))?;
+            let report = parsed.report();
+            let mut out = std::io::stdout().lock();
+            if json {
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                writeln!(out)?;
+            } else {
+                write!(out, "{report}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Writes through a temporary file so a failed run never leaves a half-written .mpy.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
