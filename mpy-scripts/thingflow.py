@@ -169,8 +169,13 @@ class Scheduler:
     """
 
     def __init__(self):
-        self._tasks = []
+        # A tuple replaced on change (copy on write): run_forever iterates it
+        # without copying while tasks may cancel themselves or others.
+        self._tasks = ()
         self._stopping = False
+
+    def _remove(self, task):
+        self._tasks = tuple(t for t in self._tasks if t is not task)
 
     def schedule_periodic(self, output_thing, interval):
         """Schedule ``output_thing`` every ``interval`` seconds (a number > 0).
@@ -181,11 +186,10 @@ class Scheduler:
             raise ValueError('interval must be at least 1 ms, got %r'
                              % (interval,))
         task = _Task(output_thing, interval_ms, ticks_ms())
-        self._tasks.append(task)
+        self._tasks = self._tasks + (task,)
 
         def cancel():
-            if task in self._tasks:
-                self._tasks.remove(task)
+            self._remove(task)
         return cancel
 
     def schedule_sensor(self, sensor, interval, *subscribers):
@@ -209,7 +213,7 @@ class Scheduler:
                     print('Scheduler: no task left, leaving the main loop')
                     return
                 now = ticks_ms()
-                for task in tuple(self._tasks):
+                for task in self._tasks:
                     if self._stopping:
                         break
                     if ticks_diff(now, task.due) < 0:
@@ -221,11 +225,15 @@ class Scheduler:
                     # firing a burst of back-to-back samples.
                     if ticks_diff(now, task.due) >= 0:
                         task.due = ticks_add(now, task.interval_ms)
-                    if not task.thing._connections and task in self._tasks:
-                        self._tasks.remove(task)
+                    if not task.thing._connections:
+                        self._remove(task)
                 if self._stopping or not self._tasks:
                     continue
-                wait = min(ticks_diff(t.due, now) for t in self._tasks)
+                wait = None
+                for t in self._tasks:  # a plain loop: no heap per pass
+                    d = ticks_diff(t.due, now)
+                    if wait is None or d < wait:
+                        wait = d
                 if wait > 0:
                     sleep_ms(wait)
         finally:

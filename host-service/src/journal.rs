@@ -8,15 +8,17 @@
 //! appended after the CSV rows are flushed and before the acks go out, and is compacted
 //! to the last [`KEEP`] entries (far more than any broker's in-flight window).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use crate::sink::SinkError;
 
-/// How many recent messages are remembered.
-pub const KEEP: usize = 4096;
+/// How many recent messages are remembered. mosquitto 2.0.11 with persistence was seen
+/// resending ~2500 already-acknowledged messages (DUP set) after a restart, so this is
+/// generous: 64 Ki entries cost about 2 MB of memory and 1.5 MB of file.
+pub const KEEP: usize = 65_536;
 
 /// FNV-1a 64: stable across runs and Rust versions (unlike `DefaultHasher`).
 pub fn message_hash(topic: &str, payload: &[u8]) -> u64 {
@@ -34,6 +36,8 @@ pub struct Journal {
     path: PathBuf,
     file: File,
     recent: VecDeque<(u16, u64)>,
+    /// Membership counts for `recent` (an entry can repeat).
+    index: HashMap<(u16, u64), u32>,
     pending: String,
     lines_in_file: usize,
 }
@@ -65,7 +69,11 @@ impl Journal {
         }
         let file = Self::rewrite(path, &recent)?;
         let lines_in_file = recent.len();
-        Ok(Journal { path: path.to_owned(), file, recent, pending: String::new(), lines_in_file })
+        let mut index = HashMap::with_capacity(recent.len());
+        for e in &recent {
+            *index.entry(*e).or_insert(0) += 1;
+        }
+        Ok(Journal { path: path.to_owned(), file, recent, index, pending: String::new(), lines_in_file })
     }
 
     /// Writes `entries` to a fresh file that replaces `path` atomically.
@@ -86,15 +94,23 @@ impl Journal {
 
     /// True if this (DUP-flagged) message was already written.
     pub fn seen(&self, pkid: u16, hash: u64) -> bool {
-        self.recent.iter().rev().any(|e| *e == (pkid, hash))
+        self.index.contains_key(&(pkid, hash))
     }
 
     /// Records a message as written (buffered until [`Journal::flush`]).
     pub fn record(&mut self, pkid: u16, hash: u64) {
         if self.recent.len() == KEEP {
-            self.recent.pop_front();
+            if let Some(old) = self.recent.pop_front() {
+                if let Some(n) = self.index.get_mut(&old) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.index.remove(&old);
+                    }
+                }
+            }
         }
         self.recent.push_back((pkid, hash));
+        *self.index.entry((pkid, hash)).or_insert(0) += 1;
         self.pending.push_str(&format!("{pkid} {hash:016x}\n"));
     }
 
@@ -109,7 +125,7 @@ impl Journal {
             .map_err(|source| SinkError::Write { path: self.path.clone(), source })?;
         self.pending.clear();
         self.lines_in_file += n;
-        if self.lines_in_file > 4 * KEEP {
+        if self.lines_in_file > 2 * KEEP {
             self.file = Self::rewrite(&self.path, &self.recent)?;
             self.lines_in_file = self.recent.len();
         }
@@ -128,7 +144,7 @@ mod tests {
         let path = dir.join("j.acklog");
         let _ = std::fs::remove_file(&path);
         let mut j = Journal::open(&path).unwrap();
-        for i in 0..(5 * KEEP) {
+        for i in 0..(3 * KEEP) {
             j.record((i % 65535) as u16, i as u64);
             if i % 100 == 0 {
                 j.flush().unwrap();
@@ -137,9 +153,11 @@ mod tests {
         j.flush().unwrap();
         drop(j);
         let j = Journal::open(&path).unwrap();
-        let last = 5 * KEEP - 1;
+        let last = 3 * KEEP - 1;
         assert!(j.seen((last % 65535) as u16, last as u64));
         assert!(!j.seen(0, 0));
+        assert!(j.seen(((2 * KEEP) % 65535) as u16, (2 * KEEP) as u64));
+        assert!(!j.seen(((2 * KEEP - 1) % 65535) as u16, (2 * KEEP - 1) as u64));
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), KEEP);
     }
 }

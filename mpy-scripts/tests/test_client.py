@@ -146,3 +146,10 @@ def test_wifi_on_a_board_port(run_mpy, tmp_path, scenario, expected):
                          ("connect", "home", "pw")]
     if scenario != "ok":
         assert calls[-1] == ("active", 0, False)  # radio off after failure
+
+
+def test_boot_py_runs_without_esp(run_mpy):
+    # On the unix port there is no `esp` module: boot.py must still run.
+    boot = (SCRIPTS / "boot.py").read_text()
+    out = run_mpy(boot + "\nprint('BOOT OK', gc.isenabled())\n", [SCRIPTS])
+    assert out.stdout.strip() == "BOOT OK True"

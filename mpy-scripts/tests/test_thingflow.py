@@ -5,7 +5,7 @@ import ast
 import pytest
 
 from conftest import SCRIPTS, SIM_DIR
-from mpyrun import IMPL_DIRS
+from mpyrun import IMPL_DIRS, TSL2591_IMPLS
 
 PATHS = [SCRIPTS]
 
@@ -225,7 +225,7 @@ print('RUNS', first, len(r.events))
     assert first == 1 and total == 2, out
 
 
-@pytest.mark.parametrize("impl", ["fallback"])
+@pytest.mark.parametrize("impl", TSL2591_IMPLS)
 def test_with_simulated_tsl2591(run_mpy, impl):
     code = """
 from thingflow import *

@@ -96,6 +96,9 @@ impl Mosquitto {
              max_inflight_messages 20\n"
         );
         if persistence {
+            // mosquitto started as root drops to the `mosquitto` user: let it write here.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
             text.push_str(&format!(
                 "persistence true\npersistence_location {}/\npersistence_file mosquitto-{port}.db\n\
                  autosave_interval 1\n",
@@ -175,8 +178,10 @@ pub fn publish_lines(port: u16, topic: &str, qos: u8, lines: &[String]) {
 /// Publishes one payload (any bytes) with mosquitto_pub -s (message from stdin).
 pub fn publish_bytes(port: u16, topic: &str, qos: u8, payload: &[u8]) {
     let bin = require("mosquitto_pub");
+    // -s refuses an empty stdin; -n sends a zero-length message.
+    let mode = if payload.is_empty() { "-n" } else { "-s" };
     let mut child = Command::new(bin)
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic, "-q", &qos.to_string(), "-s"])
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic, "-q", &qos.to_string(), mode])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();

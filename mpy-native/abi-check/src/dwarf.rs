@@ -6,6 +6,8 @@ use gimli::{AttributeValue, EndianSlice, RunTimeEndian, Section, UnitOffset};
 use object::{Object, ObjectSection};
 
 type R<'a> = EndianSlice<'a, RunTimeEndian>;
+/// (element size, element count; `None` count = flexible array member).
+pub type ArrayShape = (Option<u64>, Option<u64>);
 
 /// One data member of a DWARF struct.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,10 +17,14 @@ pub struct Member {
     pub offset: u64,
     /// Byte size of the member's type; `Some(0)` for a flexible array, `None` if unknown.
     pub size: Option<u64>,
-    /// For arrays: (element size, element count; `None` = flexible array member).
-    pub array: Option<(Option<u64>, Option<u64>)>,
+    /// For arrays: their shape.
+    pub array: Option<ArrayShape>,
     /// For bit-fields: width in bits.
     pub bit_size: Option<u64>,
+    /// For bit-fields: position of the lowest bit, counted from bit 0 of the byte at `offset`.
+    pub bit_pos: Option<u64>,
+    /// Name of the member's declared type (typedef or tag), if it has one.
+    pub type_name: Option<String>,
 }
 
 /// A struct as the runtime was compiled: name, size and members in declaration order.
@@ -42,15 +48,19 @@ pub fn read_struct_layouts(
     file: &object::File<'_>,
     wanted: &[&str],
 ) -> Result<BTreeMap<String, StructLayout>, String> {
-    let endian = if file.is_little_endian() { RunTimeEndian::Little } else { RunTimeEndian::Big };
+    let endian = if file.is_little_endian() {
+        RunTimeEndian::Little
+    } else {
+        RunTimeEndian::Big
+    };
     let load = |id: gimli::SectionId| -> Result<R<'_>, gimli::Error> {
         let data = file
             .section_by_name(id.name())
             .and_then(|s| s.uncompressed_data().ok())
             .map(|d| match d {
                 std::borrow::Cow::Borrowed(b) => b,
-                // Compressed debug sections would need an owner; this wheel's are not.
-                std::borrow::Cow::Owned(_) => &[][..],
+                // Compressed debug sections: decompressed once per test process, kept for its life.
+                std::borrow::Cow::Owned(v) => &*Box::leak(v.into_boxed_slice()),
             })
             .unwrap_or(&[]);
         Ok(EndianSlice::new(data, endian))
@@ -63,7 +73,10 @@ pub fn read_struct_layouts(
     let mut found: BTreeMap<String, StructLayout> = BTreeMap::new();
     let mut errors = Vec::new();
     let mut units = dwarf.units();
-    while let Some(header) = units.next().map_err(|e| format!("DWARF unit header: {e}"))? {
+    while let Some(header) = units
+        .next()
+        .map_err(|e| format!("DWARF unit header: {e}"))?
+    {
         let unit = dwarf.unit(header).map_err(|e| format!("DWARF unit: {e}"))?;
         let mut hits = Vec::new();
         let mut cursor = unit.entries();
@@ -74,7 +87,9 @@ pub fn read_struct_layouts(
             if matches!(entry.attr_value(gimli::DW_AT_declaration), Ok(Some(_))) {
                 continue;
             }
-            let Some(name) = entry_name(&dwarf, &unit, entry) else { continue };
+            let Some(name) = entry_name(&dwarf, &unit, entry) else {
+                continue;
+            };
             if wanted.contains(&name.as_str()) {
                 hits.push((name, entry.offset()));
             }
@@ -92,7 +107,11 @@ pub fn read_struct_layouts(
             }
         }
     }
-    if errors.is_empty() { Ok(found) } else { Err(errors.join("\n")) }
+    if errors.is_empty() {
+        Ok(found)
+    } else {
+        Err(errors.join("\n"))
+    }
 }
 
 fn entry_name(
@@ -114,7 +133,11 @@ fn read_struct(
     let err = |e: gimli::Error| format!("DWARF struct {name}: {e}");
     let mut tree = unit.entries_tree(Some(offset)).map_err(err)?;
     let root = tree.root().map_err(err)?;
-    let byte_size = root.entry().attr_value(gimli::DW_AT_byte_size).map_err(err)?.and_then(|v| v.udata_value());
+    let byte_size = root
+        .entry()
+        .attr_value(gimli::DW_AT_byte_size)
+        .map_err(err)?
+        .and_then(|v| v.udata_value());
     let mut members = Vec::new();
     let mut children = root.children();
     while let Some(child) = children.next().map_err(err)? {
@@ -123,32 +146,55 @@ fn read_struct(
             continue;
         }
         let mname = entry_name(dwarf, unit, e).unwrap_or_default();
-        let bit_size = e.attr_value(gimli::DW_AT_bit_size).map_err(err)?.and_then(|v| v.udata_value());
-        let offset = match e.attr_value(gimli::DW_AT_data_member_location).map_err(err)? {
-            Some(v) => v
-                .udata_value()
-                .ok_or_else(|| format!("DWARF struct {name}.{mname}: non-constant member location"))?,
-            // DWARF 4+ bit-fields may carry only a bit offset.
-            None => match e.attr_value(gimli::DW_AT_data_bit_offset).map_err(err)? {
-                Some(v) => v.udata_value().unwrap_or(0) / 8,
-                None => 0, // union-like first member
-            },
+        let udata = |at| -> Result<Option<u64>, String> {
+            Ok(e.attr_value(at).map_err(err)?.and_then(|v| v.udata_value()))
         };
-        let ty = type_of(dwarf, unit, e);
+        let bit_size = udata(gimli::DW_AT_bit_size)?;
+        let data_bit_offset = udata(gimli::DW_AT_data_bit_offset)?;
+        let offset = match e
+            .attr_value(gimli::DW_AT_data_member_location)
+            .map_err(err)?
+        {
+            Some(v) => v.udata_value().ok_or_else(|| {
+                format!("DWARF struct {name}.{mname}: non-constant member location")
+            })?,
+            // DWARF 4+ bit-fields may carry only a bit offset.
+            None => data_bit_offset.map_or(0, |b| b / 8),
+        };
+        let ty = type_of(e);
         let (size, array) = match ty {
             Some(t) => type_size(unit, t, 0),
             None => (None, None),
         };
-        members.push(Member { name: mname, offset, size, array, bit_size });
+        let type_name = ty
+            .and_then(|t| unit.entry(t).ok())
+            .and_then(|t| entry_name(dwarf, unit, &t));
+        let bit_pos = match (bit_size, data_bit_offset, udata(gimli::DW_AT_bit_offset)?) {
+            (None, _, _) => None,
+            (Some(_), Some(dbo), _) => Some(dbo - offset * 8),
+            // DWARF 2/3 style: counted from the most significant bit of the storage unit
+            // (little-endian hosts only; this check runs on x64).
+            (Some(bs), None, Some(bo)) => size.map(|sz| sz * 8 - bo - bs),
+            (Some(_), None, None) => Some(0),
+        };
+        members.push(Member {
+            name: mname,
+            offset,
+            size,
+            array,
+            bit_size,
+            bit_pos,
+            type_name,
+        });
     }
-    Ok(StructLayout { name: name.to_string(), byte_size, members })
+    Ok(StructLayout {
+        name: name.to_string(),
+        byte_size,
+        members,
+    })
 }
 
-fn type_of(
-    _dwarf: &gimli::Dwarf<R<'_>>,
-    _unit: &gimli::Unit<R<'_>>,
-    entry: &gimli::DebuggingInformationEntry<'_, '_, R<'_>>,
-) -> Option<UnitOffset> {
+fn type_of(entry: &gimli::DebuggingInformationEntry<'_, '_, R<'_>>) -> Option<UnitOffset> {
     match entry.attr_value(gimli::DW_AT_type).ok()?? {
         AttributeValue::UnitRef(o) => Some(o),
         _ => None, // cross-unit references are not used by GCC for these structs
@@ -156,26 +202,38 @@ fn type_of(
 }
 
 /// (byte size, array shape) of the type at `offset`, following typedef/const/volatile.
-fn type_size(unit: &gimli::Unit<R<'_>>, offset: UnitOffset, depth: u32) -> (Option<u64>, Option<(Option<u64>, Option<u64>)>) {
+fn type_size(
+    unit: &gimli::Unit<R<'_>>,
+    offset: UnitOffset,
+    depth: u32,
+) -> (Option<u64>, Option<ArrayShape>) {
     if depth > 32 {
         return (None, None);
     }
-    let Ok(entry) = unit.entry(offset) else { return (None, None) };
-    let byte_size = entry.attr_value(gimli::DW_AT_byte_size).ok().flatten().and_then(|v| v.udata_value());
+    let Ok(entry) = unit.entry(offset) else {
+        return (None, None);
+    };
+    let byte_size = entry
+        .attr_value(gimli::DW_AT_byte_size)
+        .ok()
+        .flatten()
+        .and_then(|v| v.udata_value());
     let inner = || match entry.attr_value(gimli::DW_AT_type).ok().flatten() {
         Some(AttributeValue::UnitRef(o)) => Some(o),
         _ => None,
     };
     match entry.tag() {
-        gimli::DW_TAG_typedef | gimli::DW_TAG_const_type | gimli::DW_TAG_volatile_type | gimli::DW_TAG_restrict_type => {
-            match inner() {
-                Some(o) => type_size(unit, o, depth + 1),
-                None => (None, None),
-            }
-        }
-        gimli::DW_TAG_pointer_type | gimli::DW_TAG_reference_type => {
-            (Some(byte_size.unwrap_or(u64::from(unit.encoding().address_size))), None)
-        }
+        gimli::DW_TAG_typedef
+        | gimli::DW_TAG_const_type
+        | gimli::DW_TAG_volatile_type
+        | gimli::DW_TAG_restrict_type => match inner() {
+            Some(o) => type_size(unit, o, depth + 1),
+            None => (None, None),
+        },
+        gimli::DW_TAG_pointer_type | gimli::DW_TAG_reference_type => (
+            Some(byte_size.unwrap_or(u64::from(unit.encoding().address_size))),
+            None,
+        ),
         gimli::DW_TAG_array_type => {
             let elem = inner().and_then(|o| type_size(unit, o, depth + 1).0);
             let mut count: Option<u64> = Some(1);

@@ -30,8 +30,23 @@ impl HeaderLayout {
         HeaderLayout {
             name: self.name,
             size: self.size,
-            fields: self.fields.iter().filter(|f| names.contains(&f.name)).cloned().collect(),
+            fields: self
+                .fields
+                .iter()
+                .filter(|f| names.contains(&f.name))
+                .cloned()
+                .collect(),
         }
+    }
+
+    /// Renames a field (bindgen escapes Rust keywords: the runtime's `type` is our `type_`).
+    pub fn renamed(mut self, from: &str, to: &'static str) -> HeaderLayout {
+        for f in &mut self.fields {
+            if f.name == from {
+                f.name = to;
+            }
+        }
+        self
     }
 
     pub fn field(&self, name: &str) -> Option<&Field> {
@@ -136,7 +151,10 @@ pub fn compare_prefix(
     let mut errs = Vec::new();
     for (i, h) in header.fields.iter().enumerate() {
         let Some(r) = runtime.members.get(i) else {
-            errs.push(format!("{label}: member {i}: header has {} at {}, runtime has none", h.name, h.offset));
+            errs.push(format!(
+                "{label}: member {i}: header has {} at {}, runtime has none",
+                h.name, h.offset
+            ));
             continue;
         };
         if h.name != r.name || h.offset as u64 != r.offset {
@@ -173,6 +191,10 @@ pub fn compare_prefix(
 /// Panics with every message, one per line, if there are any.
 pub fn assert_none(what: &str, errs: &[String]) {
     if !errs.is_empty() {
-        panic!("{what}: {} mismatch(es):\n  {}", errs.len(), errs.join("\n  "));
+        panic!(
+            "{what}: {} mismatch(es):\n  {}",
+            errs.len(),
+            errs.join("\n  ")
+        );
     }
 }

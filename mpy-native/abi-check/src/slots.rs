@@ -46,7 +46,10 @@ pub const EXPECTED: [(&str, Expect); 87] = [
     ("set_store", Symbol("mp_obj_set_store")),
     ("list_append", Symbol("mp_obj_list_append")),
     ("dict_store", Symbol("mp_obj_dict_store")),
-    ("make_function_from_proto_fun", Symbol("mp_make_function_from_proto_fun")),
+    (
+        "make_function_from_proto_fun",
+        Symbol("mp_make_function_from_proto_fun"),
+    ),
     ("call_function_n_kw", Symbol("mp_native_call_function_n_kw")),
     ("call_method_n_kw", Symbol("mp_call_method_n_kw")),
     ("call_method_n_kw_var", Symbol("mp_call_method_n_kw_var")),
@@ -65,8 +68,14 @@ pub const EXPECTED: [(&str, Expect); 87] = [
     ("delete_global", Symbol("mp_delete_global")),
     ("new_closure", Symbol("mp_obj_new_closure")),
     ("arg_check_num_sig", Symbol("mp_arg_check_num_sig")),
-    ("setup_code_state_native", Symbol("mp_setup_code_state_native")),
-    ("small_int_floor_divide", Symbol("mp_small_int_floor_divide")),
+    (
+        "setup_code_state_native",
+        Symbol("mp_setup_code_state_native"),
+    ),
+    (
+        "small_int_floor_divide",
+        Symbol("mp_small_int_floor_divide"),
+    ),
     ("small_int_modulo", Symbol("mp_small_int_modulo")),
     ("yield_from", Symbol("mp_native_yield_from")),
     ("setjmp_", SetjmpOrNull),
@@ -79,7 +88,10 @@ pub const EXPECTED: [(&str, Expect); 87] = [
     ("obj_get_type", Symbol("mp_obj_get_type")),
     ("obj_new_str", Symbol("mp_obj_new_str")),
     ("obj_new_bytes", Symbol("mp_obj_new_bytes")),
-    ("obj_new_bytearray_by_ref", Symbol("mp_obj_new_bytearray_by_ref")),
+    (
+        "obj_new_bytearray_by_ref",
+        Symbol("mp_obj_new_bytearray_by_ref"),
+    ),
     ("obj_new_float_from_f", Symbol("mp_obj_new_float_from_f")),
     ("obj_new_float_from_d", Symbol("mp_obj_new_float_from_d")),
     ("obj_get_float_to_f", Symbol("mp_obj_get_float_to_f")),
@@ -88,7 +100,10 @@ pub const EXPECTED: [(&str, Expect); 87] = [
     ("get_buffer", Symbol("mp_get_buffer")),
     ("get_stream_raise", Symbol("mp_get_stream_raise")),
     ("arg_parse_all", Symbol("mp_arg_parse_all")),
-    ("arg_parse_all_kw_array", Symbol("mp_arg_parse_all_kw_array")),
+    (
+        "arg_parse_all_kw_array",
+        Symbol("mp_arg_parse_all_kw_array"),
+    ),
     ("binary_get_size", Symbol("mp_binary_get_size")),
     ("binary_get_val_array", Symbol("mp_binary_get_val_array")),
     ("binary_set_val_array", Symbol("mp_binary_set_val_array")),
@@ -105,7 +120,10 @@ pub const EXPECTED: [(&str, Expect); 87] = [
     ("type_Exception", Symbol("mp_type_Exception")),
     ("stream_read_obj", Symbol("mp_stream_read_obj")),
     ("stream_readinto_obj", Symbol("mp_stream_readinto_obj")),
-    ("stream_unbuffered_readline_obj", Symbol("mp_stream_unbuffered_readline_obj")),
+    (
+        "stream_unbuffered_readline_obj",
+        Symbol("mp_stream_unbuffered_readline_obj"),
+    ),
     ("stream_write_obj", Symbol("mp_stream_write_obj")),
 ];
 
@@ -131,7 +149,12 @@ pub struct SlotReport {
 
 /// Checks each live slot word against its expectation. `names` are the header's slot names in
 /// table order (they must agree with [`EXPECTED`], so a renamed or moved slot is caught too).
-pub fn check_slots(names: &[&str], words: &[usize], bias: usize, syms: &dyn SymbolSource) -> SlotReport {
+pub fn check_slots(
+    names: &[&str],
+    words: &[usize],
+    bias: usize,
+    syms: &dyn SymbolSource,
+) -> SlotReport {
     let mut rep = SlotReport::default();
     if words.len() != EXPECTED.len() || names.len() != EXPECTED.len() {
         rep.errors.push(format!(
@@ -147,22 +170,30 @@ pub fn check_slots(names: &[&str], words: &[usize], bias: usize, syms: &dyn Symb
         .and_then(|i| words.get(i))
         .is_some_and(|w| *w != 0);
     let describe = |w: usize| -> String {
-        let names = w.checked_sub(bias).map(|v| syms.names_at(v as u64)).unwrap_or_default();
+        let names = w
+            .checked_sub(bias)
+            .map(|v| syms.names_at(v as u64))
+            .unwrap_or_default();
         if names.is_empty() {
             format!("{w:#x}")
         } else {
             format!("{w:#x} (= bias + {})", names.join("/"))
         }
     };
-    for (i, ((exp_name, exp), (&name, &word))) in EXPECTED.iter().zip(names.iter().zip(words)).enumerate() {
+    for (i, ((exp_name, exp), (&name, &word))) in
+        EXPECTED.iter().zip(names.iter().zip(words)).enumerate()
+    {
         if name != *exp_name {
-            rep.errors.push(format!("slot {i}: header names it {name}, expected {exp_name} here"));
+            rep.errors.push(format!(
+                "slot {i}: header names it {name}, expected {exp_name} here"
+            ));
             continue;
         }
         let want_symbol = |sym: &str, rep: &mut SlotReport| {
             let vals = syms.symtab(sym);
             if vals.is_empty() {
-                rep.errors.push(format!("slot {i} ({name}): runtime has no symbol {sym}"));
+                rep.errors
+                    .push(format!("slot {i} ({name}): runtime has no symbol {sym}"));
             } else if vals.iter().any(|v| bias.wrapping_add(*v as usize) == word) {
                 rep.confirmed += 1;
             } else {
@@ -178,28 +209,46 @@ pub fn check_slots(names: &[&str], words: &[usize], bias: usize, syms: &dyn Symb
                 if word == v {
                     rep.immediates += 1;
                 } else {
-                    rep.errors.push(format!("slot {i} ({name}): expected immediate {v:#x}, runtime holds {}", describe(word)));
+                    rep.errors.push(format!(
+                        "slot {i} ({name}): expected immediate {v:#x}, runtime holds {}",
+                        describe(word)
+                    ));
                 }
             }
             Symbol(sym) => want_symbol(sym, &mut rep),
-            NlrPush => want_symbol(if setjmp_nlr { "nlr_push_tail" } else { "nlr_push" }, &mut rep),
+            NlrPush => want_symbol(
+                if setjmp_nlr {
+                    "nlr_push_tail"
+                } else {
+                    "nlr_push"
+                },
+                &mut rep,
+            ),
             Libc(f) => match syms.libc(f) {
                 Some(addr) if addr == word => rep.confirmed += 1,
                 Some(addr) => rep.errors.push(format!(
                     "slot {i} ({name}): expected libc {f} at {addr:#x}, runtime holds {}",
                     describe(word)
                 )),
-                None => rep.errors.push(format!("slot {i} ({name}): dlsym cannot find libc {f}")),
+                None => rep
+                    .errors
+                    .push(format!("slot {i} ({name}): dlsym cannot find libc {f}")),
             },
             SetjmpOrNull => {
                 if word == 0 {
                     rep.nulls.push(i);
                 } else {
-                    let libc: Vec<usize> = ["setjmp", "_setjmp"].iter().filter_map(|f| syms.libc(f)).collect();
+                    let libc: Vec<usize> = ["setjmp", "_setjmp"]
+                        .iter()
+                        .filter_map(|f| syms.libc(f))
+                        .collect();
                     if libc.contains(&word) {
                         rep.confirmed += 1;
                     } else {
-                        rep.errors.push(format!("slot {i} ({name}): neither NULL nor libc setjmp, runtime holds {}", describe(word)));
+                        rep.errors.push(format!(
+                            "slot {i} ({name}): neither NULL nor libc setjmp, runtime holds {}",
+                            describe(word)
+                        ));
                     }
                 }
             }

@@ -17,8 +17,14 @@ fn swapped_slots_are_reported_by_name() {
     header.fields[33].name = a;
     let errs = compare_fun_table(&header, rt.layout("_mp_fun_table_t"), 87, WORD);
     assert_eq!(errs.len(), 2, "{errs:#?}");
-    assert!(errs[0].starts_with("slot 32: header says nlr_pop at 256, runtime says nlr_push at 256"), "{errs:#?}");
-    assert!(errs[1].starts_with("slot 33: header says nlr_push at 264, runtime says nlr_pop at 264"), "{errs:#?}");
+    assert!(
+        errs[0].starts_with("slot 32: header says nlr_pop at 256, runtime says nlr_push at 256"),
+        "{errs:#?}"
+    );
+    assert!(
+        errs[1].starts_with("slot 33: header says nlr_push at 264, runtime says nlr_pop at 264"),
+        "{errs:#?}"
+    );
 }
 
 #[test]
@@ -33,12 +39,18 @@ fn shifted_offset_is_reported() {
     header.size -= WORD;
     let errs = compare_fun_table(&header, rt.layout("_mp_fun_table_t"), 87, WORD);
     let text = errs.join("\n");
-    assert!(text.contains("header struct mp_fun_table_t has 86 fields, expected 87"), "{text}");
+    assert!(
+        text.contains("header struct mp_fun_table_t has 86 fields, expected 87"),
+        "{text}"
+    );
     assert!(
         text.contains("slot 60: header says obj_new_float_from_d at 480, runtime says obj_new_float_from_f at 480"),
         "{text}"
     );
-    assert!(text.contains("slot 86: header has no field 86, runtime says stream_write_obj at 688"), "{text}");
+    assert!(
+        text.contains("slot 86: header has no field 86, runtime says stream_write_obj at 688"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -50,24 +62,45 @@ fn live_check_catches_swapped_words_and_wrong_names() {
     let rep = check_slots(&FUN_TABLE_SLOT_NAMES, &words, rt.bias, rt);
     let text = rep.errors.join("\n");
     assert_eq!(rep.errors.len(), 3, "{text}");
-    assert!(text.contains("slot 1 (const_false): expected immediate 0xe"), "{text}");
-    assert!(text.contains("slot 9 (load_attr): expected bias + mp_load_attr") && text.contains("mp_load_method)"), "{text}");
-    assert!(text.contains("slot 10 (load_method): expected bias + mp_load_method"), "{text}");
-    assert_eq!(rep.confirmed, 84 - 2);
+    assert!(
+        text.contains("slot 1 (const_false): expected immediate 0xe"),
+        "{text}"
+    );
+    assert!(
+        text.contains("slot 9 (load_attr): expected bias + mp_load_attr")
+            && text.contains("mp_load_method)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("slot 10 (load_method): expected bias + mp_load_method"),
+        "{text}"
+    );
+    assert_eq!(rep.confirmed, 83 - 2);
 
     // A header whose name list is out of order is caught even if the words are right.
     let mut names = FUN_TABLE_SLOT_NAMES;
     names.swap(50, 51);
     let rep = check_slots(&names, &rt.table, rt.bias, rt);
     let text = rep.errors.join("\n");
-    assert!(text.contains("slot 50: header names it memmove_, expected memset_ here"), "{text}");
-    assert!(text.contains("slot 51: header names it memset_, expected memmove_ here"), "{text}");
+    assert!(
+        text.contains("slot 50: header names it memmove_, expected memset_ here"),
+        "{text}"
+    );
+    assert!(
+        text.contains("slot 51: header names it memset_, expected memmove_ here"),
+        "{text}"
+    );
 }
 
 #[test]
 fn struct_prefix_check_catches_a_moved_member() {
     let rt = Runtime::get();
-    let mut header = header_layout!(mp_abi_type_t { base, flags, name, slot_index_make_new });
+    let mut header = header_layout!(mp_abi_type_t {
+        base,
+        flags,
+        name,
+        slot_index_make_new
+    });
     header.fields[3].offset += 1; // as if a padding byte crept in before the slot indices
     let errs = compare_prefix(&header, rt.layout("_mp_obj_type_t"), false, &[]);
     assert_eq!(errs.len(), 1, "{errs:#?}");

@@ -60,7 +60,7 @@ typedef struct mp_abi_print {
 typedef struct mp_abi_buffer_info {
     void *buf;
     size_t len;
-    mp_int_t typecode;
+    int typecode; /* a C int in the runtime (4 bytes on x64) */
 } mp_abi_buffer_info_t;
 
 /* The stream protocol (what get_stream_raise returns). MP_ABI_STREAM_ERROR is returned on error. */

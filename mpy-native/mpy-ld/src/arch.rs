@@ -33,6 +33,9 @@ pub enum RelocAction {
     GotPcRel32,
     /// `S + A` as a whole machine word: gets a runtime relocation, so it must be word-aligned.
     AbsWord,
+    /// A PC-relative instruction field (Xtensa `l32r`, `call0`, `j`, branches), patched at
+    /// link time by [`ArchData::patch_insn`]; the target must be in the same region.
+    Insn,
     /// A relocation type we refuse.
     Unsupported,
 }
@@ -64,6 +67,9 @@ pub struct ArchData {
     pub classify: fn(u32) -> RelocAction,
     /// Name of an ELF `r_type` (for messages).
     pub reloc_name: fn(u32) -> String,
+    /// Patches the instruction starting at `code[0]` (the rest of its section follows), at
+    /// region offset `place`, to reach region offset `target`. For [`RelocAction::Insn`].
+    pub patch_insn: fn(code: &mut [u8], place: u64, target: u64) -> Result<(), String>,
 }
 
 impl ArchData {
@@ -98,6 +104,7 @@ pub static ARCHES: &[ArchData] = &[
         entry_jump: x64_jump,
         classify: x64_classify,
         reloc_name: x64_reloc_name,
+        patch_insn: no_insn,
     },
     ArchData {
         name: "armv6m",
@@ -112,6 +119,7 @@ pub static ARCHES: &[ArchData] = &[
         entry_jump: no_jump,
         classify: unsupported_all,
         reloc_name: generic_reloc_name,
+        patch_insn: no_insn,
     },
     ArchData {
         name: "armv7m",
@@ -126,6 +134,7 @@ pub static ARCHES: &[ArchData] = &[
         entry_jump: no_jump,
         classify: unsupported_all,
         reloc_name: generic_reloc_name,
+        patch_insn: no_insn,
     },
     ArchData {
         name: "xtensa",
@@ -137,10 +146,11 @@ pub static ARCHES: &[ArchData] = &[
         separate_rodata: true,
         got_first: true,
         max_text_align: 4,
-        implemented: false,
+        implemented: true,
         entry_jump: xtensa_jump,
         classify: xtensa_classify,
         reloc_name: xtensa_reloc_name,
+        patch_insn: xtensa_patch,
     },
     ArchData {
         name: "xtensawin",
@@ -155,6 +165,7 @@ pub static ARCHES: &[ArchData] = &[
         entry_jump: xtensa_jump,
         classify: xtensa_classify,
         reloc_name: xtensa_reloc_name,
+        patch_insn: xtensa_patch,
     },
     ArchData {
         name: "rv32imc",
@@ -169,6 +180,7 @@ pub static ARCHES: &[ArchData] = &[
         entry_jump: no_jump,
         classify: unsupported_all,
         reloc_name: generic_reloc_name,
+        patch_insn: no_insn,
     },
 ];
 
@@ -204,6 +216,10 @@ pub fn code_name(code: u8) -> &'static str {
 
 fn no_jump(_target: u64) -> Result<Vec<u8>, LinkError> {
     Err(LinkError::Unsupported("entry jump for this arch".into()))
+}
+
+fn no_insn(_code: &mut [u8], _place: u64, _target: u64) -> Result<(), String> {
+    Err("instruction relocations are not supported on this arch".into())
 }
 
 fn unsupported_all(_r_type: u32) -> RelocAction {
@@ -254,12 +270,49 @@ fn x64_classify(r_type: u32) -> RelocAction {
 
 fn x64_reloc_name(r_type: u32) -> String {
     const NAMES: [&str; 43] = [
-        "NONE", "64", "PC32", "GOT32", "PLT32", "COPY", "GLOB_DAT", "JUMP_SLOT", "RELATIVE",
-        "GOTPCREL", "32", "32S", "16", "PC16", "8", "PC8", "DTPMOD64", "DTPOFF64", "TPOFF64",
-        "TLSGD", "TLSLD", "DTPOFF32", "GOTTPOFF", "TPOFF32", "PC64", "GOTOFF64", "GOTPC32",
-        "GOT64", "GOTPCREL64", "GOTPC64", "GOTPLT64", "PLTOFF64", "SIZE32", "SIZE64",
-        "GOTPC32_TLSDESC", "TLSDESC_CALL", "TLSDESC", "IRELATIVE", "RELATIVE64", "", "",
-        "GOTPCRELX", "REX_GOTPCRELX",
+        "NONE",
+        "64",
+        "PC32",
+        "GOT32",
+        "PLT32",
+        "COPY",
+        "GLOB_DAT",
+        "JUMP_SLOT",
+        "RELATIVE",
+        "GOTPCREL",
+        "32",
+        "32S",
+        "16",
+        "PC16",
+        "8",
+        "PC8",
+        "DTPMOD64",
+        "DTPOFF64",
+        "TPOFF64",
+        "TLSGD",
+        "TLSLD",
+        "DTPOFF32",
+        "GOTTPOFF",
+        "TPOFF32",
+        "PC64",
+        "GOTOFF64",
+        "GOTPC32",
+        "GOT64",
+        "GOTPCREL64",
+        "GOTPC64",
+        "GOTPLT64",
+        "PLTOFF64",
+        "SIZE32",
+        "SIZE64",
+        "GOTPC32_TLSDESC",
+        "TLSDESC_CALL",
+        "TLSDESC",
+        "IRELATIVE",
+        "RELATIVE64",
+        "",
+        "",
+        "GOTPCRELX",
+        "REX_GOTPCRELX",
     ];
     match NAMES.get(r_type as usize) {
         Some(n) if !n.is_empty() => format!("R_X86_64_{n}"),
@@ -274,6 +327,7 @@ fn x64_reloc_name(r_type: u32) -> String {
 pub mod r_xtensa {
     pub const NONE: u32 = 0;
     pub const R32: u32 = 1;
+    pub const ASM_EXPAND: u32 = 11;
     pub const SLOT0_OP: u32 = 20;
 }
 
@@ -281,7 +335,9 @@ fn xtensa_jump(target: u64) -> Result<Vec<u8>, LinkError> {
     // `j` has an 18-bit signed offset from pc+4.
     let off = target as i64 - 4;
     if !(-(1 << 17)..(1 << 17)).contains(&off) {
-        return Err(LinkError::Unsupported("entry jump farther than 128 KiB".into()));
+        return Err(LinkError::Unsupported(
+            "entry jump farther than 128 KiB".into(),
+        ));
     }
     let insn = ((off as u32) & 0x3_FFFF) << 6 | 0x06;
     Ok(insn.to_le_bytes()[..3].to_vec())
@@ -290,11 +346,96 @@ fn xtensa_jump(target: u64) -> Result<Vec<u8>, LinkError> {
 fn xtensa_classify(r_type: u32) -> RelocAction {
     use r_xtensa::*;
     match r_type {
-        NONE => RelocAction::Ignore,
+        // ASM_EXPAND only marks a call the assembler expanded; nothing to patch.
+        NONE | ASM_EXPAND => RelocAction::Ignore,
         R32 => RelocAction::AbsWord,
-        // SLOT0_OP (l32r/call0) needs instruction patching: not written yet.
+        SLOT0_OP => RelocAction::Insn,
         _ => RelocAction::Unsupported,
     }
+}
+
+fn signed_fits(v: i64, bits: u32) -> bool {
+    let lim = 1i64 << (bits - 1);
+    (-lim..lim).contains(&v)
+}
+
+/// Patches the PC-relative field of the Xtensa instruction at `code[0]` (little-endian
+/// encodings; the format is chosen by op0 and n, as the linker in binutils does).
+fn xtensa_patch(code: &mut [u8], place: u64, target: u64) -> Result<(), String> {
+    let (p, t) = (place as i64, target as i64);
+    let op0 = code.first().ok_or("relocation at the end of the section")? & 0x0F;
+    let narrow = matches!(op0, 0x8..=0xD);
+    let need = if narrow { 2 } else { 3 };
+    if code.len() < need {
+        return Err("instruction runs past the end of the section".into());
+    }
+    if narrow {
+        // beqz.n / bnez.n (RI6): unsigned 6-bit offset from pc + 4.
+        if op0 != 0xC || code[0] & 0x80 == 0 {
+            return Err(format!("unsupported narrow instruction {:#06x}", u16::from_le_bytes([code[0], code[1]])));
+        }
+        let off = t - p - 4;
+        if !(0..64).contains(&off) {
+            return Err(format!("beqz.n/bnez.n target {off:+} out of range 0..63"));
+        }
+        code[0] = (code[0] & !0x30) | (((off >> 4) as u8 & 3) << 4);
+        code[1] = (code[1] & 0x0F) | ((off as u8 & 0xF) << 4);
+        return Ok(());
+    }
+    let mut insn = u32::from(code[0]) | u32::from(code[1]) << 8 | u32::from(code[2]) << 16;
+    let n = (insn >> 4) & 3;
+    match (op0, n) {
+        // l32r: word offset (always negative) from (pc + 3) & ~3.
+        (1, _) => {
+            if t % 4 != 0 {
+                return Err(format!("l32r literal at {target:#x} is not 4-byte aligned"));
+            }
+            let off = (t - ((p + 3) & !3)) >> 2;
+            if !(-65536..0).contains(&off) {
+                return Err(format!("l32r literal at {target:#x} is not within 256 KiB before the instruction"));
+            }
+            insn = (insn & 0xFF) | ((off as u32 & 0xFFFF) << 8);
+        }
+        // call0/4/8/12: word offset from (pc & ~3) + 4.
+        (5, _) => {
+            if t % 4 != 0 {
+                return Err(format!("call target {target:#x} is not 4-byte aligned"));
+            }
+            let off = (t - ((p & !3) + 4)) >> 2;
+            if !signed_fits(off, 18) {
+                return Err(format!("call target {target:#x} out of range"));
+            }
+            insn = (insn & 0x3F) | ((off as u32 & 0x3_FFFF) << 6);
+        }
+        // j: 18-bit offset from pc + 4.
+        (6, 0) => {
+            let off = t - p - 4;
+            if !signed_fits(off, 18) {
+                return Err(format!("j target {target:#x} out of range"));
+            }
+            insn = (insn & 0x3F) | ((off as u32 & 0x3_FFFF) << 6);
+        }
+        // beqz/bnez/bltz/bgez (BRI12): 12-bit offset from pc + 4.
+        (6, 1) => {
+            let off = t - p - 4;
+            if !signed_fits(off, 12) {
+                return Err(format!("branch target {target:#x} out of range (12-bit)"));
+            }
+            insn = (insn & 0xFFF) | ((off as u32 & 0xFFF) << 12);
+        }
+        // beqi/bnei/blti/bgei (BRI8, n = 2) and beq/bne/blt/bge/bany/bbc/bbs... (op0 7):
+        // 8-bit offset from pc + 4.
+        (6, 2) | (7, _) => {
+            let off = t - p - 4;
+            if !signed_fits(off, 8) {
+                return Err(format!("branch target {target:#x} out of range (8-bit)"));
+            }
+            insn = (insn & 0xFFFF) | ((off as u32 & 0xFF) << 16);
+        }
+        _ => return Err(format!("unsupported instruction {insn:#08x} for R_XTENSA_SLOT0_OP")),
+    }
+    code[..3].copy_from_slice(&insn.to_le_bytes()[..3]);
+    Ok(())
 }
 
 fn xtensa_reloc_name(r_type: u32) -> String {
@@ -333,6 +474,7 @@ mod tests {
     #[test]
     fn unimplemented_arch_says_so() {
         let e = by_name("armv7m").unwrap().check_implemented().unwrap_err();
+        assert!(by_name("xtensa").unwrap().check_implemented().is_ok());
         assert_eq!(e.to_string(), "arch armv7m: not implemented yet");
     }
 }

@@ -81,7 +81,9 @@ pub enum LinkError {
         found: u8,
     },
     /// ELF machine does not match the arch.
-    #[error("{file}: ELF machine {found} ({found_name}), but arch {arch} needs machine {expected}")]
+    #[error(
+        "{file}: ELF machine {found} ({found_name}), but arch {arch} needs machine {expected}"
+    )]
     WrongMachine {
         /// The input.
         file: String,
@@ -181,7 +183,9 @@ pub enum LinkError {
         from: Place,
     },
     /// Thread-local storage.
-    #[error("thread-local section `{section}` in {file} (referenced from {from}): TLS is not supported")]
+    #[error(
+        "thread-local section `{section}` in {file} (referenced from {from}): TLS is not supported"
+    )]
     Tls {
         /// The input.
         file: String,
@@ -245,7 +249,9 @@ pub enum LinkError {
         symbol: String,
     },
     /// No entry symbol.
-    #[error("entry symbol `{0}` is not defined (export it: `#[no_mangle] pub extern \"C\" fn {0}`)")]
+    #[error(
+        "entry symbol `{0}` is not defined (export it: `#[no_mangle] pub extern \"C\" fn {0}`)"
+    )]
     MissingEntry(String),
     /// Entry symbol is not in a text section.
     #[error("entry symbol `{symbol}` is in `{section}`, not in a .text section")]

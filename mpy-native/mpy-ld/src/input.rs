@@ -125,7 +125,10 @@ pub struct InputObject {
 
 /// Reads one input file (object or archive) from disk.
 pub fn load_path(path: &Path, arch: &ArchData) -> Result<Vec<InputObject>, LinkError> {
-    let data = std::fs::read(path).map_err(|source| LinkError::Io { path: path.to_owned(), source })?;
+    let data = std::fs::read(path).map_err(|source| LinkError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     load_bytes(&path.display().to_string(), &data, arch)
 }
 
@@ -136,7 +139,9 @@ pub fn load_bytes(name: &str, data: &[u8], arch: &ArchData) -> Result<Vec<InputO
     } else if data.starts_with(b"\x7fELF") {
         Ok(vec![load_elf(name.to_owned(), data, arch)?])
     } else {
-        Err(LinkError::NotObject { file: name.to_owned() })
+        Err(LinkError::NotObject {
+            file: name.to_owned(),
+        })
     }
 }
 
@@ -178,19 +183,37 @@ fn machine_name(m: u16) -> &'static str {
 
 fn load_elf(name: String, data: &[u8], arch: &ArchData) -> Result<InputObject, LinkError> {
     if data.len() < 20 {
-        return Err(LinkError::Corrupt { file: name, what: "ELF object", msg: "file shorter than the ELF header".into() });
+        return Err(LinkError::Corrupt {
+            file: name,
+            what: "ELF object",
+            msg: "file shorter than the ELF header".into(),
+        });
     }
     let class = match data[4] {
         elf::ELFCLASS32 => 32,
         elf::ELFCLASS64 => 64,
-        c => return Err(LinkError::Corrupt { file: name, what: "ELF object", msg: format!("bad ELF class {c}") }),
+        c => {
+            return Err(LinkError::Corrupt {
+                file: name,
+                what: "ELF object",
+                msg: format!("bad ELF class {c}"),
+            })
+        }
     };
     if data[5] != elf::ELFDATA2LSB {
-        return Err(LinkError::NotRelocatable { file: name, msg: "big-endian ELF is not supported".into() });
+        return Err(LinkError::NotRelocatable {
+            file: name,
+            msg: "big-endian ELF is not supported".into(),
+        });
     }
     let expected = arch.word_size * 8;
     if class != expected {
-        return Err(LinkError::WrongClass { file: name, arch: arch.name, expected, found: class });
+        return Err(LinkError::WrongClass {
+            file: name,
+            arch: arch.name,
+            expected,
+            found: class,
+        });
     }
     let machine = u16::from_le_bytes([data[18], data[19]]);
     if machine != arch.e_machine {
@@ -209,8 +232,15 @@ fn load_elf(name: String, data: &[u8], arch: &ArchData) -> Result<InputObject, L
     }
 }
 
-fn read_elf<Elf: FileHeader<Endian = Endianness>>(name: String, data: &[u8]) -> Result<InputObject, LinkError> {
-    let corrupt = |e: object::Error| LinkError::Corrupt { file: name.clone(), what: "ELF object", msg: e.to_string() };
+fn read_elf<Elf: FileHeader<Endian = Endianness>>(
+    name: String,
+    data: &[u8],
+) -> Result<InputObject, LinkError> {
+    let corrupt = |e: object::Error| LinkError::Corrupt {
+        file: name.clone(),
+        what: "ELF object",
+        msg: e.to_string(),
+    };
     let file = ElfFile::<Elf>::parse(data).map_err(corrupt)?;
     let endian = file.endian();
     if file.elf_header().e_type(endian) != elf::ET_REL {
@@ -262,7 +292,12 @@ fn read_elf<Elf: FileHeader<Endian = Endianness>>(name: String, data: &[u8]) -> 
                     RelocationTarget::Symbol(i) => i.0,
                     _ => 0,
                 };
-                relocs.push(Reloc { offset, r_type, symbol, addend: r.addend() });
+                relocs.push(Reloc {
+                    offset,
+                    r_type,
+                    symbol,
+                    addend: r.addend(),
+                });
             }
         }
         sections[section.index().0] = Section {
@@ -295,7 +330,10 @@ fn read_elf<Elf: FileHeader<Endian = Endianness>>(name: String, data: &[u8]) -> 
         };
         let is_section = raw.st_type() == elf::STT_SECTION;
         let def = match sym.section() {
-            SymbolSection::Section(i) => SymDef::Section { section: i.0, value: sym.address() },
+            SymbolSection::Section(i) => SymDef::Section {
+                section: i.0,
+                value: sym.address(),
+            },
             SymbolSection::Absolute => SymDef::Absolute(sym.address()),
             SymbolSection::Common => SymDef::Common,
             _ => SymDef::Undefined,
@@ -310,9 +348,19 @@ fn read_elf<Elf: FileHeader<Endian = Endianness>>(name: String, data: &[u8]) -> 
         }
         let index = sym.index().0;
         if index >= symbols.len() {
-            return Err(LinkError::Corrupt { file: name, what: "ELF object", msg: "symbol index out of range".into() });
+            return Err(LinkError::Corrupt {
+                file: name,
+                what: "ELF object",
+                msg: "symbol index out of range".into(),
+            });
         }
-        symbols[index] = Symbol { name: sym_name, binding, def, is_section, is_tls: raw.st_type() == elf::STT_TLS };
+        symbols[index] = Symbol {
+            name: sym_name,
+            binding,
+            def,
+            is_section,
+            is_tls: raw.st_type() == elf::STT_TLS,
+        };
     }
     // Every relocation must name a symbol that exists and every symbol a real section.
     for s in &sections {
@@ -321,7 +369,12 @@ fn read_elf<Elf: FileHeader<Endian = Endianness>>(name: String, data: &[u8]) -> 
                 return Err(LinkError::Corrupt {
                     file: name,
                     what: "ELF object",
-                    msg: format!("relocation in `{}` names symbol {} of {}", s.name, r.symbol, symbols.len()),
+                    msg: format!(
+                        "relocation in `{}` names symbol {} of {}",
+                        s.name,
+                        r.symbol,
+                        symbols.len()
+                    ),
                 });
             }
         }
@@ -332,16 +385,28 @@ fn read_elf<Elf: FileHeader<Endian = Endianness>>(name: String, data: &[u8]) -> 
                 return Err(LinkError::Corrupt {
                     file: name,
                     what: "ELF object",
-                    msg: format!("symbol `{}` in section {section} of {}", s.name_lossy(), sections.len()),
+                    msg: format!(
+                        "symbol `{}` in section {section} of {}",
+                        s.name_lossy(),
+                        sections.len()
+                    ),
                 });
             }
         }
     }
-    Ok(InputObject { name, sections, symbols })
+    Ok(InputObject {
+        name,
+        sections,
+        symbols,
+    })
 }
 
 fn classify_section(name: &str, sh_type: u32, flags: u64) -> SectionKind {
-    let starts = |prefixes: &[&str]| prefixes.iter().any(|p| name == *p || name.starts_with(&format!("{p}.")));
+    let starts = |prefixes: &[&str]| {
+        prefixes
+            .iter()
+            .any(|p| name == *p || name.starts_with(&format!("{p}.")))
+    };
     if flags & u64::from(elf::SHF_ALLOC) == 0 {
         return SectionKind::NotAlloc;
     }
@@ -352,7 +417,9 @@ fn classify_section(name: &str, sh_type: u32, flags: u64) -> SectionKind {
         SectionKind::Text
     } else if starts(&[".rodata", ".data.rel.ro", ".srodata"]) {
         SectionKind::Rodata
-    } else if starts(&[".bss", ".sbss"]) || (sh_type == elf::SHT_NOBITS && flags & u64::from(elf::SHF_WRITE) != 0) {
+    } else if starts(&[".bss", ".sbss"])
+        || (sh_type == elf::SHT_NOBITS && flags & u64::from(elf::SHF_WRITE) != 0)
+    {
         SectionKind::Bss
     } else if starts(&[".data", ".sdata"]) {
         SectionKind::Data
@@ -363,9 +430,15 @@ fn classify_section(name: &str, sh_type: u32, flags: u64) -> SectionKind {
 
 /// Whether a section name is a constructor/destructor table (never run by the loader).
 pub fn is_init_array(name: &str) -> bool {
-    [".init_array", ".fini_array", ".ctors", ".dtors", ".preinit_array"]
-        .iter()
-        .any(|p| name == *p || name.starts_with(&format!("{p}.")))
+    [
+        ".init_array",
+        ".fini_array",
+        ".ctors",
+        ".dtors",
+        ".preinit_array",
+    ]
+    .iter()
+    .any(|p| name == *p || name.starts_with(&format!("{p}.")))
 }
 
 #[cfg(test)]
@@ -376,15 +449,42 @@ mod tests {
     fn section_kinds() {
         let a = u64::from(elf::SHF_ALLOC);
         let w = u64::from(elf::SHF_WRITE);
-        assert_eq!(classify_section(".text.f", elf::SHT_PROGBITS, a), SectionKind::Text);
-        assert_eq!(classify_section(".data.rel.ro..L", elf::SHT_PROGBITS, a | w), SectionKind::Rodata);
-        assert_eq!(classify_section(".rodata.cst8", elf::SHT_PROGBITS, a), SectionKind::Rodata);
-        assert_eq!(classify_section(".data.x", elf::SHT_PROGBITS, a | w), SectionKind::Data);
-        assert_eq!(classify_section(".bss.x", elf::SHT_NOBITS, a | w), SectionKind::Bss);
-        assert_eq!(classify_section(".tbss.x", elf::SHT_NOBITS, a | w), SectionKind::Tls);
-        assert_eq!(classify_section(".eh_frame", elf::SHT_PROGBITS, a), SectionKind::Other);
-        assert_eq!(classify_section(".comment", elf::SHT_PROGBITS, 0), SectionKind::NotAlloc);
+        assert_eq!(
+            classify_section(".text.f", elf::SHT_PROGBITS, a),
+            SectionKind::Text
+        );
+        assert_eq!(
+            classify_section(".data.rel.ro..L", elf::SHT_PROGBITS, a | w),
+            SectionKind::Rodata
+        );
+        assert_eq!(
+            classify_section(".rodata.cst8", elf::SHT_PROGBITS, a),
+            SectionKind::Rodata
+        );
+        assert_eq!(
+            classify_section(".data.x", elf::SHT_PROGBITS, a | w),
+            SectionKind::Data
+        );
+        assert_eq!(
+            classify_section(".bss.x", elf::SHT_NOBITS, a | w),
+            SectionKind::Bss
+        );
+        assert_eq!(
+            classify_section(".tbss.x", elf::SHT_NOBITS, a | w),
+            SectionKind::Tls
+        );
+        assert_eq!(
+            classify_section(".eh_frame", elf::SHT_PROGBITS, a),
+            SectionKind::Other
+        );
+        assert_eq!(
+            classify_section(".comment", elf::SHT_PROGBITS, 0),
+            SectionKind::NotAlloc
+        );
         // `.textfoo` is not `.text`.
-        assert_eq!(classify_section(".textfoo", elf::SHT_PROGBITS, a), SectionKind::Other);
+        assert_eq!(
+            classify_section(".textfoo", elf::SHT_PROGBITS, a),
+            SectionKind::Other
+        );
     }
 }

@@ -149,10 +149,24 @@ impl LinkMap {
         }
         let _ = writeln!(s, "kept sections ({}):", self.sections.len());
         for m in &self.sections {
-            let _ = writeln!(s, "  {:<6} {:#08x} {:6} align {:<4} {} ({})", m.area.name(), m.addr, m.size, m.align, m.name, m.file);
+            let _ = writeln!(
+                s,
+                "  {:<6} {:#08x} {:6} align {:<4} {} ({})",
+                m.area.name(),
+                m.addr,
+                m.size,
+                m.align,
+                m.name,
+                m.file
+            );
         }
         let dropped_bytes: u64 = self.dropped.iter().map(|d| d.size).sum();
-        let _ = writeln!(s, "dropped sections: {} ({} bytes)", self.dropped.len(), dropped_bytes);
+        let _ = writeln!(
+            s,
+            "dropped sections: {} ({} bytes)",
+            self.dropped.len(),
+            dropped_bytes
+        );
         if verbose {
             for d in &self.dropped {
                 let _ = writeln!(s, "  {:6} {} ({})", d.size, d.name, d.file);
@@ -165,7 +179,11 @@ impl LinkMap {
         let _ = writeln!(s, "GOT at text {:#x}:", self.got_addr);
         for g in &self.got {
             let dest = g.dest.map_or("absolute".to_string(), |d| format!("+= {d}"));
-            let _ = writeln!(s, "  {:#08x} = {:#x} {:<24} {}", g.addr, g.value, dest, g.target);
+            let _ = writeln!(
+                s,
+                "  {:#08x} = {:#x} {:<24} {}",
+                g.addr, g.value, dest, g.target
+            );
         }
         let _ = writeln!(s, "qstrs:");
         for (i, q) in self.qstrs.iter().enumerate() {
@@ -220,8 +238,13 @@ impl<'a> Resolver<'a> {
                 if sym.binding == Binding::Local || sym.def == SymDef::Undefined || si == 0 {
                     continue;
                 }
-                if sym.name == FUN_TABLE_SYMBOL.as_bytes() || sym.name.starts_with(QSTR_PREFIX.as_bytes()) {
-                    errors.push(LinkError::ReservedSymbol { file: obj.name.clone(), symbol: sym.name_lossy() });
+                if sym.name == FUN_TABLE_SYMBOL.as_bytes()
+                    || sym.name.starts_with(QSTR_PREFIX.as_bytes())
+                {
+                    errors.push(LinkError::ReservedSymbol {
+                        file: obj.name.clone(),
+                        symbol: sym.name_lossy(),
+                    });
                     continue;
                 }
                 match globals.get(sym.name.as_slice()) {
@@ -251,7 +274,10 @@ impl<'a> Resolver<'a> {
     fn def_target(&self, obj: usize, sym: usize) -> Target {
         let s = &self.objs[obj].symbols[sym];
         match s.def {
-            SymDef::Section { section, value } => Target::Section { sec: (obj, section), off: value },
+            SymDef::Section { section, value } => Target::Section {
+                sec: (obj, section),
+                off: value,
+            },
             SymDef::Absolute(v) => Target::Abs(v),
             SymDef::Common => Target::Common(s.name.clone()),
             SymDef::Undefined => Target::Undefined(s.name.clone()),
@@ -286,7 +312,14 @@ impl<'a> Resolver<'a> {
         }
         if let Target::Section { sec: (o, si), off } = *target {
             for cand in &self.objs[o].symbols {
-                if !cand.is_section && !cand.name.is_empty() && cand.def == (SymDef::Section { section: si, value: off }) {
+                if !cand.is_section
+                    && !cand.name.is_empty()
+                    && cand.def
+                        == (SymDef::Section {
+                            section: si,
+                            value: off,
+                        })
+                {
                     return pretty(&cand.name);
                 }
             }
@@ -296,7 +329,11 @@ impl<'a> Resolver<'a> {
 }
 
 fn place(obj: &InputObject, sec: usize, offset: u64) -> Place {
-    Place { file: obj.name.clone(), section: obj.sections[sec].name.clone(), offset }
+    Place {
+        file: obj.name.clone(),
+        section: obj.sections[sec].name.clone(),
+        offset,
+    }
 }
 
 fn align_to(v: u64, a: u64) -> u64 {
@@ -317,7 +354,10 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
     for obj in objs {
         for s in &obj.sections {
             if s.kind != SectionKind::NotAlloc && s.size > 0 && is_init_array(&s.name) {
-                errors.push(LinkError::InitArray { file: obj.name.clone(), section: s.name.clone() });
+                errors.push(LinkError::InitArray {
+                    file: obj.name.clone(),
+                    section: s.name.clone(),
+                });
             }
         }
     }
@@ -328,9 +368,16 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
     // The entry.
     let (entry_sec, entry_off) = match res.globals.get(opts.entry.as_bytes()) {
         Some(&(o, i)) => match objs[o].symbols[i].def {
-            SymDef::Section { section, value } if objs[o].sections[section].kind == SectionKind::Text => ((o, section), value),
+            SymDef::Section { section, value }
+                if objs[o].sections[section].kind == SectionKind::Text =>
+            {
+                ((o, section), value)
+            }
             SymDef::Section { section, .. } => {
-                return Err(LinkError::EntryNotText { symbol: opts.entry.clone(), section: objs[o].sections[section].name.clone() })
+                return Err(LinkError::EntryNotText {
+                    symbol: opts.entry.clone(),
+                    section: objs[o].sections[section].name.clone(),
+                })
             }
             _ => return Err(LinkError::MissingEntry(opts.entry.clone())),
         },
@@ -354,7 +401,11 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
             let from = || place(obj, si, r.offset);
             let t = res.target(o, r.symbol);
             if obj.symbols[r.symbol].is_tls {
-                errors.push(LinkError::Tls { file: obj.name.clone(), section: res.describe(o, r.symbol, &t), from: from() });
+                errors.push(LinkError::Tls {
+                    file: obj.name.clone(),
+                    section: res.describe(o, r.symbol, &t),
+                    from: from(),
+                });
                 continue;
             }
             match t {
@@ -365,15 +416,28 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                         SectionKind::Text | SectionKind::Rodata | SectionKind::Bss => {}
                         SectionKind::Data if ts.size == 0 => {}
                         SectionKind::Data => {
-                            errors.push(LinkError::DataSection { file: tfile, section: ts.name.clone(), size: ts.size, from: from() });
+                            errors.push(LinkError::DataSection {
+                                file: tfile,
+                                section: ts.name.clone(),
+                                size: ts.size,
+                                from: from(),
+                            });
                             continue;
                         }
                         SectionKind::Tls => {
-                            errors.push(LinkError::Tls { file: tfile, section: ts.name.clone(), from: from() });
+                            errors.push(LinkError::Tls {
+                                file: tfile,
+                                section: ts.name.clone(),
+                                from: from(),
+                            });
                             continue;
                         }
                         SectionKind::Other | SectionKind::NotAlloc => {
-                            errors.push(LinkError::UnsupportedSection { file: tfile, section: ts.name.clone(), from: from() });
+                            errors.push(LinkError::UnsupportedSection {
+                                file: tfile,
+                                section: ts.name.clone(),
+                                from: from(),
+                            });
                             continue;
                         }
                     }
@@ -395,21 +459,40 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
         }
     }
     for (name, refs) in undefined {
-        errors.push(LinkError::Undefined { symbol: String::from_utf8_lossy(&name).into_owned(), refs });
+        errors.push(LinkError::Undefined {
+            symbol: String::from_utf8_lossy(&name).into_owned(),
+            refs,
+        });
     }
     LinkError::collect(errors)?;
 
     let qstrs: Vec<Vec<u8>> = qstr_set.into_iter().collect();
-    let qstr_index: HashMap<&[u8], u64> = qstrs.iter().enumerate().map(|(i, q)| (q.as_slice(), i as u64 + 1)).collect();
+    let qstr_index: HashMap<&[u8], u64> = qstrs
+        .iter()
+        .enumerate()
+        .map(|(i, q)| (q.as_slice(), i as u64 + 1))
+        .collect();
 
     // Layout order: inputs in order, the entry's section first.
     let mut kept: Vec<SecId> = reached.iter().copied().collect();
     kept.sort();
     let kind = |s: SecId| objs[s.0].sections[s.1].kind;
     let mut text_secs: Vec<SecId> = vec![entry_sec];
-    text_secs.extend(kept.iter().copied().filter(|&s| s != entry_sec && kind(s) == SectionKind::Text));
-    let rodata_secs: Vec<SecId> = kept.iter().copied().filter(|&s| matches!(kind(s), SectionKind::Rodata | SectionKind::Data)).collect();
-    let bss_secs: Vec<SecId> = kept.iter().copied().filter(|&s| kind(s) == SectionKind::Bss).collect();
+    text_secs.extend(
+        kept.iter()
+            .copied()
+            .filter(|&s| s != entry_sec && kind(s) == SectionKind::Text),
+    );
+    let rodata_secs: Vec<SecId> = kept
+        .iter()
+        .copied()
+        .filter(|&s| matches!(kind(s), SectionKind::Rodata | SectionKind::Data))
+        .collect();
+    let bss_secs: Vec<SecId> = kept
+        .iter()
+        .copied()
+        .filter(|&s| kind(s) == SectionKind::Bss)
+        .collect();
 
     // GOT keys in order of first use.
     let mut got_keys: Vec<Target> = Vec::new();
@@ -425,14 +508,21 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
         }
     }
 
-    let mut map = LinkMap { qstrs: qstrs.clone(), ..LinkMap::default() };
+    let mut map = LinkMap {
+        qstrs: qstrs.clone(),
+        ..LinkMap::default()
+    };
     let mut addrs: HashMap<SecId, (Area, u64)> = HashMap::new();
     let mut text: Vec<u8> = Vec::new();
     let mut rodata: Vec<u8> = Vec::new();
     let mut bss_size: u64 = 0;
 
     let needs_jump = entry_off != 0 || arch.got_first;
-    let jump_len = if needs_jump { (arch.entry_jump)(0)?.len() as u64 } else { 0 };
+    let jump_len = if needs_jump {
+        (arch.entry_jump)(0)?.len() as u64
+    } else {
+        0
+    };
     text.resize(jump_len as usize, 0);
     let got_size = got_keys.len() as u64 * ws;
     let place_got = |text: &mut Vec<u8>| -> u64 {
@@ -445,7 +535,12 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
         got_addr = place_got(&mut text);
     }
     let max_bss_align = 4 * ws; // a GC block
-    let mut put = |sec: SecId, area: Area, text: &mut Vec<u8>, rodata: &mut Vec<u8>, bss_size: &mut u64| -> Result<(), LinkError> {
+    let mut put = |sec: SecId,
+                   area: Area,
+                   text: &mut Vec<u8>,
+                   rodata: &mut Vec<u8>,
+                   bss_size: &mut u64|
+     -> Result<(), LinkError> {
         let s = &objs[sec.0].sections[sec.1];
         let (max, region_name) = match area {
             Area::Text => (arch.max_text_align, "text"),
@@ -453,7 +548,13 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
             Area::Bss => (max_bss_align, "bss"),
         };
         if s.align > max {
-            return Err(LinkError::Alignment { file: objs[sec.0].name.clone(), section: s.name.clone(), align: s.align, max, region: region_name });
+            return Err(LinkError::Alignment {
+                file: objs[sec.0].name.clone(),
+                section: s.name.clone(),
+                align: s.align,
+                max,
+                region: region_name,
+            });
         }
         let addr = match area {
             Area::Text | Area::Rodata => {
@@ -470,13 +571,24 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
             }
         };
         addrs.insert(sec, (area, addr));
-        map.sections.push(MapSection { file: objs[sec.0].name.clone(), name: s.name.clone(), area, addr, size: s.size, align: s.align });
+        map.sections.push(MapSection {
+            file: objs[sec.0].name.clone(),
+            name: s.name.clone(),
+            area,
+            addr,
+            size: s.size,
+            align: s.align,
+        });
         Ok(())
     };
     for &s in &text_secs {
         put(s, Area::Text, &mut text, &mut rodata, &mut bss_size)?;
     }
-    let rodata_area = if arch.separate_rodata { Area::Rodata } else { Area::Text };
+    let rodata_area = if arch.separate_rodata {
+        Area::Rodata
+    } else {
+        Area::Text
+    };
     for &s in &rodata_secs {
         put(s, rodata_area, &mut text, &mut rodata, &mut bss_size)?;
     }
@@ -501,8 +613,16 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
 
     for (o, obj) in objs.iter().enumerate() {
         for (si, s) in obj.sections.iter().enumerate() {
-            if matches!(s.kind, SectionKind::Text | SectionKind::Rodata | SectionKind::Bss) && !addrs.contains_key(&(o, si)) {
-                map.dropped.push(DroppedSection { file: obj.name.clone(), name: s.name.clone(), size: s.size });
+            if matches!(
+                s.kind,
+                SectionKind::Text | SectionKind::Rodata | SectionKind::Bss
+            ) && !addrs.contains_key(&(o, si))
+            {
+                map.dropped.push(DroppedSection {
+                    file: obj.name.clone(),
+                    name: s.name.clone(),
+                    size: s.size,
+                });
             }
         }
         for sym in &obj.symbols {
@@ -516,7 +636,8 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
             }
         }
     }
-    map.symbols.sort_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
+    map.symbols
+        .sort_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
 
     let loc = |t: &Target| -> Loc {
         match t {
@@ -528,7 +649,9 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
             Target::FunTable => Loc::FunTable,
             Target::Abs(v) => Loc::Abs(*v),
             // Rejected during GC.
-            Target::Undefined(_) | Target::Common(_) => unreachable!("unresolved target survived GC"),
+            Target::Undefined(_) | Target::Common(_) => {
+                unreachable!("unresolved target survived GC")
+            }
         }
     };
     // Link-time word and runtime dest for a location plus addend.
@@ -543,7 +666,11 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
 
     // GOT slots grouped by what the loader adds, so runs of words share one op.
     got_keys.sort_by_key(|t| word_for(loc(t), 0).1);
-    let got_index: HashMap<&Target, u64> = got_keys.iter().enumerate().map(|(i, t)| (t, i as u64)).collect();
+    let got_index: HashMap<&Target, u64> = got_keys
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t, i as u64))
+        .collect();
 
     let mut relocs: Vec<Reloc> = Vec::new();
     let mut errors = Vec::new();
@@ -561,7 +688,11 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
             let width = match action {
                 RelocAction::Ignore => continue,
                 RelocAction::Unsupported => {
-                    errors.push(LinkError::UnsupportedRelocation { r_type: (arch.reloc_name)(r.r_type), symbol: name(), place: here() });
+                    errors.push(LinkError::UnsupportedRelocation {
+                        r_type: (arch.reloc_name)(r.r_type),
+                        symbol: name(),
+                        place: here(),
+                    });
                     continue;
                 }
                 RelocAction::PcRel { width } => u64::from(width),
@@ -572,7 +703,10 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                 errors.push(LinkError::Corrupt {
                     file: obj.name.clone(),
                     what: "ELF object",
-                    msg: format!("relocation at {:#x} runs past the end of `{}` ({} bytes)", r.offset, s.name, s.size),
+                    msg: format!(
+                        "relocation at {:#x} runs past the end of `{}` ({} bytes)",
+                        r.offset, s.name, s.size
+                    ),
                 });
                 continue;
             }
@@ -586,16 +720,32 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                 RelocAction::PcRel { .. } => match loc(&t) {
                     Loc::In(ta, a) if ta == area => a as i64 + r.addend - p as i64,
                     Loc::In(Area::Bss, _) => {
-                        errors.push(LinkError::PcRelToBss { symbol: name(), place: here(), arch: arch.name });
+                        errors.push(LinkError::PcRelToBss {
+                            symbol: name(),
+                            place: here(),
+                            arch: arch.name,
+                        });
                         continue;
                     }
                     Loc::In(ta, _) => {
-                        let what = if ta == Area::Rodata { "in the separate rodata region" } else { "in the text region" };
-                        errors.push(LinkError::PcRelOutsideText { symbol: name(), what, place: here() });
+                        let what = if ta == Area::Rodata {
+                            "in the separate rodata region"
+                        } else {
+                            "in the text region"
+                        };
+                        errors.push(LinkError::PcRelOutsideText {
+                            symbol: name(),
+                            what,
+                            place: here(),
+                        });
                         continue;
                     }
                     Loc::Qstr(_) | Loc::FunTable => {
-                        errors.push(LinkError::PcRelOutsideText { symbol: name(), what: "provided by the runtime", place: here() });
+                        errors.push(LinkError::PcRelOutsideText {
+                            symbol: name(),
+                            what: "provided by the runtime",
+                            place: here(),
+                        });
                         continue;
                     }
                     Loc::Abs(_) => {
@@ -609,7 +759,11 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                 },
                 RelocAction::GotPcRel32 => {
                     if area != Area::Text {
-                        errors.push(LinkError::PcRelOutsideText { symbol: "GOT".into(), what: "in the text region", place: here() });
+                        errors.push(LinkError::PcRelOutsideText {
+                            symbol: "GOT".into(),
+                            what: "in the text region",
+                            place: here(),
+                        });
                         continue;
                     }
                     let g = got_addr + got_index[&t] * ws;
@@ -617,23 +771,38 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                 }
                 RelocAction::AbsWord => {
                     if p % ws != 0 {
-                        errors.push(LinkError::UnalignedAbsolute { symbol: name(), place: here(), word_size: arch.word_size });
+                        errors.push(LinkError::UnalignedAbsolute {
+                            symbol: name(),
+                            place: here(),
+                            word_size: arch.word_size,
+                        });
                         continue;
                     }
                     let (v, dest) = word_for(loc(&t), r.addend);
                     if let Some(dest) = dest {
-                        relocs.push(Reloc { region, word: p / ws, dest });
+                        relocs.push(Reloc {
+                            region,
+                            word: p / ws,
+                            dest,
+                        });
                     }
                     v
                 }
                 RelocAction::Ignore | RelocAction::Unsupported => unreachable!(),
             };
             let fits = match width {
-                4 => i32::try_from(value).is_ok() || (action == RelocAction::AbsWord && u32::try_from(value).is_ok()),
+                4 => {
+                    i32::try_from(value).is_ok()
+                        || (action == RelocAction::AbsWord && u32::try_from(value).is_ok())
+                }
                 _ => true,
             };
             if !fits {
-                errors.push(LinkError::Overflow { symbol: name(), place: here(), value });
+                errors.push(LinkError::Overflow {
+                    symbol: name(),
+                    place: here(),
+                    value,
+                });
                 continue;
             }
             let bytes = value.to_le_bytes();
@@ -647,12 +816,22 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
         let (v, dest) = word_for(loc(t), 0);
         text[addr as usize..(addr + ws) as usize].copy_from_slice(&v.to_le_bytes()[..ws as usize]);
         if let Some(dest) = dest {
-            relocs.push(Reloc { region: Region::Text, word: addr / ws, dest });
+            relocs.push(Reloc {
+                region: Region::Text,
+                word: addr / ws,
+                dest,
+            });
         }
         let target = match t {
             Target::Section { sec, off } => {
                 let named = objs[sec.0].symbols.iter().find(|s| {
-                    !s.is_section && !s.name.is_empty() && s.def == (SymDef::Section { section: sec.1, value: *off })
+                    !s.is_section
+                        && !s.name.is_empty()
+                        && s.def
+                            == (SymDef::Section {
+                                section: sec.1,
+                                value: *off,
+                            })
                 });
                 match named {
                     Some(s) => pretty(&s.name),
@@ -664,7 +843,12 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
             Target::Abs(v) => format!("absolute {v:#x}"),
             Target::Undefined(_) | Target::Common(_) => unreachable!(),
         };
-        map.got.push(GotEntry { addr, target, value: v as u64, dest });
+        map.got.push(GotEntry {
+            addr,
+            target,
+            value: v as u64,
+            dest,
+        });
     }
     relocs.sort();
 

@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use mpy_ld::{arch, input, link, mpy};
 
 #[derive(Parser, Debug)]
-#[command(name = "mpy-ld", version, about = "ELF-to-.mpy linker for MicroPython native modules")]
+#[command(
+    name = "mpy-ld",
+    version,
+    about = "ELF-to-.mpy linker for MicroPython native modules"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,6 +61,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // `mpy-ld inspect x.mpy | head` is not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("mpy-ld: error: {e:#}");
             ExitCode::FAILURE
@@ -66,8 +79,17 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Link { inputs, output, arch, entry, name, map, verbose } => {
-            let arch = arch::by_name(&arch).ok_or_else(|| mpy_ld::LinkError::UnknownArch(arch.clone()))?;
+        Command::Link {
+            inputs,
+            output,
+            arch,
+            entry,
+            name,
+            map,
+            verbose,
+        } => {
+            let arch =
+                arch::by_name(&arch).ok_or_else(|| mpy_ld::LinkError::UnknownArch(arch.clone()))?;
             arch.check_implemented()?;
             let mut objs = Vec::new();
             for path in &inputs {
@@ -75,18 +97,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let source_name = match name {
                 Some(n) => n,
-                None => output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "module.mpy".into()),
+                None => output
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "module.mpy".into()),
             };
-            let opts = link::LinkOptions { arch, entry, source_name };
+            let opts = link::LinkOptions {
+                arch,
+                entry,
+                source_name,
+            };
             let linked = link::link(&objs, &opts)?;
             if map || verbose {
-                print!("{}", linked.map.render(&linked.image, verbose));
+                std::io::stdout().lock().write_all(linked.map.render(&linked.image, verbose).as_bytes())?;
             }
             write_atomically(&output, &linked.image.to_bytes())
         }
         Command::Inspect { file, json } => {
-            let data = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let parsed = mpy::parse(&data).with_context(|| format!("{}: not a valid native-module .mpy", file.display()))?;
+            let data =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let parsed = mpy::parse(&data)
+                .with_context(|| format!("{}: not a valid native-module .mpy", file.display()))?;
             let report = parsed.report();
             let mut out = std::io::stdout().lock();
             if json {
@@ -106,5 +137,6 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }

@@ -247,7 +247,11 @@ fn encode_relocs(out: &mut Vec<u8>, relocs: &[Reloc]) {
             }
         }
         let need_offset = cursor != Some((r.region, r.word));
-        let mut op = if r.dest.is_base() { r.dest.op() << 1 | u8::from(n > 1) } else { r.dest.op() };
+        let mut op = if r.dest.is_base() {
+            r.dest.op() << 1 | u8::from(n > 1)
+        } else {
+            r.dest.op()
+        };
         op = op << 1 | u8::from(need_offset);
         out.push(op);
         if need_offset {
@@ -297,7 +301,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn err<T>(&self, at: usize, msg: impl Into<String>) -> Result<T, MpyReadError> {
-        Err(MpyReadError { offset: at, msg: msg.into() })
+        Err(MpyReadError {
+            offset: at,
+            msg: msg.into(),
+        })
     }
 
     fn byte(&mut self, what: &str) -> Result<u8, MpyReadError> {
@@ -313,7 +320,10 @@ impl<'a> Reader<'a> {
     fn bytes(&mut self, n: u64, what: &str) -> Result<&'a [u8], MpyReadError> {
         let left = (self.data.len() - self.pos) as u64;
         if n > left {
-            return self.err(self.pos, format!("{what} needs {n} bytes, only {left} left"));
+            return self.err(
+                self.pos,
+                format!("{what} needs {n} bytes, only {left} left"),
+            );
         }
         let s = &self.data[self.pos..self.pos + n as usize];
         self.pos += n as usize;
@@ -326,7 +336,12 @@ impl<'a> Reader<'a> {
         loop {
             let b = match self.data.get(self.pos) {
                 Some(&b) => b,
-                None => return self.err(start, format!("varint for {what} runs past the end of the file")),
+                None => {
+                    return self.err(
+                        start,
+                        format!("varint for {what} runs past the end of the file"),
+                    )
+                }
             };
             self.pos += 1;
             if v >> 57 != 0 {
@@ -361,17 +376,29 @@ pub fn parse(data: &[u8]) -> Result<MpyFile, MpyReadError> {
         return r.err(2, "arch none: a bytecode .mpy, not a native module");
     }
     if sub_version != MPY_SUB_VERSION {
-        return r.err(2, format!("sub-version {sub_version}, expected {MPY_SUB_VERSION}"));
+        return r.err(
+            2,
+            format!("sub-version {sub_version}, expected {MPY_SUB_VERSION}"),
+        );
     }
     let small_int_bits = r.byte("the header")?;
-    let arch_flags = if flags & MPY_ARCH_FLAGS != 0 { r.uint("arch flags")? } else { 0 };
-    let word_size = crate::arch::by_code(arch).map(|a| a.word_size).unwrap_or(if matches!(arch, 2 | 12) { 8 } else { 4 });
+    let arch_flags = if flags & MPY_ARCH_FLAGS != 0 {
+        r.uint("arch flags")?
+    } else {
+        0
+    };
+    let word_size = crate::arch::by_code(arch)
+        .map(|a| a.word_size)
+        .unwrap_or(if matches!(arch, 2 | 12) { 8 } else { 4 });
 
     let n_qstr = r.uint("n_qstr")?;
     let at = r.pos;
     let n_obj = r.uint("n_obj")?;
     if n_obj != 0 {
-        return r.err(at, format!("{n_obj} constant objects: native modules have none"));
+        return r.err(
+            at,
+            format!("{n_obj} constant objects: native modules have none"),
+        );
     }
     let mut qstrs = Vec::new();
     for i in 0..n_qstr {
@@ -383,7 +410,10 @@ pub fn parse(data: &[u8]) -> Result<MpyFile, MpyReadError> {
             let s = r.bytes(v >> 1, &format!("qstr {i}"))?.to_vec();
             let nul_at = r.pos;
             if r.byte(&format!("qstr {i}'s NUL"))? != 0 {
-                return r.err(nul_at, format!("qstr {i} (starting at byte {at}) lacks its NUL terminator"));
+                return r.err(
+                    nul_at,
+                    format!("qstr {i} (starting at byte {at}) lacks its NUL terminator"),
+                );
             }
             qstrs.push(QstrEntry::Bytes(s));
         }
@@ -392,7 +422,13 @@ pub fn parse(data: &[u8]) -> Result<MpyFile, MpyReadError> {
     let at = r.pos;
     let kind_len = r.uint("the code kind/length")?;
     if kind_len & 3 != KIND_VIPER {
-        return r.err(at, format!("code kind {} is not viper (native module)", (kind_len & 3) + 2));
+        return r.err(
+            at,
+            format!(
+                "code kind {} is not viper (native module)",
+                (kind_len & 3) + 2
+            ),
+        );
     }
     if kind_len & 4 != 0 {
         return r.err(at, "code has children: not a native module");
@@ -401,14 +437,25 @@ pub fn parse(data: &[u8]) -> Result<MpyFile, MpyReadError> {
     let at = r.pos;
     let scope_flags = r.uint("scope flags")?;
     if scope_flags & SCOPE_VIPERRELOC == 0 {
-        return r.err(at, format!("scope flags {scope_flags:#x} lack VIPERRELOC (0x10)"));
+        return r.err(
+            at,
+            format!("scope flags {scope_flags:#x} lack VIPERRELOC (0x10)"),
+        );
     }
     let rodata_at = r.pos;
-    let rodata_size = if scope_flags & SCOPE_VIPERRODATA != 0 { r.uint("rodata size")? } else { 0 };
+    let rodata_size = if scope_flags & SCOPE_VIPERRODATA != 0 {
+        r.uint("rodata size")?
+    } else {
+        0
+    };
     if scope_flags & SCOPE_VIPERRODATA != 0 && rodata_size == 0 {
         return r.err(rodata_at, "rodata flag set with size 0");
     }
-    let bss_size = if scope_flags & SCOPE_VIPERBSS != 0 { r.uint("bss size")? } else { 0 };
+    let bss_size = if scope_flags & SCOPE_VIPERBSS != 0 {
+        r.uint("bss size")?
+    } else {
+        0
+    };
     let rodata = r.bytes(rodata_size, "the rodata")?.to_vec();
 
     let ws = u64::from(word_size);
@@ -426,15 +473,26 @@ pub fn parse(data: &[u8]) -> Result<MpyFile, MpyReadError> {
         n_ops += 1;
         if byte & 1 != 0 {
             let v = r.uint("a relocation offset")?;
-            let region = if v & 1 == 0 { Region::Text } else { Region::Rodata };
+            let region = if v & 1 == 0 {
+                Region::Text
+            } else {
+                Region::Rodata
+            };
             cursor = Some((region, v >> 1));
         }
         let Some((region, word)) = cursor else {
-            return r.err(op_at, format!("relocation op {byte:#04x} before any offset was set"));
+            return r.err(
+                op_at,
+                format!("relocation op {byte:#04x} before any offset was set"),
+            );
         };
         let op = byte >> 1;
         let (dest, n) = if op <= 5 {
-            let n = if op & 1 != 0 { r.uint("a relocation count")? } else { 1 };
+            let n = if op & 1 != 0 {
+                r.uint("a relocation count")?
+            } else {
+                1
+            };
             let dest = match op >> 1 {
                 0 => Dest::Text,
                 1 => Dest::Rodata,
@@ -452,14 +510,26 @@ pub fn parse(data: &[u8]) -> Result<MpyFile, MpyReadError> {
         };
         if let Dest::FunSlot(k) = dest {
             if usize::from(k) >= crate::funtable::N_SLOTS {
-                return r.err(op_at, format!("relocation reads mp_fun_table[{k}], past its {} slots", crate::funtable::N_SLOTS));
+                return r.err(
+                    op_at,
+                    format!(
+                        "relocation reads mp_fun_table[{k}], past its {} slots",
+                        crate::funtable::N_SLOTS
+                    ),
+                );
             }
         }
         if dest == Dest::Rodata && rodata.is_empty() {
-            return r.err(op_at, "relocation adds the rodata base but the file has no rodata");
+            return r.err(
+                op_at,
+                "relocation adds the rodata base but the file has no rodata",
+            );
         }
         if dest == Dest::Bss && bss_size == 0 {
-            return r.err(op_at, "relocation adds the bss base but the file has no bss");
+            return r.err(
+                op_at,
+                "relocation adds the bss base but the file has no bss",
+            );
         }
         let limit = match region {
             Region::Text => text_words,
@@ -476,19 +546,39 @@ pub fn parse(data: &[u8]) -> Result<MpyFile, MpyReadError> {
             );
         }
         for k in 0..n {
-            relocs.push(Reloc { region, word: word + k, dest });
+            relocs.push(Reloc {
+                region,
+                word: word + k,
+                dest,
+            });
         }
         cursor = Some((region, word + n));
     }
     if r.pos != data.len() {
-        return r.err(r.pos, format!("{} bytes of trailing garbage after the 0xFF terminator", data.len() - r.pos));
+        return r.err(
+            r.pos,
+            format!(
+                "{} bytes of trailing garbage after the 0xFF terminator",
+                data.len() - r.pos
+            ),
+        );
     }
     Ok(MpyFile {
         version,
         sub_version,
         scope_flags,
         n_reloc_ops: n_ops,
-        image: MpyImage { arch, arch_flags, small_int_bits, qstrs, text, rodata, bss_size, relocs, word_size },
+        image: MpyImage {
+            arch,
+            arch_flags,
+            small_int_bits,
+            qstrs,
+            text,
+            rodata,
+            bss_size,
+            relocs,
+            word_size,
+        },
     })
 }
 
@@ -546,7 +636,11 @@ impl MpyFile {
         let img = &self.image;
         let ws = u64::from(img.word_size);
         let mut names = Vec::new();
-        for (bit, name) in [(SCOPE_VIPERRELOC, "VIPERRELOC"), (SCOPE_VIPERRODATA, "VIPERRODATA"), (SCOPE_VIPERBSS, "VIPERBSS")] {
+        for (bit, name) in [
+            (SCOPE_VIPERRELOC, "VIPERRELOC"),
+            (SCOPE_VIPERRODATA, "VIPERRODATA"),
+            (SCOPE_VIPERBSS, "VIPERBSS"),
+        ] {
             if self.scope_flags & bit != 0 {
                 names.push(name);
             }
@@ -576,7 +670,13 @@ impl MpyFile {
                     let at = (r.word * ws) as usize;
                     let mut b = [0u8; 8];
                     b[..ws as usize].copy_from_slice(&region[at..at + ws as usize]);
-                    RelocReport { region: r.region, word: r.word, byte_offset: r.word * ws, adds: r.dest, stored: u64::from_le_bytes(b) }
+                    RelocReport {
+                        region: r.region,
+                        word: r.word,
+                        byte_offset: r.word * ws,
+                        adds: r.dest,
+                        stored: u64::from_le_bytes(b),
+                    }
                 })
                 .collect(),
         }
@@ -585,19 +685,49 @@ impl MpyFile {
 
 impl fmt::Display for InspectReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "mpy version {}.{}, arch {} ({}), small-int bits {}", self.version, self.sub_version, self.arch, self.arch_code, self.small_int_bits)?;
+        writeln!(
+            f,
+            "mpy version {}.{}, arch {} ({}), small-int bits {}",
+            self.version, self.sub_version, self.arch, self.arch_code, self.small_int_bits
+        )?;
         if self.arch_flags != 0 {
             writeln!(f, "arch flags {:#x}", self.arch_flags)?;
         }
         writeln!(f, "qstrs ({}):", self.qstrs.len())?;
         for (i, q) in self.qstrs.iter().enumerate() {
-            writeln!(f, "  {i:4} {q}{}", if i == 0 { "  (source name)" } else { "" })?;
+            writeln!(
+                f,
+                "  {i:4} {q}{}",
+                if i == 0 { "  (source name)" } else { "" }
+            )?;
         }
-        writeln!(f, "text {} bytes, rodata {} bytes, bss {} bytes", self.text_size, self.rodata_size, self.bss_size)?;
-        writeln!(f, "scope flags {:#x} ({})", self.scope_flags, self.scope_flag_names.join(" | "))?;
-        writeln!(f, "relocations ({} words in {} ops):", self.relocs.len(), self.reloc_ops)?;
+        writeln!(
+            f,
+            "text {} bytes, rodata {} bytes, bss {} bytes",
+            self.text_size, self.rodata_size, self.bss_size
+        )?;
+        writeln!(
+            f,
+            "scope flags {:#x} ({})",
+            self.scope_flags,
+            self.scope_flag_names.join(" | ")
+        )?;
+        writeln!(
+            f,
+            "relocations ({} words in {} ops):",
+            self.relocs.len(),
+            self.reloc_ops
+        )?;
         for r in &self.relocs {
-            writeln!(f, "  {:<6} word {:5} (byte {:#07x}) += {:<28} stored {:#x}", format!("{:?}", r.region).to_lowercase(), r.word, r.byte_offset, r.adds.to_string(), r.stored)?;
+            writeln!(
+                f,
+                "  {:<6} word {:5} (byte {:#07x}) += {:<28} stored {:#x}",
+                format!("{:?}", r.region).to_lowercase(),
+                r.word,
+                r.byte_offset,
+                r.adds.to_string(),
+                r.stored
+            )?;
         }
         Ok(())
     }
@@ -620,11 +750,31 @@ mod tests {
     #[test]
     fn runs_use_repeat_count_and_skip_offsets() {
         let relocs = vec![
-            Reloc { region: Region::Text, word: 4, dest: Dest::Text },
-            Reloc { region: Region::Text, word: 5, dest: Dest::Text },
-            Reloc { region: Region::Text, word: 6, dest: Dest::Text },
-            Reloc { region: Region::Text, word: 7, dest: Dest::QstrTable },
-            Reloc { region: Region::Text, word: 9, dest: Dest::FunTable },
+            Reloc {
+                region: Region::Text,
+                word: 4,
+                dest: Dest::Text,
+            },
+            Reloc {
+                region: Region::Text,
+                word: 5,
+                dest: Dest::Text,
+            },
+            Reloc {
+                region: Region::Text,
+                word: 6,
+                dest: Dest::Text,
+            },
+            Reloc {
+                region: Region::Text,
+                word: 7,
+                dest: Dest::QstrTable,
+            },
+            Reloc {
+                region: Region::Text,
+                word: 9,
+                dest: Dest::FunTable,
+            },
         ];
         let mut out = Vec::new();
         encode_relocs(&mut out, &relocs);

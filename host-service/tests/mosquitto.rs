@@ -1,0 +1,379 @@
+//! End-to-end tests against a real mosquitto (started by each test on a free port with
+//! a generated config) and the real host-service binary.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::{csv_rows, csv_values, publish_bytes, publish_lines, wait_for, Mosquitto, Service, TempDir};
+
+const T: Duration = Duration::from_secs(30);
+
+fn broker_arg(m: &Mosquitto) -> String {
+    format!("mqtt://127.0.0.1:{}", m.port)
+}
+
+fn wait_rows(path: &std::path::Path, n: usize) {
+    wait_for(T, &format!("{n} rows in {}", path.display()), || {
+        let rows = csv_rows(path);
+        (rows.len() >= n).then_some(())
+    });
+}
+
+/// Events published the tutorial's way (mosquitto_pub, QoS 0) end up in the CSV and on
+/// stdout exactly as CPython's server.py would write them for the same timestamps.
+#[test]
+fn tutorial_events_match_server_py_byte_for_byte() {
+    let dir = TempDir::new("tutorial");
+    let mut m = Mosquitto::start(&dir.0, false);
+    let csv = dir.path("test.csv");
+    let svc = Service::start(
+        &dir.0,
+        "svc",
+        &["--broker", &broker_arg(&m), "--client-id", "tut", "sensor-data", csv.to_str().unwrap()],
+    );
+    svc.wait_subscribed();
+    let payloads: Vec<String> = vec![
+        r#"["lux-1", 624, 284.1312]"#.into(),
+        r#"["lux-1", 626, 371.6063]"#.into(),
+        r#"["lux-1", 628, 284]"#.into(),
+        r#"["lux-1", 630, 0.0]"#.into(),
+        r#"["lux-2", 2, 1e16]"#.into(),
+        r#"["lux-2", 4, 0.00001]"#.into(),
+        r#"["it's", 4, -12.5]"#.into(),
+        r#"["a,b \"q\"", 5, 1.5e300]"#.into(),
+        r#"["tab\there\nnl", 6, 7]"#.into(),
+        r#"["héllo ☀", 7, 123456789012345678901234567890]"#.into(),
+        r#"["x", 8, -0]"#.into(),
+        r#"["x",9,2.5E-7]"#.into(),
+    ];
+    publish_lines(m.port, "sensor-data", 0, &payloads);
+    wait_rows(&csv, payloads.len());
+    // Rebuild the file with CPython from the payloads and our timestamps.
+    let mut rdr = csv::ReaderBuilder::new().from_path(&csv).unwrap();
+    let ts: Vec<String> = rdr.records().map(|r| r.unwrap()[0].to_owned()).collect();
+    assert_eq!(ts.len(), payloads.len());
+    let input: String = payloads
+        .iter()
+        .zip(&ts)
+        .map(|(p, t)| serde_json::to_string(&(p, t)).unwrap() + "\n")
+        .collect();
+    let out = common::python(
+        "import sys, json, csv, io, warnings\nwarnings.simplefilter('ignore')\n\
+         from collections import namedtuple\nfrom datetime import datetime\n\
+         SensorEvent = namedtuple('SensorEvent', ['sensor_id', 'ts', 'val'])\n\
+         buf = io.StringIO(newline='')\nw = csv.writer(buf)\nw.writerow(['timestamp', 'datetime', 'sensor_id', 'value'])\n\
+         lines = ''\n\
+         for line in sys.stdin:\n\
+         \x20   payload, ts = json.loads(line)\n\
+         \x20   ev = SensorEvent(*json.loads(payload))._replace(ts=float(ts))\n\
+         \x20   lines += repr(ev) + '\\n'\n\
+         \x20   w.writerow([ev.ts, datetime.utcfromtimestamp(ev.ts).isoformat(), ev.sensor_id, ev.val])\n\
+         sys.stdout.write(json.dumps([buf.getvalue(), lines]))\n",
+        input.as_bytes(),
+    );
+    let (want_csv, want_stdout): (String, String) = serde_json::from_slice(&out).unwrap();
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), want_csv);
+    let stdout_text = wait_for(T, "console lines", || {
+        let s = svc.stdout_text();
+        (s.lines().count() >= payloads.len()).then_some(s)
+    });
+    assert_eq!(stdout_text, want_stdout);
+    // SIGTERM: exit 0, and the CSV stays complete.
+    assert_eq!(svc.terminate(), 0);
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), want_csv);
+    m.stop();
+}
+
+/// Every kind of bad payload is counted, kept verbatim in the rejects file, and the
+/// service goes on; the status endpoints report the right numbers.
+#[test]
+fn bad_payloads_are_kept_and_counted_and_status_reports_them() {
+    let dir = TempDir::new("rejects");
+    let m = Mosquitto::start(&dir.0, false);
+    let csv = dir.path("data.csv");
+    let rejects = dir.path("bad.rejects");
+    let svc = Service::start(
+        &dir.0,
+        "svc",
+        &[
+            "--broker",
+            &broker_arg(&m),
+            "--client-id",
+            "rej",
+            "--rejects",
+            rejects.to_str().unwrap(),
+            "sensor-data",
+            csv.to_str().unwrap(),
+        ],
+    );
+    svc.wait_subscribed();
+    let huge = format!(r#"["lux-1", 1, 1.0, "{}"]"#, "x".repeat(10_000));
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("not-utf8", b"[\"lux-\xff\", 1, 2.0]".to_vec()),
+        ("not-json", b"hi, there".to_vec()),
+        ("not-json", b"".to_vec()),
+        ("wrong-shape", br#"{"sensor_id": "lux-1"}"#.to_vec()),
+        ("wrong-shape", br#"["lux-1", 624]"#.to_vec()),
+        ("wrong-shape", br#"["lux-1", 624, 1.0, 2.0]"#.to_vec()),
+        ("wrong-shape", br#"[1, 624, 1.0]"#.to_vec()),
+        ("wrong-shape", br#"["lux-1", 624, "1.0"]"#.to_vec()),
+        ("non-finite", br#"["lux-1", 624, NaN]"#.to_vec()),
+        ("non-finite", br#"["lux-1", 624, Infinity]"#.to_vec()),
+        ("non-finite", br#"["lux-1", 624, 1e999]"#.to_vec()),
+        ("too-large", huge.into_bytes()),
+        ("not-json", b"\x00\x01binary\r\n\x02".to_vec()),
+    ];
+    publish_lines(m.port, "sensor-data", 1, &[r#"["lux-1", 1, 10.5]"#.to_owned()]);
+    for (_, payload) in &bad {
+        publish_bytes(m.port, "sensor-data", 1, payload);
+    }
+    publish_lines(m.port, "sensor-data", 1, &[r#"["lux-1", 2, 11.5]"#.to_owned()]);
+    wait_rows(&csv, 2);
+    let records = wait_for(T, "all rejects on disk", || {
+        let r = host_service::sink::read_rejects(&std::fs::read(&rejects).unwrap_or_default());
+        (r.len() >= bad.len()).then_some(r)
+    });
+    assert_eq!(records.len(), bad.len());
+    for ((kind, payload), rec) in bad.iter().zip(&records) {
+        assert_eq!(rec.kind, *kind, "payload {:?}", String::from_utf8_lossy(payload));
+        assert_eq!(&rec.payload, payload, "kept verbatim");
+        assert_eq!(rec.topic, "sensor-data");
+    }
+    assert_eq!(csv_values(&csv), ["10.5", "11.5"]);
+
+    let mut by_kind: BTreeMap<&str, u64> = BTreeMap::new();
+    for (k, _) in &bad {
+        *by_kind.entry(k).or_default() += 1;
+    }
+    let s = svc.status();
+    assert_eq!(s["messages_received"], bad.len() as u64 + 2);
+    assert_eq!(s["rows_written"], 2);
+    assert_eq!(s["rejects"], bad.len() as u64);
+    for (k, n) in &by_kind {
+        assert_eq!(s["rejects_by_kind"][*k], *n, "kind {k}");
+    }
+    assert_eq!(s["sensors"]["lux-1"]["last_value"], 11.5);
+    assert_eq!(s["sensors"]["lux-1"]["rows"], 2);
+    assert!(s["sensors"]["lux-1"]["age_seconds"].as_f64().unwrap() < 30.0);
+    assert_eq!(s["csv"]["size_bytes"], std::fs::metadata(&csv).unwrap().len());
+    assert_eq!(s["broker"]["state"], "connected");
+
+    let (code, metrics) = common::http_get(svc.status_port, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    assert!(metrics.contains("host_service_rows_written_total 2\n"), "{metrics}");
+    assert!(metrics.contains(&format!("host_service_messages_received_total {}\n", bad.len() + 2)));
+    assert!(metrics.contains("host_service_rejects_total{kind=\"wrong-shape\"} 5\n"), "{metrics}");
+    assert!(metrics.contains("host_service_sensor_last_value{sensor_id=\"lux-1\"} 11.5\n"));
+    assert!(metrics.contains("host_service_broker_connected 1\n"));
+    let (code, body) = common::http_get(svc.status_port, "/healthz").unwrap();
+    assert_eq!((code, body.trim()), (200, "ok broker=connected"));
+    let (code, html) = common::http_get(svc.status_port, "/").unwrap();
+    assert_eq!(code, 200);
+    assert!(html.contains("<td>lux-1</td><td>11.5</td>"), "{html}");
+    assert!(html.contains(&format!("{} rejected", bad.len())), "{html}");
+
+    // One warning per kind, not one per payload.
+    let log = svc.stderr_text();
+    assert_eq!(log.matches("rejected a payload (kept verbatim").count(), by_kind.len(), "{log}");
+    assert_eq!(svc.terminate(), 0);
+}
+
+/// A CSV path that can't be written stops the service before it subscribes.
+#[test]
+fn unwritable_csv_exits_nonzero_before_subscribing() {
+    let dir = TempDir::new("unwritable");
+    let m = Mosquitto::start(&dir.0, false);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_host-service"))
+        .args(["--broker", &broker_arg(&m), "--client-id", "nowrite-client"])
+        .args(["--status-addr", &format!("127.0.0.1:{}", common::free_port())])
+        .args(["sensor-data", "/nonexistent-dir/sub/test.csv"])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(out.status.code().is_some(), "exited by a signal?");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot open /nonexistent-dir/sub/test.csv for writing"), "{stderr}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!m.log().contains("nowrite-client"), "it connected: {}", m.log());
+}
+
+/// A partial last line (SIGKILL mid-write) is cut and kept in the rejects file; the file
+/// is appended to, with its header only once.
+#[test]
+fn torn_last_row_is_repaired_and_file_is_appended() {
+    let dir = TempDir::new("torn");
+    let m = Mosquitto::start(&dir.0, false);
+    let csv = dir.path("test.csv");
+    let existing = "timestamp,datetime,sensor_id,value\r\n1700000000.5,2023-11-14T22:13:20.500000,lux-1,3.5\r\n";
+    std::fs::write(&csv, format!("{existing}1700000002.25,2023-11-1")).unwrap();
+    let args = ["--broker", &broker_arg(&m), "--client-id", "torn", "--qos", "1", "t", csv.to_str().unwrap()];
+    let svc = Service::start(&dir.0, "svc", &args);
+    svc.wait_subscribed();
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), existing);
+    let recs = host_service::sink::read_rejects(&std::fs::read(dir.path("test.csv.rejects")).unwrap());
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].kind, "torn-row");
+    assert_eq!(recs[0].payload, b"1700000002.25,2023-11-1");
+    assert_eq!(svc.status()["rejects_by_kind"]["torn-row"], 1);
+    publish_lines(m.port, "t", 1, &[r#"["lux-1", 1, 4.5]"#.to_owned()]);
+    wait_rows(&csv, 2);
+    assert_eq!(svc.terminate(), 0);
+    // A second run appends; still one header.
+    let svc = Service::start(&dir.0, "svc2", &args);
+    svc.wait_subscribed();
+    publish_lines(m.port, "t", 1, &[r#"["lux-1", 2, 5.5]"#.to_owned()]);
+    wait_rows(&csv, 3);
+    assert_eq!(csv_values(&csv), ["3.5", "4.5", "5.5"]);
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().matches("timestamp,").count(), 1);
+    assert_eq!(svc.terminate(), 0);
+}
+
+/// Broker down at start and lost later: the service retries, the status page says so,
+/// and it catches up once the broker is back.
+#[test]
+fn broker_down_at_start_and_lost_later() {
+    let dir = TempDir::new("down");
+    let port = common::free_port();
+    let csv = dir.path("test.csv");
+    let svc = Service::start(
+        &dir.0,
+        "svc",
+        &["--broker", &format!("mqtt://127.0.0.1:{port}"), "--client-id", "down", "--max-backoff", "0.5", "t", csv.to_str().unwrap()],
+    );
+    wait_for(T, "disconnected state with an error", || {
+        let s = svc.status();
+        (s["broker"]["state"] != "connected" && s["broker"]["last_error"].is_string()).then_some(())
+    });
+    let (_, health) = common::http_get(svc.status_port, "/healthz").unwrap();
+    assert!(!health.contains("broker=connected"), "{health}");
+    let mut m = Mosquitto::start_on(&dir.0, port, false);
+    svc.wait_subscribed();
+    publish_lines(port, "t", 1, &[r#"["lux-1", 1, 1.5]"#.to_owned()]);
+    wait_rows(&csv, 1);
+    m.stop();
+    wait_for(T, "the status page to notice the lost broker", || {
+        (svc.status()["broker"]["state"] != "connected").then_some(())
+    });
+    m.restart();
+    svc.wait_subscribed();
+    publish_lines(port, "t", 1, &[r#"["lux-1", 2, 2.5]"#.to_owned()]);
+    wait_rows(&csv, 2);
+    assert_eq!(csv_values(&csv), ["1.5", "2.5"]);
+    assert!(svc.status()["broker"]["reconnects"].as_u64().unwrap() >= 1);
+    assert_eq!(svc.terminate(), 0);
+}
+
+fn assert_exactly_once(values: &[String], n: usize) {
+    let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
+    for v in values {
+        *counts.entry(v.parse().unwrap_or_else(|_| panic!("bad value {v}"))).or_default() += 1;
+    }
+    let missing: Vec<u64> = (0..n as u64).filter(|i| !counts.contains_key(i)).collect();
+    let dups: Vec<(&u64, &usize)> = counts.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(missing.is_empty(), "{} lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(10)]);
+    assert!(dups.is_empty(), "{} duplicated, e.g. {:?}", dups.len(), &dups[..dups.len().min(10)]);
+    assert_eq!(values.len(), n);
+}
+
+fn events(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!(r#"["p-1", {i}, {i}]"#)).collect()
+}
+
+/// QoS 1 + persistent session against mosquitto with persistence: SIGKILL of the
+/// service mid-stream, events sent while it is down, and broker restarts (with the
+/// service up and with it down) lose nothing and duplicate nothing.
+#[test]
+fn restarts_lose_nothing_and_duplicate_nothing() {
+    let dir = TempDir::new("persist");
+    let mut m = Mosquitto::start(&dir.0, true);
+    let csv = dir.path("test.csv");
+    let args = [
+        "--broker".to_owned(),
+        broker_arg(&m),
+        "--client-id".to_owned(),
+        "persist-1".to_owned(),
+        "--qos".to_owned(),
+        "1".to_owned(),
+        "--max-backoff".to_owned(),
+        "0.5".to_owned(),
+        "--quiet".to_owned(),
+        "p/data".to_owned(),
+        csv.to_str().unwrap().to_owned(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let svc = Service::start(&dir.0, "svc1", &args);
+    svc.wait_subscribed();
+
+    // 1. SIGKILL while a burst is being written.
+    let port = m.port;
+    let publisher = std::thread::spawn(move || publish_lines(port, "p/data", 1, &events(0..3000)));
+    wait_for(T, "the burst to start arriving", || (csv_rows(&csv).len() > 200).then_some(()));
+    svc.kill();
+    publisher.join().unwrap();
+    // 2. More while it is down (queued in the session).
+    publish_lines(m.port, "p/data", 1, &events(3000..3500));
+    let svc = Service::start(&dir.0, "svc2", &args);
+    wait_rows(&csv, 3500);
+    // 3. Broker restart with the service running.
+    m.stop();
+    wait_for(T, "disconnect noticed", || (svc.status()["broker"]["state"] != "connected").then_some(()));
+    m.restart();
+    svc.wait_subscribed();
+    publish_lines(m.port, "p/data", 1, &events(3500..4000));
+    wait_rows(&csv, 4000);
+    // 4. Service down, events queued, broker restarted (its database keeps them).
+    assert_eq!(svc.terminate(), 0);
+    publish_lines(m.port, "p/data", 1, &events(4000..4500));
+    m.stop();
+    m.restart();
+    let svc = Service::start(&dir.0, "svc3", &args);
+    wait_rows(&csv, 4500);
+    // Give any stray redelivery time to show up before counting.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_exactly_once(&csv_values(&csv), 4500);
+    assert_eq!(svc.terminate(), 0);
+}
+
+/// Two instances in one share group split a stream with nothing lost or doubled.
+#[test]
+fn share_group_splits_a_stream() {
+    let dir = TempDir::new("share");
+    let m = Mosquitto::start(&dir.0, false);
+    let a_csv = dir.path("a.csv");
+    let b_csv = dir.path("b.csv");
+    let start = |name: &str, csv: &std::path::Path| {
+        Service::start(
+            &dir.0,
+            name,
+            &[
+                "--broker",
+                &broker_arg(&m),
+                "--client-id",
+                name,
+                "--share-group",
+                "writers",
+                "--quiet",
+                "s/data",
+                csv.to_str().unwrap(),
+            ],
+        )
+    };
+    let a = start("share-a", &a_csv);
+    let b = start("share-b", &b_csv);
+    a.wait_subscribed();
+    b.wait_subscribed();
+    assert_eq!(a.status()["broker"]["subscription"], "$share/writers/s/data");
+    publish_lines(m.port, "s/data", 1, &events(0..1000));
+    wait_for(T, "all 1000 rows across both files", || {
+        (csv_rows(&a_csv).len() + csv_rows(&b_csv).len() >= 1000).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (va, vb) = (csv_values(&a_csv), csv_values(&b_csv));
+    assert!(!va.is_empty() && !vb.is_empty(), "one instance got nothing: {} / {}", va.len(), vb.len());
+    let all: Vec<String> = va.into_iter().chain(vb).collect();
+    assert_exactly_once(&all, 1000);
+    assert_eq!(a.terminate(), 0);
+    assert_eq!(b.terminate(), 0);
+}
