@@ -439,13 +439,40 @@ fn xtensa_patch(code: &mut [u8], place: u64, target: u64) -> Result<(), String> 
 }
 
 fn xtensa_reloc_name(r_type: u32) -> String {
-    match r_type {
-        0 => "R_XTENSA_NONE".into(),
-        1 => "R_XTENSA_32".into(),
-        11 => "R_XTENSA_ASM_EXPAND".into(),
-        20 => "R_XTENSA_SLOT0_OP".into(),
-        _ => format!("R_XTENSA type {r_type}"),
-    }
+    let name = match r_type {
+        0 => "NONE",
+        1 => "32",
+        2 => "RTLD",
+        3 => "GLOB_DAT",
+        4 => "JMP_SLOT",
+        5 => "RELATIVE",
+        6 => "PLT",
+        8 => "OP0",
+        9 => "OP1",
+        10 => "OP2",
+        11 => "ASM_EXPAND",
+        12 => "ASM_SIMPLIFY",
+        17 => "DIFF8",
+        18 => "DIFF16",
+        19 => "DIFF32",
+        20..=34 => return format!("R_XTENSA_SLOT{}_OP", r_type - 20),
+        35..=49 => return format!("R_XTENSA_SLOT{}_ALT", r_type - 35),
+        50 => "TLSDESC_FN",
+        51 => "TLSDESC_ARG",
+        52 => "TLS_DTPOFF",
+        53 => "TLS_TPOFF",
+        54 => "TLS_FUNC",
+        55 => "TLS_ARG",
+        56 => "TLS_CALL",
+        57 => "PDIFF8",
+        58 => "PDIFF16",
+        59 => "PDIFF32",
+        60 => "NDIFF8",
+        61 => "NDIFF16",
+        62 => "NDIFF32",
+        _ => return format!("R_XTENSA type {r_type}"),
+    };
+    format!("R_XTENSA_{name}")
 }
 
 #[cfg(test)]

@@ -157,6 +157,16 @@ pub enum LinkError {
         /// The value that did not fit.
         value: i64,
     },
+    /// An instruction field cannot reach its target (or the instruction is not one we patch).
+    #[error("cannot relocate the instruction at {place} to `{symbol}`: {msg}")]
+    Insn {
+        /// The symbol.
+        symbol: String,
+        /// Where.
+        place: Place,
+        /// What is wrong.
+        msg: String,
+    },
     /// Absolute word not on a word boundary (the loader patches whole words).
     #[error("absolute word for `{symbol}` at {place} is not {word_size}-byte aligned")]
     UnalignedAbsolute {

@@ -477,11 +477,19 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
     let mut kept: Vec<SecId> = reached.iter().copied().collect();
     kept.sort();
     let kind = |s: SecId| objs[s.0].sections[s.1].kind;
-    let mut text_secs: Vec<SecId> = vec![entry_sec];
+    // Xtensa literal pools go before all code: `l32r` only reaches backwards.
+    let is_literal = |s: SecId| objs[s.0].sections[s.1].name.starts_with(".literal");
+    let mut text_secs: Vec<SecId> = kept
+        .iter()
+        .copied()
+        .filter(|&s| kind(s) == SectionKind::Text && is_literal(s))
+        .collect();
+    let n_literal_secs = text_secs.len();
+    text_secs.push(entry_sec);
     text_secs.extend(
         kept.iter()
             .copied()
-            .filter(|&s| s != entry_sec && kind(s) == SectionKind::Text),
+            .filter(|&s| s != entry_sec && kind(s) == SectionKind::Text && !is_literal(s)),
     );
     let rodata_secs: Vec<SecId> = kept
         .iter()
@@ -517,7 +525,13 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
     let mut rodata: Vec<u8> = Vec::new();
     let mut bss_size: u64 = 0;
 
-    let needs_jump = entry_off != 0 || arch.got_first;
+    // Anything laid out before the entry needs a jump over it at offset 0.
+    let literal_bytes: u64 = text_secs[..n_literal_secs]
+        .iter()
+        .map(|&(o, si)| objs[o].sections[si].size)
+        .sum();
+    let needs_jump =
+        entry_off != 0 || literal_bytes != 0 || (arch.got_first && !got_keys.is_empty());
     let jump_len = if needs_jump {
         (arch.entry_jump)(0)?.len() as u64
     } else {
@@ -526,6 +540,9 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
     text.resize(jump_len as usize, 0);
     let got_size = got_keys.len() as u64 * ws;
     let place_got = |text: &mut Vec<u8>| -> u64 {
+        if got_size == 0 {
+            return text.len() as u64;
+        }
         let at = align_to(text.len() as u64, ws);
         text.resize((at + got_size) as usize, 0);
         at
@@ -696,6 +713,8 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                     continue;
                 }
                 RelocAction::PcRel { width } => u64::from(width),
+                // The shortest instruction; the patcher checks its own length.
+                RelocAction::Insn => 2,
                 RelocAction::GotPcRel32 => 4,
                 RelocAction::AbsWord => ws,
             };
@@ -716,47 +735,62 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                 Area::Rodata => (&mut rodata, Region::Rodata),
                 Area::Bss => unreachable!("bss sections carry no data"),
             };
-            let value: i64 = match action {
-                RelocAction::PcRel { .. } => match loc(&t) {
-                    Loc::In(ta, a) if ta == area => a as i64 + r.addend - p as i64,
-                    Loc::In(Area::Bss, _) => {
-                        errors.push(LinkError::PcRelToBss {
-                            symbol: name(),
-                            place: here(),
-                            arch: arch.name,
-                        });
-                        continue;
-                    }
-                    Loc::In(ta, _) => {
-                        let what = if ta == Area::Rodata {
+            // A PC-relative target must sit in the same region as the place.
+            let same_area_target = || -> Result<i64, LinkError> {
+                match loc(&t) {
+                    Loc::In(ta, a) if ta == area => Ok(a as i64 + r.addend),
+                    Loc::In(Area::Bss, _) => Err(LinkError::PcRelToBss {
+                        symbol: name(),
+                        place: here(),
+                        arch: arch.name,
+                    }),
+                    Loc::In(ta, _) => Err(LinkError::PcRelOutsideText {
+                        symbol: name(),
+                        what: if ta == Area::Rodata {
                             "in the separate rodata region"
                         } else {
                             "in the text region"
-                        };
-                        errors.push(LinkError::PcRelOutsideText {
-                            symbol: name(),
-                            what,
-                            place: here(),
-                        });
-                        continue;
-                    }
-                    Loc::Qstr(_) | Loc::FunTable => {
-                        errors.push(LinkError::PcRelOutsideText {
-                            symbol: name(),
-                            what: "provided by the runtime",
-                            place: here(),
-                        });
-                        continue;
-                    }
-                    Loc::Abs(_) => {
-                        errors.push(LinkError::UnsupportedSymbol {
-                            symbol: name(),
-                            from: here(),
-                            msg: "absolute symbol referenced PC-relative",
-                        });
+                        },
+                        place: here(),
+                    }),
+                    Loc::Qstr(_) | Loc::FunTable => Err(LinkError::PcRelOutsideText {
+                        symbol: name(),
+                        what: "provided by the runtime",
+                        place: here(),
+                    }),
+                    Loc::Abs(_) => Err(LinkError::UnsupportedSymbol {
+                        symbol: name(),
+                        from: here(),
+                        msg: "absolute symbol referenced PC-relative",
+                    }),
+                }
+            };
+            let value: i64 = match action {
+                RelocAction::PcRel { .. } => match same_area_target() {
+                    Ok(target) => target - p as i64,
+                    Err(e) => {
+                        errors.push(e);
                         continue;
                     }
                 },
+                RelocAction::Insn => {
+                    let target = match same_area_target() {
+                        Ok(target) => target,
+                        Err(e) => {
+                            errors.push(e);
+                            continue;
+                        }
+                    };
+                    let end = (base + s.size) as usize;
+                    if let Err(msg) = (arch.patch_insn)(&mut buf[p as usize..end], p, target as u64) {
+                        errors.push(LinkError::Insn {
+                            symbol: name(),
+                            place: here(),
+                            msg,
+                        });
+                    }
+                    continue;
+                }
                 RelocAction::GotPcRel32 => {
                     if area != Area::Text {
                         errors.push(LinkError::PcRelOutsideText {
