@@ -59,6 +59,9 @@ pub struct ArchData {
     pub got_first: bool,
     /// Largest section alignment the text allocation guarantees.
     pub max_text_align: u64,
+    /// Absolute words add the value already in place to the addend (binutils'
+    /// `partial_inplace`: Xtensa's assembler leaves local offsets there with a zero addend).
+    pub abs_inplace: bool,
     /// Whether linking for this arch is implemented.
     pub implemented: bool,
     /// Encodes a jump from text offset 0 to `target`.
@@ -100,6 +103,7 @@ pub static ARCHES: &[ArchData] = &[
         got_first: false,
         // Unix allocates executable memory with mmap: page aligned.
         max_text_align: 4096,
+        abs_inplace: false,
         implemented: true,
         entry_jump: x64_jump,
         classify: x64_classify,
@@ -115,6 +119,7 @@ pub static ARCHES: &[ArchData] = &[
         separate_rodata: false,
         got_first: false,
         max_text_align: 4,
+        abs_inplace: false,
         implemented: false,
         entry_jump: no_jump,
         classify: unsupported_all,
@@ -130,6 +135,7 @@ pub static ARCHES: &[ArchData] = &[
         separate_rodata: false,
         got_first: false,
         max_text_align: 4,
+        abs_inplace: false,
         implemented: false,
         entry_jump: no_jump,
         classify: unsupported_all,
@@ -146,6 +152,7 @@ pub static ARCHES: &[ArchData] = &[
         separate_rodata: true,
         got_first: true,
         max_text_align: 4,
+        abs_inplace: true,
         implemented: true,
         entry_jump: xtensa_jump,
         classify: xtensa_classify,
@@ -161,6 +168,7 @@ pub static ARCHES: &[ArchData] = &[
         separate_rodata: true,
         got_first: true,
         max_text_align: 4,
+        abs_inplace: true,
         implemented: false,
         entry_jump: xtensa_jump,
         classify: xtensa_classify,
@@ -176,6 +184,7 @@ pub static ARCHES: &[ArchData] = &[
         separate_rodata: false,
         got_first: false,
         max_text_align: 4,
+        abs_inplace: false,
         implemented: false,
         entry_jump: no_jump,
         classify: unsupported_all,
@@ -423,18 +432,23 @@ fn xtensa_patch(code: &mut [u8], place: u64, target: u64) -> Result<(), String> 
             }
             insn = (insn & 0xFFF) | ((off as u32 & 0xFFF) << 12);
         }
-        // beqi/bnei/blti/bgei (BRI8, n = 2) and beq/bne/blt/bge/bany/bbc/bbs... (op0 7):
-        // 8-bit offset from pc + 4.
-        (6, 2) | (7, _) => {
-            let off = t - p - 4;
-            if !signed_fits(off, 8) {
-                return Err(format!("branch target {target:#x} out of range (8-bit)"));
-            }
-            insn = (insn & 0xFFFF) | ((off as u32 & 0xFF) << 16);
+        // 8-bit offset from pc + 4: beqi/bnei/blti/bgei (BRI8, n = 2), bltui/bgeui (n = 3,
+        // m = 2/3), bf/bt (n = 3, m = 1, r = 0/1), and beq/bne/blt/bge/bany/bbc/bbs... (op0 7).
+        (6, 2) | (7, _) => patch_bri8(&mut insn, t - p - 4, target)?,
+        (6, 3) if (insn >> 6) & 3 >= 2 || ((insn >> 6) & 3 == 1 && (insn >> 12) & 0xF <= 1) => {
+            patch_bri8(&mut insn, t - p - 4, target)?
         }
         _ => return Err(format!("unsupported instruction {insn:#08x} for R_XTENSA_SLOT0_OP")),
     }
     code[..3].copy_from_slice(&insn.to_le_bytes()[..3]);
+    Ok(())
+}
+
+fn patch_bri8(insn: &mut u32, off: i64, target: u64) -> Result<(), String> {
+    if !signed_fits(off, 8) {
+        return Err(format!("branch target {target:#x} out of range (8-bit)"));
+    }
+    *insn = (*insn & 0xFFFF) | ((off as u32 & 0xFF) << 16);
     Ok(())
 }
 

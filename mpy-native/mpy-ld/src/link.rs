@@ -551,7 +551,9 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
     if arch.got_first {
         got_addr = place_got(&mut text);
     }
-    let max_bss_align = 4 * ws; // a GC block
+    // bss and rodata share one GC allocation (bss first), so both start GC-block aligned
+    // at best; rodata beyond word alignment is kept by padding bss (below).
+    let max_bss_align = 4 * ws;
     let mut put = |sec: SecId,
                    area: Area,
                    text: &mut Vec<u8>,
@@ -561,7 +563,7 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
         let s = &objs[sec.0].sections[sec.1];
         let (max, region_name) = match area {
             Area::Text => (arch.max_text_align, "text"),
-            Area::Rodata => (ws, "rodata"),
+            Area::Rodata => (max_bss_align, "rodata"),
             Area::Bss => (max_bss_align, "bss"),
         };
         if s.align > max {
@@ -611,6 +613,17 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
     }
     for &s in &bss_secs {
         put(s, Area::Bss, &mut text, &mut rodata, &mut bss_size)?;
+    }
+    // The loader puts rodata at `bss + align(bss_size, word)`; pad bss so that offset keeps
+    // the rodata's strongest alignment.
+    let rodata_align = rodata_secs
+        .iter()
+        .filter(|&&s| addrs.get(&s).is_some_and(|&(a, _)| a == Area::Rodata))
+        .map(|&(o, si)| objs[o].sections[si].align)
+        .max()
+        .unwrap_or(1);
+    if !rodata.is_empty() && bss_size > 0 {
+        bss_size = align_to(bss_size, rodata_align.max(ws));
     }
     if !arch.got_first {
         got_addr = place_got(&mut text);
@@ -812,7 +825,16 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                         });
                         continue;
                     }
-                    let (v, dest) = word_for(loc(&t), r.addend);
+                    let mut addend = r.addend;
+                    if arch.abs_inplace {
+                        let at = p as usize;
+                        let mut w = [0u8; 8];
+                        w[..ws as usize].copy_from_slice(&buf[at..at + ws as usize]);
+                        let existing = u64::from_le_bytes(w);
+                        // Sign-extend a 32-bit word so negative offsets stay negative.
+                        addend += if ws == 4 { i64::from(existing as u32 as i32) } else { existing as i64 };
+                    }
+                    let (v, dest) = word_for(loc(&t), addend);
                     if let Some(dest) = dest {
                         relocs.push(Reloc {
                             region,

@@ -1,0 +1,207 @@
+//! Xtensa (ESP8266) linking checked against GNU ld (golden files).
+//!
+//! tests/fixtures/xtensa/sample.s is assembled by `xtensa-lx106-elf-as` into sample.o and
+//! linked by `xtensa-lx106-elf-ld -T sample.ld` into sample.ref.elf, which lays the sections
+//! out as mpy-ld does, with the text at 0 and fake bases for rodata, bss, `mp_fun_table` and
+//! the qstr table. The test links sample.o with mpy-ld, applies its relocations the way the
+//! loader does with those bases, and must get GNU ld's bytes. Regenerate the fixtures with
+//! `MPY_LD_FIXTURES_UPDATE=1 cargo test -p mpy-ld --test xtensa`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mpy_ld::mpy::{self, Dest, MpyImage, QstrEntry, Region};
+use mpy_ld::{arch, input, link, LinkError};
+use object::{Object, ObjectSection, ObjectSymbol};
+
+const TEXT_BASE: u32 = 0;
+const RODATA_BASE: u32 = 0x10000;
+const BSS_BASE: u32 = 0x20000;
+const FUN_TABLE: u32 = 0x30000;
+const QSTR_TABLE: u32 = 0x40000;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/xtensa")
+}
+
+fn regenerate_if_asked() {
+    if std::env::var_os("MPY_LD_FIXTURES_UPDATE").is_none() {
+        return;
+    }
+    let d = fixtures();
+    let ok = Command::new("xtensa-lx106-elf-as")
+        .arg(d.join("sample.s"))
+        .arg("-o")
+        .arg(d.join("sample.o"))
+        .status()
+        .expect("xtensa-lx106-elf-as (apt-get install binutils-xtensa-lx106)")
+        .success();
+    assert!(ok, "assembling sample.s failed");
+    let ok = Command::new("xtensa-lx106-elf-ld")
+        .arg("-T")
+        .arg(d.join("sample.ld"))
+        .arg(d.join("sample.o"))
+        .arg("-o")
+        .arg(d.join("sample.ref.elf"))
+        .args(["-e", "mpy_init"])
+        .status()
+        .expect("xtensa-lx106-elf-ld")
+        .success();
+    assert!(ok, "linking sample.ref.elf failed");
+}
+
+fn xtensa() -> &'static arch::ArchData {
+    arch::by_name("xtensa").unwrap()
+}
+
+fn link_sample() -> link::Linked {
+    regenerate_if_asked();
+    let objs = input::load_path(&fixtures().join("sample.o"), xtensa()).expect("load sample.o");
+    let opts = link::LinkOptions { arch: xtensa(), entry: "mpy_init".into(), source_name: "sample.mpy".into() };
+    link::link(&objs, &opts).expect("link sample.o")
+}
+
+/// What the loader does: `*word += base` for every relocation.
+fn relocate(img: &MpyImage) -> (Vec<u8>, Vec<u8>) {
+    let (mut text, mut rodata) = (img.text.clone(), img.rodata.clone());
+    for r in &img.relocs {
+        let add = match r.dest {
+            Dest::Text => TEXT_BASE,
+            Dest::Rodata => RODATA_BASE,
+            Dest::Bss => BSS_BASE,
+            Dest::QstrTable => QSTR_TABLE,
+            Dest::FunTable => FUN_TABLE,
+            other => panic!("unexpected relocation {other}"),
+        };
+        let buf = match r.region {
+            Region::Text => &mut text,
+            Region::Rodata => &mut rodata,
+        };
+        let at = r.word as usize * 4;
+        let v = u32::from_le_bytes(buf[at..at + 4].try_into().unwrap()).wrapping_add(add);
+        buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    (text, rodata)
+}
+
+#[test]
+fn sample_matches_gnu_ld() {
+    let l = link_sample();
+    let img = &l.image;
+    let ref_bytes = std::fs::read(fixtures().join("sample.ref.elf")).unwrap();
+    let r = object::File::parse(&*ref_bytes).unwrap();
+    let section = |name: &str| r.section_by_name(name).unwrap_or_else(|| panic!("{name} in sample.ref.elf"));
+    let ref_text = section(".text").data().unwrap();
+    let ref_rodata = section(".rodata").data().unwrap();
+    let ref_entry = r.symbols().find(|s| s.name() == Ok("mpy_init")).unwrap().address();
+
+    let (text, rodata) = relocate(img);
+    // GNU ld leaves 4 bytes free where mpy-ld puts its jump to the entry.
+    assert_eq!(text.len(), ref_text.len());
+    assert_eq!(&text[4..], &ref_text[4..], "text after relocation differs from GNU ld");
+    assert_eq!(rodata, ref_rodata, "rodata after relocation differs from GNU ld");
+    assert_eq!(img.bss_size, section(".bss").size());
+
+    // j at 0: 18-bit offset from pc + 4.
+    assert_eq!(l.map.entry_addr, ref_entry);
+    let j = u32::from_le_bytes([text[0], text[1], text[2], 0]);
+    assert_eq!(j & 0x3F, 0x06, "j opcode");
+    assert_eq!(((j as i32) << 8 >> 14) + 4, ref_entry as i32);
+}
+
+#[test]
+fn sample_module_contents() {
+    let l = link_sample();
+    let img = &l.image;
+    assert_eq!(img.arch, 9);
+    assert_eq!(img.small_int_bits, 31);
+    assert_eq!(
+        img.qstrs,
+        ["sample.mpy", "bar", "foo"].map(|q| QstrEntry::Bytes(q.as_bytes().to_vec())).to_vec()
+    );
+    // The unused function and its literal (an undefined symbol) are dropped.
+    assert!(l.map.dropped.iter().any(|d| d.name == ".text.unused"));
+    assert!(l.map.dropped.iter().any(|d| d.name == ".literal.unused"));
+    // Separate rodata: the jump table and vtable words are relocated in the rodata region.
+    assert!(img.relocs.iter().any(|r| r.region == Region::Rodata && r.dest == Dest::Text));
+    assert!(img.relocs.iter().any(|r| r.region == Region::Rodata && r.dest == Dest::Rodata));
+    assert!(l.map.got.is_empty(), "static relocation model: literals, no GOT");
+    let bytes = img.to_bytes();
+    assert_eq!(&bytes[..4], &[b'M', 6, 0x27, 31]);
+    let back = mpy::parse(&bytes).expect("read back");
+    assert_eq!(&back.image, img);
+    assert_eq!(back.scope_flags, mpy::SCOPE_VIPERRELOC | mpy::SCOPE_VIPERRODATA | mpy::SCOPE_VIPERBSS);
+}
+
+#[test]
+fn x64_objects_are_refused_for_xtensa() {
+    let bytes = std::fs::read(fixtures().join("sample.o")).unwrap();
+    let e = input::load_bytes("sample.o", &bytes, arch::by_name("x64").unwrap()).unwrap_err();
+    assert!(matches!(e, LinkError::WrongClass { expected: 64, found: 32, .. }), "{e}");
+    let mut o = common::Obj::x64();
+    o.func("mpy_init", &common::NOPS, true);
+    let e = input::load_bytes("x.o", &o.bytes(), xtensa()).unwrap_err();
+    assert!(matches!(e, LinkError::WrongClass { expected: 32, found: 64, .. }), "{e}");
+}
+
+#[test]
+fn xtensa_errors_name_the_instruction() {
+    use object::write::{Object as WObject, Relocation, Symbol, SymbolSection};
+    use object::{Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
+    let build = |insn: [u8; 3], r_type: u32, target_qstr: bool| -> Vec<u8> {
+        let mut o = WObject::new(BinaryFormat::Elf, Architecture::Xtensa, Endianness::Little);
+        let text = o.add_section(Vec::new(), b".text.mpy_init".to_vec(), SectionKind::Text);
+        let mut code = insn.to_vec();
+        code.extend_from_slice(&[0x0d, 0xf0]); // ret.n
+        o.append_section_data(text, &code, 4);
+        o.add_symbol(Symbol {
+            name: b"mpy_init".to_vec(),
+            value: 0,
+            size: 5,
+            kind: SymbolKind::Text,
+            scope: SymbolScope::Dynamic,
+            weak: false,
+            section: SymbolSection::Section(text),
+            flags: SymbolFlags::None,
+        });
+        let target = if target_qstr {
+            o.add_symbol(Symbol {
+                name: b"mp_qstr:x".to_vec(),
+                value: 0,
+                size: 0,
+                kind: SymbolKind::Unknown,
+                scope: SymbolScope::Dynamic,
+                weak: false,
+                section: SymbolSection::Undefined,
+                flags: SymbolFlags::None,
+            })
+        } else {
+            o.section_symbol(text)
+        };
+        o.add_relocation(text, Relocation { offset: 0, symbol: target, addend: 0, flags: RelocationFlags::Elf { r_type } })
+            .unwrap();
+        o.write().unwrap()
+    };
+    let run = |bytes: Vec<u8>| {
+        let objs = input::load_bytes("t.o", &bytes, xtensa()).unwrap();
+        let opts = link::LinkOptions { arch: xtensa(), entry: "mpy_init".into(), source_name: "t.mpy".into() };
+        link::link(&objs, &opts).unwrap_err()
+    };
+    // call0 to a qstr: runtime symbols are only reachable through literal words.
+    let e = run(build([0x05, 0, 0], 20, true));
+    assert!(matches!(&e, LinkError::PcRelOutsideText { symbol, .. } if symbol == "mp_qstr:x"), "{e}");
+    // l32r to a literal after the instruction (its own section start): l32r reaches back only.
+    let e = run(build([0x21, 0, 0], 20, false));
+    match &e {
+        LinkError::Insn { msg, place, .. } => {
+            assert!(msg.contains("l32r"), "{e}");
+            assert_eq!(place.section, ".text.mpy_init");
+        }
+        other => panic!("wrong error: {other}"),
+    }
+    // A slot-1 relocation is not one we handle.
+    let e = run(build([0x05, 0, 0], 21, false));
+    assert!(matches!(&e, LinkError::UnsupportedRelocation { r_type, .. } if r_type == "R_XTENSA_SLOT1_OP"), "{e}");
+}

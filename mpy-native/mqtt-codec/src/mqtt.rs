@@ -1,0 +1,221 @@
+//! MQTT 3.1.1 framing (OASIS standard, sections 2 and 3): what a publisher needs.
+
+/// CONNECT packet type (first byte).
+pub const CONNECT: u8 = 0x10;
+/// CONNACK packet type.
+pub const CONNACK: u8 = 0x20;
+/// PUBLISH packet type (flags in the low nibble: DUP 8, QoS << 1, RETAIN 1).
+pub const PUBLISH: u8 = 0x30;
+/// PUBACK packet type.
+pub const PUBACK: u8 = 0x40;
+/// PINGREQ packet type.
+pub const PINGREQ: u8 = 0xC0;
+/// PINGRESP packet type.
+pub const PINGRESP: u8 = 0xD0;
+/// DISCONNECT packet type.
+pub const DISCONNECT: u8 = 0xE0;
+
+/// The largest "remaining length" a packet may have (four 7-bit groups).
+pub const MAX_REMAINING: usize = 268_435_455;
+/// Room for a fixed header: the type byte and up to four length bytes.
+pub const MAX_HEADER: usize = 5;
+
+/// How many bytes the remaining-length field takes for `n` (1..=4).
+pub const fn len_size(n: usize) -> usize {
+    if n < 0x80 {
+        1
+    } else if n < 0x4000 {
+        2
+    } else if n < 0x20_0000 {
+        3
+    } else {
+        4
+    }
+}
+
+/// Write the remaining-length field for `n` (<= [`MAX_REMAINING`]) at the start of `out`;
+/// returns its size. Seven bits a byte, least significant group first, high bit = more.
+pub fn put_len(out: &mut [u8], mut n: usize) -> usize {
+    let mut i = 0;
+    loop {
+        let b = (n & 0x7F) as u8;
+        n >>= 7;
+        if n == 0 {
+            out[i] = b;
+            return i + 1;
+        }
+        out[i] = b | 0x80;
+        i += 1;
+    }
+}
+
+/// Incremental decoder of a remaining-length field, fed one byte at a time.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct LenDecoder {
+    value: usize,
+    shift: u32,
+}
+
+/// The remaining-length field is longer than four bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedLength;
+
+impl LenDecoder {
+    /// Feed byte `b`: `Ok(Some(len))` when complete, `Ok(None)` if more bytes follow.
+    pub fn push(&mut self, b: u8) -> Result<Option<usize>, MalformedLength> {
+        self.value |= ((b & 0x7F) as usize) << self.shift;
+        if b & 0x80 == 0 {
+            return Ok(Some(self.value));
+        }
+        self.shift += 7;
+        if self.shift > 21 {
+            return Err(MalformedLength);
+        }
+        Ok(None)
+    }
+}
+
+/// Write an MQTT UTF-8 string (16-bit big-endian length, then the bytes); returns the size.
+pub fn put_str(out: &mut [u8], s: &[u8]) -> usize {
+    out[0] = (s.len() >> 8) as u8;
+    out[1] = s.len() as u8;
+    out[2..2 + s.len()].copy_from_slice(s);
+    2 + s.len()
+}
+
+/// What goes into a CONNECT packet (clean session, no will).
+#[derive(Debug, Clone, Copy)]
+pub struct Connect<'a> {
+    /// Client identifier.
+    pub client_id: &'a [u8],
+    /// Keepalive in seconds (0 = off).
+    pub keepalive: u16,
+    /// User name, if any.
+    pub user: Option<&'a [u8]>,
+    /// Password, if any (MQTT 3.1.1 allows one only with a user name).
+    pub password: Option<&'a [u8]>,
+}
+
+impl Connect<'_> {
+    fn remaining(&self) -> usize {
+        let mut n = 10 + 2 + self.client_id.len();
+        if let Some(u) = self.user {
+            n += 2 + u.len();
+        }
+        if let Some(p) = self.password {
+            n += 2 + p.len();
+        }
+        n
+    }
+    /// Size of the whole packet.
+    pub fn packet_len(&self) -> usize {
+        let r = self.remaining();
+        1 + len_size(r) + r
+    }
+    /// Write the packet into `out` (at least [`packet_len`](Self::packet_len) bytes); returns
+    /// its size.
+    pub fn write(&self, out: &mut [u8]) -> usize {
+        let r = self.remaining();
+        out[0] = CONNECT;
+        let mut i = 1 + put_len(&mut out[1..], r);
+        i += put_str(&mut out[i..], b"MQTT");
+        let mut flags = 0x02; // clean session
+        if self.user.is_some() {
+            flags |= 0x80;
+        }
+        if self.password.is_some() {
+            flags |= 0x40;
+        }
+        out[i] = 4; // protocol level 4 = MQTT 3.1.1
+        out[i + 1] = flags;
+        out[i + 2..i + 4].copy_from_slice(&self.keepalive.to_be_bytes());
+        i += 4;
+        i += put_str(&mut out[i..], self.client_id);
+        if let Some(u) = self.user {
+            i += put_str(&mut out[i..], u);
+        }
+        if let Some(p) = self.password {
+            i += put_str(&mut out[i..], p);
+        }
+        i
+    }
+}
+
+/// Write a PUBLISH fixed header (DUP 0, RETAIN 0) for `remaining` bytes so that it ends
+/// exactly at `hdr.len()`; returns where it starts. `hdr` must be [`MAX_HEADER`] bytes.
+pub fn publish_header(hdr: &mut [u8], qos: u8, remaining: usize) -> usize {
+    let start = hdr.len() - 1 - len_size(remaining);
+    hdr[start] = PUBLISH | (qos << 1);
+    put_len(&mut hdr[start + 1..], remaining);
+    start
+}
+
+/// The meaning of a CONNACK return code other than 0 (MQTT 3.1.1 table 3.1).
+pub fn connack_reason(code: u8) -> &'static str {
+    match code {
+        1 => "unacceptable protocol version",
+        2 => "client identifier rejected",
+        3 => "server unavailable",
+        4 => "bad user name or password",
+        5 => "not authorized",
+        _ => "unknown return code",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_length_boundaries() {
+        for (n, want) in [
+            (0usize, &[0x00u8][..]),
+            (127, &[0x7F]),
+            (128, &[0x80, 0x01]),
+            (16_383, &[0xFF, 0x7F]),
+            (16_384, &[0x80, 0x80, 0x01]),
+            (2_097_151, &[0xFF, 0xFF, 0x7F]),
+            (2_097_152, &[0x80, 0x80, 0x80, 0x01]),
+            (MAX_REMAINING, &[0xFF, 0xFF, 0xFF, 0x7F]),
+        ] {
+            let mut out = [0u8; 4];
+            let k = put_len(&mut out, n);
+            assert_eq!(&out[..k], want, "encode {n}");
+            assert_eq!(len_size(n), k);
+            let mut d = LenDecoder::default();
+            let mut got = None;
+            for &b in want {
+                got = d.push(b).unwrap();
+            }
+            assert_eq!(got, Some(n), "decode {n}");
+        }
+        let mut d = LenDecoder::default();
+        assert!((0..3).all(|_| d.push(0xFF) == Ok(None)));
+        assert_eq!(d.push(0xFF), Err(MalformedLength));
+    }
+
+    #[test]
+    fn connect_packet_bytes() {
+        let c = Connect { client_id: b"lux-1", keepalive: 60, user: Some(b"alice"), password: Some(b"pw") };
+        let mut out = [0u8; 64];
+        let n = c.write(&mut out);
+        assert_eq!(n, c.packet_len());
+        let want: &[u8] = b"\x10\x1c\x00\x04MQTT\x04\xc2\x00\x3c\x00\x05lux-1\x00\x05alice\x00\x02pw";
+        assert_eq!(&out[..n], want);
+        let anon = Connect { client_id: b"x", keepalive: 0, user: None, password: None };
+        let n = anon.write(&mut out);
+        assert_eq!(&out[..n], b"\x10\x0d\x00\x04MQTT\x04\x02\x00\x00\x00\x01x");
+    }
+
+    #[test]
+    fn publish_header_is_right_aligned() {
+        let mut hdr = [0u8; MAX_HEADER];
+        let s = publish_header(&mut hdr, 0, 37);
+        assert_eq!(&hdr[s..], &[0x30, 37]);
+        let s = publish_header(&mut hdr, 1, 200);
+        assert_eq!(&hdr[s..], &[0x32, 0xC8, 0x01]);
+        let s = publish_header(&mut hdr, 1, MAX_REMAINING);
+        assert_eq!(s, 0);
+        assert_eq!(hdr, [0x32, 0xFF, 0xFF, 0xFF, 0x7F]);
+    }
+}
