@@ -95,7 +95,7 @@ test: setup natmods
 	$(MAKE) test-rust test-device
 
 test-rust:
-	cargo test --workspace --exclude mpy-example-features --exclude mpy-mod-tsl2591 --exclude mpy-mod-mqtt-writer
+	cargo test --no-fail-fast --workspace --exclude mpy-example-features --exclude mpy-mod-tsl2591 --exclude mpy-mod-mqtt-writer
 
 # The device side in the real MicroPython runtime: the native modules and the pure-Python
 # fallbacks run the same tests.

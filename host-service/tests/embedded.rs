@@ -103,5 +103,29 @@ fn embedded_broker_sessions_and_share_groups() {
     all.sort_unstable();
     assert_eq!(all, (0..400).collect::<Vec<u64>>(), "lost or duplicated");
     assert_eq!(b.terminate(), 0);
+
+    // A persistent session in the embedded broker outlives its client's restart.
+    let c_csv = dir.path("c.csv");
+    let c_args = [
+        "--broker",
+        &format!("mqtt://127.0.0.1:{port}"),
+        "--client-id",
+        "emb-c",
+        "--quiet",
+        "c/data",
+        c_csv.to_str().unwrap(),
+    ];
+    let c = Service::start(&dir.0, "c1", &c_args);
+    c.wait_subscribed();
+    publish_lines(port, "c/data", 1, &events[..50]);
+    wait_for(T, "50 rows", || (csv_rows(&c_csv).len() >= 50).then_some(()));
+    c.kill();
+    publish_lines(port, "c/data", 1, &events[50..100]);
+    let c = Service::start(&dir.0, "c2", &c_args);
+    wait_for(T, "100 rows after the restart", || (csv_rows(&c_csv).len() >= 100).then_some(()));
+    std::thread::sleep(Duration::from_millis(300));
+    let got: Vec<u64> = csv_values(&c_csv).iter().map(|v| v.parse().unwrap()).collect();
+    assert_eq!(got, (0..100).collect::<Vec<u64>>());
+    assert_eq!(c.terminate(), 0);
     assert_eq!(a.terminate(), 0);
 }

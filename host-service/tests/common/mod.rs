@@ -90,11 +90,13 @@ impl Mosquitto {
     }
 
     pub fn start_on(dir: &Path, port: u16, persistence: bool) -> Mosquitto {
+        Self::start_with(dir, port, persistence, "max_queued_messages 100000\n")
+    }
+
+    /// Starts on `port` with `extra` lines appended to the generated config.
+    pub fn start_with(dir: &Path, port: u16, persistence: bool, extra: &str) -> Mosquitto {
         let conf = dir.join(format!("mosquitto-{port}.conf"));
-        let mut text = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n\
-             max_inflight_messages 20\n"
-        );
+        let mut text = format!("listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 20\n{extra}");
         if persistence {
             // mosquitto started as root drops to the `mosquitto` user: let it write here.
             use std::os::unix::fs::PermissionsExt;
@@ -156,11 +158,35 @@ pub fn signal(pid: u32, sig: &str) {
     assert!(ok.success(), "kill -{sig} {pid} failed");
 }
 
+/// A unique client id: rumqttd (the embedded broker) refuses the empty id that
+/// mosquitto_pub sends by default.
+fn pub_id() -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    format!("pub-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+}
+
+/// Waits for a publisher, killing it after a minute so a broker that never acks fails
+/// the test instead of hanging it.
+fn wait_publisher(mut child: Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            assert!(st.success(), "{what} failed: {st}");
+            return;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not finish in 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Publishes each payload as one message with mosquitto_pub (`-l`: one per line).
 pub fn publish_lines(port: u16, topic: &str, qos: u8, lines: &[String]) {
     let bin = require("mosquitto_pub");
     let mut child = Command::new(bin)
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic, "-q", &qos.to_string(), "-l"])
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-i", &pub_id(), "-t", topic, "-q", &qos.to_string(), "-l"])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -172,7 +198,7 @@ pub fn publish_lines(port: u16, topic: &str, qos: u8, lines: &[String]) {
             stdin.write_all(b"\n").unwrap();
         }
     }
-    assert!(child.wait().unwrap().success(), "mosquitto_pub -l failed");
+    wait_publisher(child, "mosquitto_pub -l");
 }
 
 /// Publishes one payload (any bytes) with mosquitto_pub -s (message from stdin).
@@ -181,12 +207,12 @@ pub fn publish_bytes(port: u16, topic: &str, qos: u8, payload: &[u8]) {
     // -s refuses an empty stdin; -n sends a zero-length message.
     let mode = if payload.is_empty() { "-n" } else { "-s" };
     let mut child = Command::new(bin)
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic, "-q", &qos.to_string(), mode])
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-i", &pub_id(), "-t", topic, "-q", &qos.to_string(), mode])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
     child.stdin.take().unwrap().write_all(payload).unwrap();
-    assert!(child.wait().unwrap().success(), "mosquitto_pub -s failed");
+    wait_publisher(child, "mosquitto_pub");
 }
 
 /// GET over plain HTTP/1.1; returns (status code, body).
@@ -225,6 +251,15 @@ pub fn status(port: u16) -> serde_json::Value {
     serde_json::from_str(&body).unwrap()
 }
 
+/// The binary under test (cargo sets the variable for integration tests; the bench
+/// example passes it in HOST_SERVICE_BIN).
+pub fn host_service_bin() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_host-service") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(std::env::var_os("HOST_SERVICE_BIN").expect("HOST_SERVICE_BIN is not set")),
+    }
+}
+
 /// A running host-service.
 pub struct Service {
     pub child: Child,
@@ -242,10 +277,10 @@ impl Service {
         let stderr = dir.join(format!("{name}.stderr"));
         let out = std::fs::OpenOptions::new().create(true).append(true).open(&stdout).unwrap();
         let err = std::fs::OpenOptions::new().create(true).append(true).open(&stderr).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_host-service"))
+        let child = Command::new(host_service_bin())
             .args(args)
             .args(["--status-addr", &format!("127.0.0.1:{status_port}")])
-            .env("RUST_LOG", "host_service=debug,warn")
+            .env("RUST_LOG", std::env::var("HS_TEST_LOG").unwrap_or_else(|_| "host_service=debug,warn".into()))
             .stdout(out)
             .stderr(err)
             .spawn()

@@ -11,10 +11,19 @@
 #ifndef LUMEN_MP_NATMOD_ABI_H
 #define LUMEN_MP_NATMOD_ABI_H
 
-#include <stdint.h>
-#include <stddef.h>
-#include <stdbool.h>
-#include <stdarg.h>
+/* Freestanding: fixed-width types come from the compiler's predefined macros (GCC and clang
+   both have them), so neither libclang generating 32-bit bindings nor xtensa-lx106-elf-gcc
+   needs a C library's headers. */
+typedef __UINT8_TYPE__ uint8_t;
+typedef __UINT16_TYPE__ uint16_t;
+typedef __UINT32_TYPE__ uint32_t;
+typedef __UINTPTR_TYPE__ uintptr_t;
+typedef __INTPTR_TYPE__ intptr_t;
+typedef __SIZE_TYPE__ size_t;
+typedef __builtin_va_list va_list;
+#ifndef __cplusplus
+#define bool _Bool
+#endif
 
 /* A Python object: an opaque machine word. */
 typedef void *mp_obj_t;

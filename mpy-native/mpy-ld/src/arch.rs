@@ -381,7 +381,10 @@ fn xtensa_patch(code: &mut [u8], place: u64, target: u64) -> Result<(), String> 
     if narrow {
         // beqz.n / bnez.n (RI6): unsigned 6-bit offset from pc + 4.
         if op0 != 0xC || code[0] & 0x80 == 0 {
-            return Err(format!("unsupported narrow instruction {:#06x}", u16::from_le_bytes([code[0], code[1]])));
+            return Err(format!(
+                "unsupported narrow instruction {:#06x}",
+                u16::from_le_bytes([code[0], code[1]])
+            ));
         }
         let off = t - p - 4;
         if !(0..64).contains(&off) {
@@ -401,7 +404,9 @@ fn xtensa_patch(code: &mut [u8], place: u64, target: u64) -> Result<(), String> 
             }
             let off = (t - ((p + 3) & !3)) >> 2;
             if !(-65536..0).contains(&off) {
-                return Err(format!("l32r literal at {target:#x} is not within 256 KiB before the instruction"));
+                return Err(format!(
+                    "l32r literal at {target:#x} is not within 256 KiB before the instruction"
+                ));
             }
             insn = (insn & 0xFF) | ((off as u32 & 0xFFFF) << 8);
         }
@@ -438,7 +443,11 @@ fn xtensa_patch(code: &mut [u8], place: u64, target: u64) -> Result<(), String> 
         (6, 3) if (insn >> 6) & 3 >= 2 || ((insn >> 6) & 3 == 1 && (insn >> 12) & 0xF <= 1) => {
             patch_bri8(&mut insn, t - p - 4, target)?
         }
-        _ => return Err(format!("unsupported instruction {insn:#08x} for R_XTENSA_SLOT0_OP")),
+        _ => {
+            return Err(format!(
+                "unsupported instruction {insn:#08x} for R_XTENSA_SLOT0_OP"
+            ))
+        }
     }
     code[..3].copy_from_slice(&insn.to_le_bytes()[..3]);
     Ok(())

@@ -45,12 +45,12 @@ impl fmt::Display for Places<'_> {
 #[non_exhaustive]
 pub enum LinkError {
     /// Reading an input or writing the output failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (not a `source`: the message already carries it).
+        error: std::io::Error,
     },
     /// The input is neither an ELF relocatable object nor an `ar` archive.
     #[error("{file}: not an ELF object or ar archive")]

@@ -125,9 +125,9 @@ pub struct InputObject {
 
 /// Reads one input file (object or archive) from disk.
 pub fn load_path(path: &Path, arch: &ArchData) -> Result<Vec<InputObject>, LinkError> {
-    let data = std::fs::read(path).map_err(|source| LinkError::Io {
+    let data = std::fs::read(path).map_err(|error| LinkError::Io {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     load_bytes(&path.display().to_string(), &data, arch)
 }

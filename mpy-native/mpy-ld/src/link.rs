@@ -176,7 +176,11 @@ impl LinkMap {
         for (name, area, addr) in &self.symbols {
             let _ = writeln!(s, "  {:<6} {:#08x} {}", area.name(), addr, name);
         }
-        let _ = writeln!(s, "GOT at text {:#x}:", self.got_addr);
+        if self.got.is_empty() {
+            let _ = writeln!(s, "GOT: none");
+        } else {
+            let _ = writeln!(s, "GOT at text {:#x}:", self.got_addr);
+        }
         for g in &self.got {
             let dest = g.dest.map_or("absolute".to_string(), |d| format!("+= {d}"));
             let _ = writeln!(
@@ -349,20 +353,6 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
     }
     let ws = u64::from(arch.word_size);
 
-    // Constructors would silently never run.
-    let mut errors = Vec::new();
-    for obj in objs {
-        for s in &obj.sections {
-            if s.kind != SectionKind::NotAlloc && s.size > 0 && is_init_array(&s.name) {
-                errors.push(LinkError::InitArray {
-                    file: obj.name.clone(),
-                    section: s.name.clone(),
-                });
-            }
-        }
-    }
-    LinkError::collect(errors)?;
-
     let res = Resolver::new(objs)?;
 
     // The entry.
@@ -392,6 +382,7 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
     let mut undefined: BTreeMap<Vec<u8>, Vec<Place>> = BTreeMap::new();
     let mut qstr_set: BTreeSet<Vec<u8>> = BTreeSet::new();
     let mut errors = Vec::new();
+    let mut refused: HashSet<SecId> = HashSet::new();
     while let Some((o, si)) = queue.pop_front() {
         let obj = &objs[o];
         for r in &obj.sections[si].relocs {
@@ -409,8 +400,17 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                 continue;
             }
             match t {
+                // Report a refused section once, at its first reference.
+                Target::Section { sec, .. } if refused.contains(&sec) => {}
                 Target::Section { sec, .. } => {
                     let ts = &objs[sec.0].sections[sec.1];
+                    if matches!(
+                        ts.kind,
+                        SectionKind::Tls | SectionKind::Other | SectionKind::NotAlloc
+                    ) || (ts.kind == SectionKind::Data && ts.size > 0)
+                    {
+                        refused.insert(sec);
+                    }
                     let tfile = objs[sec.0].name.clone();
                     match ts.kind {
                         SectionKind::Text | SectionKind::Rodata | SectionKind::Bss => {}
@@ -455,6 +455,18 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                     msg: "common symbols are not supported",
                 }),
                 Target::FunTable | Target::Abs(_) => {}
+            }
+        }
+    }
+    // Constructors of an object that takes part would silently never run.
+    let contributing: BTreeSet<usize> = reached.iter().map(|&(o, _)| o).collect();
+    for &o in &contributing {
+        for s in &objs[o].sections {
+            if s.kind != SectionKind::NotAlloc && s.size > 0 && is_init_array(&s.name) {
+                errors.push(LinkError::InitArray {
+                    file: objs[o].name.clone(),
+                    section: s.name.clone(),
+                });
             }
         }
     }
@@ -795,7 +807,8 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                         }
                     };
                     let end = (base + s.size) as usize;
-                    if let Err(msg) = (arch.patch_insn)(&mut buf[p as usize..end], p, target as u64) {
+                    if let Err(msg) = (arch.patch_insn)(&mut buf[p as usize..end], p, target as u64)
+                    {
                         errors.push(LinkError::Insn {
                             symbol: name(),
                             place: here(),
@@ -832,7 +845,11 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                         w[..ws as usize].copy_from_slice(&buf[at..at + ws as usize]);
                         let existing = u64::from_le_bytes(w);
                         // Sign-extend a 32-bit word so negative offsets stay negative.
-                        addend += if ws == 4 { i64::from(existing as u32 as i32) } else { existing as i64 };
+                        addend += if ws == 4 {
+                            i64::from(existing as u32 as i32)
+                        } else {
+                            existing as i64
+                        };
                     }
                     let (v, dest) = word_for(loc(&t), addend);
                     if let Some(dest) = dest {

@@ -109,7 +109,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let linked = link::link(&objs, &opts)?;
             if map || verbose {
-                std::io::stdout().lock().write_all(linked.map.render(&linked.image, verbose).as_bytes())?;
+                std::io::stdout()
+                    .lock()
+                    .write_all(linked.map.render(&linked.image, verbose).as_bytes())?;
             }
             write_atomically(&output, &linked.image.to_bytes())
         }

@@ -597,3 +597,16 @@ fn unimplemented_arches_say_so() {
         assert_eq!(e.to_string(), format!("arch {name}: not implemented yet"));
     }
 }
+
+#[test]
+fn constructors_of_objects_that_take_no_part_are_ignored() {
+    let mut a = Obj::x64();
+    a.func("mpy_init", &NOPS, true);
+    // An unrelated member (as in a whole archive) with a constructor table.
+    let mut b = Obj::x64();
+    let (_, f) = b.func("ctor", &[0xC3], false);
+    let ia = b.section(".init_array", SectionKind::Data, &[0u8; 8], 8);
+    b.reloc(ia, 0, f, R_64, 0);
+    let l = link_objs(&[("a.o", &a), ("b.o", &b)]).expect("b.o takes no part");
+    assert!(l.map.dropped.iter().any(|d| d.file == "b.o"));
+}

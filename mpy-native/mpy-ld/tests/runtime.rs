@@ -27,6 +27,11 @@ fn micropython() -> PathBuf {
     }
 }
 
+/// The project's x64 target spec, the one the real modules are built with.
+fn target_json() -> PathBuf {
+    repo_root().join("mpy-native/targets/x86_64-micropython.json")
+}
+
 fn build_smoke() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smoke");
     let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("smoke-target");
@@ -40,12 +45,14 @@ fn build_smoke() -> PathBuf {
             "-Zbuild-std=core",
             "-Zbuild-std-features=compiler-builtins-mem",
         ])
-        .args(["--target", "x86_64-mpy.json", "--target-dir"])
+        .arg("--target")
+        .arg(target_json())
+        .arg("--target-dir")
         .arg(&target_dir)
         .status()
         .expect("run cargo");
     assert!(status.success(), "building tests/smoke failed");
-    target_dir.join("x86_64-mpy/release/libmpy_ld_smoke.a")
+    target_dir.join("x86_64-micropython/release/libmpy_ld_smoke.a")
 }
 
 #[test]

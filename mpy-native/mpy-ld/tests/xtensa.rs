@@ -1,7 +1,7 @@
 //! Xtensa (ESP8266) linking checked against GNU ld (golden files).
 //!
 //! tests/fixtures/xtensa/sample.s is assembled by `xtensa-lx106-elf-as` into sample.o and
-//! linked by `xtensa-lx106-elf-ld -T sample.ld` into sample.ref.elf, which lays the sections
+//! linked by `xtensa-lx106-elf-ld --no-relax -T sample.ld` into sample.ref.elf, which lays the sections
 //! out as mpy-ld does, with the text at 0 and fake bases for rodata, bss, `mp_fun_table` and
 //! the qstr table. The test links sample.o with mpy-ld, applies its relocations the way the
 //! loader does with those bases, and must get GNU ld's bytes. Regenerate the fixtures with
@@ -27,9 +27,13 @@ fn fixtures() -> PathBuf {
 }
 
 fn regenerate_if_asked() {
-    if std::env::var_os("MPY_LD_FIXTURES_UPDATE").is_none() {
-        return;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os("MPY_LD_FIXTURES_UPDATE").is_some() {
+        ONCE.call_once(regenerate);
     }
+}
+
+fn regenerate() {
     let d = fixtures();
     let ok = Command::new("xtensa-lx106-elf-as")
         .arg(d.join("sample.s"))
@@ -39,7 +43,9 @@ fn regenerate_if_asked() {
         .expect("xtensa-lx106-elf-as (apt-get install binutils-xtensa-lx106)")
         .success();
     assert!(ok, "assembling sample.s failed");
+    // --no-relax: GNU ld would otherwise coalesce duplicate literals.
     let ok = Command::new("xtensa-lx106-elf-ld")
+        .arg("--no-relax")
         .arg("-T")
         .arg(d.join("sample.ld"))
         .arg(d.join("sample.o"))
@@ -59,7 +65,11 @@ fn xtensa() -> &'static arch::ArchData {
 fn link_sample() -> link::Linked {
     regenerate_if_asked();
     let objs = input::load_path(&fixtures().join("sample.o"), xtensa()).expect("load sample.o");
-    let opts = link::LinkOptions { arch: xtensa(), entry: "mpy_init".into(), source_name: "sample.mpy".into() };
+    let opts = link::LinkOptions {
+        arch: xtensa(),
+        entry: "mpy_init".into(),
+        source_name: "sample.mpy".into(),
+    };
     link::link(&objs, &opts).expect("link sample.o")
 }
 
@@ -92,16 +102,30 @@ fn sample_matches_gnu_ld() {
     let img = &l.image;
     let ref_bytes = std::fs::read(fixtures().join("sample.ref.elf")).unwrap();
     let r = object::File::parse(&*ref_bytes).unwrap();
-    let section = |name: &str| r.section_by_name(name).unwrap_or_else(|| panic!("{name} in sample.ref.elf"));
+    let section = |name: &str| {
+        r.section_by_name(name)
+            .unwrap_or_else(|| panic!("{name} in sample.ref.elf"))
+    };
     let ref_text = section(".text").data().unwrap();
     let ref_rodata = section(".rodata").data().unwrap();
-    let ref_entry = r.symbols().find(|s| s.name() == Ok("mpy_init")).unwrap().address();
+    let ref_entry = r
+        .symbols()
+        .find(|s| s.name() == Ok("mpy_init"))
+        .unwrap()
+        .address();
 
     let (text, rodata) = relocate(img);
     // GNU ld leaves 4 bytes free where mpy-ld puts its jump to the entry.
     assert_eq!(text.len(), ref_text.len());
-    assert_eq!(&text[4..], &ref_text[4..], "text after relocation differs from GNU ld");
-    assert_eq!(rodata, ref_rodata, "rodata after relocation differs from GNU ld");
+    assert_eq!(
+        &text[4..],
+        &ref_text[4..],
+        "text after relocation differs from GNU ld"
+    );
+    assert_eq!(
+        rodata, ref_rodata,
+        "rodata after relocation differs from GNU ld"
+    );
     assert_eq!(img.bss_size, section(".bss").size());
 
     // j at 0: 18-bit offset from pc + 4.
@@ -119,37 +143,74 @@ fn sample_module_contents() {
     assert_eq!(img.small_int_bits, 31);
     assert_eq!(
         img.qstrs,
-        ["sample.mpy", "bar", "foo"].map(|q| QstrEntry::Bytes(q.as_bytes().to_vec())).to_vec()
+        ["sample.mpy", "bar", "foo"]
+            .map(|q| QstrEntry::Bytes(q.as_bytes().to_vec()))
+            .to_vec()
     );
     // The unused function and its literal (an undefined symbol) are dropped.
     assert!(l.map.dropped.iter().any(|d| d.name == ".text.unused"));
     assert!(l.map.dropped.iter().any(|d| d.name == ".literal.unused"));
     // Separate rodata: the jump table and vtable words are relocated in the rodata region.
-    assert!(img.relocs.iter().any(|r| r.region == Region::Rodata && r.dest == Dest::Text));
-    assert!(img.relocs.iter().any(|r| r.region == Region::Rodata && r.dest == Dest::Rodata));
-    assert!(l.map.got.is_empty(), "static relocation model: literals, no GOT");
+    assert!(img
+        .relocs
+        .iter()
+        .any(|r| r.region == Region::Rodata && r.dest == Dest::Text));
+    assert!(img
+        .relocs
+        .iter()
+        .any(|r| r.region == Region::Rodata && r.dest == Dest::Rodata));
+    assert!(
+        l.map.got.is_empty(),
+        "static relocation model: literals, no GOT"
+    );
     let bytes = img.to_bytes();
     assert_eq!(&bytes[..4], &[b'M', 6, 0x27, 31]);
     let back = mpy::parse(&bytes).expect("read back");
     assert_eq!(&back.image, img);
-    assert_eq!(back.scope_flags, mpy::SCOPE_VIPERRELOC | mpy::SCOPE_VIPERRODATA | mpy::SCOPE_VIPERBSS);
+    assert_eq!(
+        back.scope_flags,
+        mpy::SCOPE_VIPERRELOC | mpy::SCOPE_VIPERRODATA | mpy::SCOPE_VIPERBSS
+    );
 }
 
 #[test]
 fn x64_objects_are_refused_for_xtensa() {
     let bytes = std::fs::read(fixtures().join("sample.o")).unwrap();
     let e = input::load_bytes("sample.o", &bytes, arch::by_name("x64").unwrap()).unwrap_err();
-    assert!(matches!(e, LinkError::WrongClass { expected: 64, found: 32, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            LinkError::WrongClass {
+                expected: 64,
+                found: 32,
+                ..
+            }
+        ),
+        "{e}"
+    );
     let mut o = common::Obj::x64();
     o.func("mpy_init", &common::NOPS, true);
     let e = input::load_bytes("x.o", &o.bytes(), xtensa()).unwrap_err();
-    assert!(matches!(e, LinkError::WrongClass { expected: 32, found: 64, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            LinkError::WrongClass {
+                expected: 32,
+                found: 64,
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
 fn xtensa_errors_name_the_instruction() {
     use object::write::{Object as WObject, Relocation, Symbol, SymbolSection};
-    use object::{Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
+    use object::{
+        Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags,
+        SymbolKind, SymbolScope,
+    };
     let build = |insn: [u8; 3], r_type: u32, target_qstr: bool| -> Vec<u8> {
         let mut o = WObject::new(BinaryFormat::Elf, Architecture::Xtensa, Endianness::Little);
         let text = o.add_section(Vec::new(), b".text.mpy_init".to_vec(), SectionKind::Text);
@@ -180,18 +241,33 @@ fn xtensa_errors_name_the_instruction() {
         } else {
             o.section_symbol(text)
         };
-        o.add_relocation(text, Relocation { offset: 0, symbol: target, addend: 0, flags: RelocationFlags::Elf { r_type } })
-            .unwrap();
+        o.add_relocation(
+            text,
+            Relocation {
+                offset: 0,
+                symbol: target,
+                addend: 0,
+                flags: RelocationFlags::Elf { r_type },
+            },
+        )
+        .unwrap();
         o.write().unwrap()
     };
     let run = |bytes: Vec<u8>| {
         let objs = input::load_bytes("t.o", &bytes, xtensa()).unwrap();
-        let opts = link::LinkOptions { arch: xtensa(), entry: "mpy_init".into(), source_name: "t.mpy".into() };
+        let opts = link::LinkOptions {
+            arch: xtensa(),
+            entry: "mpy_init".into(),
+            source_name: "t.mpy".into(),
+        };
         link::link(&objs, &opts).unwrap_err()
     };
     // call0 to a qstr: runtime symbols are only reachable through literal words.
     let e = run(build([0x05, 0, 0], 20, true));
-    assert!(matches!(&e, LinkError::PcRelOutsideText { symbol, .. } if symbol == "mp_qstr:x"), "{e}");
+    assert!(
+        matches!(&e, LinkError::PcRelOutsideText { symbol, .. } if symbol == "mp_qstr:x"),
+        "{e}"
+    );
     // l32r to a literal after the instruction (its own section start): l32r reaches back only.
     let e = run(build([0x21, 0, 0], 20, false));
     match &e {
@@ -203,5 +279,80 @@ fn xtensa_errors_name_the_instruction() {
     }
     // A slot-1 relocation is not one we handle.
     let e = run(build([0x05, 0, 0], 21, false));
-    assert!(matches!(&e, LinkError::UnsupportedRelocation { r_type, .. } if r_type == "R_XTENSA_SLOT1_OP"), "{e}");
+    assert!(
+        matches!(&e, LinkError::UnsupportedRelocation { r_type, .. } if r_type == "R_XTENSA_SLOT1_OP"),
+        "{e}"
+    );
+}
+
+#[test]
+fn rodata_alignment_survives_the_loader_layout() {
+    use object::write::{Object as WObject, Relocation, Symbol, SymbolSection};
+    use object::{
+        Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags,
+        SymbolKind, SymbolScope,
+    };
+    let mut o = WObject::new(BinaryFormat::Elf, Architecture::Xtensa, Endianness::Little);
+    let lit = o.add_section(Vec::new(), b".literal.mpy_init".to_vec(), SectionKind::Text);
+    o.append_section_data(lit, &[0u8; 8], 4);
+    let text = o.add_section(Vec::new(), b".text.mpy_init".to_vec(), SectionKind::Text);
+    // l32r a2, <literal 0>; l32r a3, <literal 1>; ret.n
+    o.append_section_data(text, &[0x21, 0, 0, 0x31, 0, 0, 0x0d, 0xf0], 4);
+    let cst = o.add_section(
+        Vec::new(),
+        b".rodata.cst8".to_vec(),
+        SectionKind::ReadOnlyData,
+    );
+    o.append_section_data(cst, &2.5f64.to_le_bytes(), 8);
+    let bss = o.add_section(
+        Vec::new(),
+        b".bss.x".to_vec(),
+        SectionKind::UninitializedData,
+    );
+    o.append_section_bss(bss, 6, 2);
+    o.add_symbol(Symbol {
+        name: b"mpy_init".to_vec(),
+        value: 0,
+        size: 8,
+        kind: SymbolKind::Text,
+        scope: SymbolScope::Dynamic,
+        weak: false,
+        section: SymbolSection::Section(text),
+        flags: SymbolFlags::None,
+    });
+    let (lit_s, cst_s, bss_s) = (
+        o.section_symbol(lit),
+        o.section_symbol(cst),
+        o.section_symbol(bss),
+    );
+    let mut rel = |sec, offset, symbol, r_type, addend| {
+        o.add_relocation(
+            sec,
+            Relocation {
+                offset,
+                symbol,
+                addend,
+                flags: RelocationFlags::Elf { r_type },
+            },
+        )
+        .unwrap()
+    };
+    rel(text, 0, lit_s, 20, 0);
+    rel(text, 3, lit_s, 20, 4);
+    rel(lit, 0, cst_s, 1, 0);
+    rel(lit, 4, bss_s, 1, 0);
+    let objs = input::load_bytes("t.o", &o.write().unwrap(), xtensa()).unwrap();
+    let opts = link::LinkOptions {
+        arch: xtensa(),
+        entry: "mpy_init".into(),
+        source_name: "t.mpy".into(),
+    };
+    let l = link::link(&objs, &opts).unwrap();
+    // Loader: rodata = bss + align(bss_size, 4); bss is padded so that is 8-aligned.
+    assert_eq!(l.image.bss_size, 8);
+    assert_eq!(l.image.rodata, 2.5f64.to_le_bytes());
+    // The literals are found by the l32r instructions and hold region offsets.
+    let (text, _) = relocate(&l.image);
+    let lit_word = |i: usize| u32::from_le_bytes(text[4 + 4 * i..8 + 4 * i].try_into().unwrap());
+    assert_eq!((lit_word(0), lit_word(1)), (RODATA_BASE, BSS_BASE));
 }

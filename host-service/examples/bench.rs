@@ -1,0 +1,269 @@
+//! Benchmark: how fast does a burst of queued events reach the file, host-service vs
+//! `mosquitto_sub -t TOPIC > file` (the ceiling), and at what peak RSS.
+//!
+//! Run with `cargo run --release -p host-service --example bench [-- --messages N --runs R]`.
+//!
+//! Method: a mosquitto on a free port keeps a persistent session for the subscriber;
+//! the subscriber connects once to create it and stops; the same burst of N tutorial
+//! events is published into the session while it is offline; then the subscriber starts
+//! and the clock runs from its start until the file holds N rows. The same burst is
+//! drained by each subscriber, R times, and the median is reported; peak RSS is VmHWM
+//! from /proc. host-service runs with its defaults (console lines go to /dev/null).
+
+#[path = "../tests/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{require, Mosquitto, TempDir};
+
+struct Args {
+    messages: usize,
+    runs: usize,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args { messages: 100_000, runs: 3 };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut num = |name: &str| -> usize {
+            it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{name} needs a number"))
+        };
+        match a.as_str() {
+            "--messages" => args.messages = num("--messages"),
+            "--runs" => args.runs = num("--runs").max(1),
+            "-h" | "--help" => {
+                println!("usage: bench [--messages N] [--runs R]");
+                std::process::exit(0);
+            }
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    args
+}
+
+/// Builds the release binary next to this example and returns its path.
+fn build_host_service() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let st = Command::new(cargo)
+        .args(["build", "--release", "--bin", "host-service", "--manifest-path"])
+        .arg(&manifest)
+        .status()
+        .expect("run cargo build");
+    assert!(st.success(), "cargo build failed");
+    let exe = std::env::current_exe().unwrap();
+    // target/release/examples/bench -> target/release/host-service
+    let bin = exe.parent().unwrap().parent().unwrap().join("host-service");
+    assert!(bin.is_file(), "{} not found", bin.display());
+    bin
+}
+
+/// Counts complete lines appended to a file, incrementally.
+struct LineCounter {
+    path: PathBuf,
+    offset: u64,
+    lines: usize,
+    buf: Vec<u8>,
+}
+
+impl LineCounter {
+    fn new(path: &Path) -> Self {
+        LineCounter { path: path.to_owned(), offset: 0, lines: 0, buf: vec![0; 1 << 20] }
+    }
+    fn poll(&mut self) -> usize {
+        if let Ok(mut f) = std::fs::File::open(&self.path) {
+            let _ = f.seek(SeekFrom::Start(self.offset));
+            while let Ok(n) = f.read(&mut self.buf) {
+                if n == 0 {
+                    break;
+                }
+                self.offset += n as u64;
+                self.lines += self.buf[..n].iter().filter(|b| **b == b'\n').count();
+            }
+        }
+        self.lines
+    }
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Sub {
+    MosquittoSub,
+    HostService,
+}
+
+impl Sub {
+    fn name(self) -> &'static str {
+        match self {
+            Sub::MosquittoSub => "mosquitto_sub > file",
+            Sub::HostService => "host-service",
+        }
+    }
+}
+
+struct Env {
+    dir: TempDir,
+    broker: Mosquitto,
+    host_service: PathBuf,
+    status_port: u16,
+}
+
+fn spawn(env: &Env, sub: Sub, qos: u8, id: &str, out: &Path) -> Child {
+    match sub {
+        Sub::MosquittoSub => {
+            let file = std::fs::File::create(out).unwrap();
+            Command::new(require("mosquitto_sub"))
+                .args(["-h", "127.0.0.1", "-p", &env.broker.port.to_string(), "-c", "-i", id])
+                .args(["-q", &qos.to_string(), "-t", "sensor-data"])
+                .stdout(file)
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        }
+        Sub::HostService => Command::new(&env.host_service)
+            .args(["--broker", &format!("mqtt://127.0.0.1:{}", env.broker.port), "--client-id", id])
+            .args(["--qos", &qos.to_string(), "--status-addr", &format!("127.0.0.1:{}", env.status_port)])
+            .arg("sensor-data")
+            .arg(out)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    }
+}
+
+fn stop(mut child: Child) {
+    common::signal(child.id(), "TERM");
+    let _ = child.wait();
+}
+
+/// Publishes the burst with mosquitto_pub -l from a file of lines.
+fn publish(env: &Env, qos: u8, burst: &Path) {
+    let st = Command::new(require("mosquitto_pub"))
+        .args(["-h", "127.0.0.1", "-p", &env.broker.port.to_string(), "-i", "bench-pub"])
+        .args(["-q", &qos.to_string(), "-t", "sensor-data", "-l"])
+        .stdin(std::fs::File::open(burst).unwrap())
+        .status()
+        .unwrap();
+    assert!(st.success(), "mosquitto_pub failed");
+}
+
+/// One measurement: (seconds, peak RSS KiB).
+fn run_once(env: &Env, sub: Sub, qos: u8, n: usize, burst: &Path, run: usize) -> (f64, u64) {
+    let id = format!("bench-{}-q{qos}-{run}", if sub == Sub::HostService { "hs" } else { "sub" });
+    let out = env.dir.path(&format!("{id}.out"));
+    // Create the session, then leave.
+    let child = spawn(env, sub, qos, &id, &out);
+    std::thread::sleep(Duration::from_millis(400));
+    stop(child);
+    let _ = std::fs::remove_file(&out);
+    for ext in [".rejects", ".acklog"] {
+        let mut p = out.clone().into_os_string();
+        p.push(ext);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+    publish(env, qos, burst);
+    let header = usize::from(sub == Sub::HostService);
+    let mut counter = LineCounter::new(&out);
+    let start = Instant::now();
+    let child = spawn(env, sub, qos, &id, &out);
+    let deadline = start + Duration::from_secs(120);
+    let mut peak = 0;
+    while counter.poll() < n + header {
+        peak = peak.max(peak_rss_kib(child.id()));
+        assert!(Instant::now() < deadline, "{}: only {} of {n} rows after 120 s", sub.name(), counter.lines);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    peak = peak.max(peak_rss_kib(child.id()));
+    stop(child);
+    (secs, peak)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args = parse_args();
+    let host_service = build_host_service();
+    let dir = TempDir::new("bench");
+    let port = common::free_port();
+    // Queue everything for offline sessions, QoS 0 included, without limits.
+    let broker = Mosquitto::start_with(
+        &dir.0,
+        port,
+        false,
+        "max_queued_messages 0\nmax_queued_bytes 0\nqueue_qos0_messages true\n",
+    );
+    let env = Env { dir, broker, host_service, status_port: common::free_port() };
+    let burst = env.dir.path("burst.txt");
+    let text: String = (0..args.messages)
+        .map(|i| format!("[\"lux-{}\", {}, {}.{:04}]\n", i % 4, i, 100 + i % 900, i % 10_000))
+        .collect();
+    std::fs::write(&burst, text).unwrap();
+
+    let mut table = Vec::new();
+    for qos in [0u8, 1] {
+        let mut ceiling = 0.0;
+        for sub in [Sub::MosquittoSub, Sub::HostService] {
+            let mut times = Vec::new();
+            let mut peak = 0;
+            for run in 0..args.runs {
+                let (t, rss) = run_once(&env, sub, qos, args.messages, &burst, run);
+                eprintln!("  {} qos {qos} run {run}: {t:.3} s, peak RSS {:.1} MB", sub.name(), rss as f64 / 1024.0);
+                times.push(t);
+                peak = peak.max(rss);
+            }
+            let t = median(times);
+            let rate = args.messages as f64 / t;
+            if sub == Sub::MosquittoSub {
+                ceiling = rate;
+            }
+            table.push(format!(
+                "| {} | {qos} | {} | {t:.3} | {rate:.0} | {:.0}% | {:.1} |",
+                sub.name(),
+                args.messages,
+                100.0 * rate / ceiling,
+                peak as f64 / 1024.0
+            ));
+        }
+    }
+    println!(
+        "\n{} messages queued in mosquitto {}, drained by each subscriber from its start \
+         until the file holds every row; median of {} runs; peak RSS = VmHWM.\n",
+        args.messages,
+        mosquitto_version(),
+        args.runs
+    );
+    println!("| subscriber | QoS | messages | seconds | messages/s | of ceiling | peak RSS (MB) |");
+    println!("|---|---|---|---|---|---|---|");
+    for row in table {
+        println!("{row}");
+    }
+}
+
+fn mosquitto_version() -> String {
+    let out = Command::new(require("mosquitto")).arg("-h").output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("mosquitto version ")
+        .to_owned()
+}

@@ -1,0 +1,106 @@
+//! An event as `json.dumps` would write it, straight into the frame buffer.
+//!
+//! Tuples and lists (nested up to [`MAX_DEPTH`]) of str, int, float, bool and None are written
+//! natively, allocating nothing; anything else (a dict, a big int, a str subclass, ...) is
+//! handed to the runtime's own `json.dumps` and its text copied in, so the output is always
+//! what `json.dumps(event)` gives.
+use micropython_rt::{global, import, qstr, sys, Error, Obj, Result};
+use mqtt_codec::json::{Full, Writer};
+
+/// Deeper nesting goes through `json.dumps`.
+const MAX_DEPTH: usize = 4;
+
+/// Why encoding stopped.
+pub enum Stop {
+    /// The buffer is too small: grow it and encode again.
+    Full,
+    /// A Python error (e.g. from `json.dumps` on an unserialisable object).
+    Py(Error),
+}
+
+impl From<Full> for Stop {
+    fn from(_: Full) -> Stop {
+        Stop::Full
+    }
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Stop {
+        Stop::Py(e)
+    }
+}
+
+/// The runtime objects the encoder compares against and calls; looked up once.
+pub struct Encoder {
+    float_ty: *const sys::mp_abi_type_t,
+    int_ty: *const sys::mp_abi_type_t,
+    tuple_ty: *const sys::mp_abi_type_t,
+    list_ty: *const sys::mp_abi_type_t,
+    len: Obj,
+    dumps: Obj,
+}
+
+fn type_of(name: Obj) -> *const sys::mp_abi_type_t {
+    name.0 as *const sys::mp_abi_type_t
+}
+
+impl Encoder {
+    /// Look up the builtin types, `len` and `json.dumps`.
+    pub fn new() -> Result<Encoder> {
+        Ok(Encoder {
+            float_ty: type_of(global(qstr!("float"))?),
+            int_ty: type_of(global(qstr!("int"))?),
+            tuple_ty: type_of(global(qstr!("tuple"))?),
+            list_ty: type_of(global(qstr!("list"))?),
+            len: global(qstr!("len"))?,
+            dumps: import(qstr!("json"))?.attr(qstr!("dumps"))?,
+        })
+    }
+
+    /// Write `x` as JSON.
+    pub fn value(&self, w: &mut Writer<'_>, x: Obj, depth: usize) -> Result<(), Stop> {
+        if x.is_none() {
+            return Ok(w.null()?);
+        }
+        if x == Obj::bool(true) || x == Obj::bool(false) {
+            return Ok(w.bool(x == Obj::bool(true))?);
+        }
+        if x.is_str() {
+            // A str's buffer is its UTF-8 text (valid by construction).
+            return Ok(w.string(x.buffer()?)?);
+        }
+        let ty = x.type_ptr();
+        if ty == self.float_ty {
+            return Ok(w.float(x.to_float()?)?);
+        }
+        if ty == self.int_ty {
+            // A small int is tagged with bit 0 on every object representation; a long int is a
+            // heap object, which the conversion would truncate: the runtime prints those.
+            if x.0 as usize & 1 == 1 {
+                return Ok(w.int(x.to_int()? as i64)?);
+            }
+        } else if (ty == self.tuple_ty || ty == self.list_ty) && depth < MAX_DEPTH {
+            return self.sequence(w, x, depth);
+        }
+        let text = self.dumps.call(&[x])?;
+        Ok(w.raw(text.buffer()?)?)
+    }
+
+    fn sequence(&self, w: &mut Writer<'_>, x: Obj, depth: usize) -> Result<(), Stop> {
+        let n = self.len.call(&[x])?.to_int()? as usize;
+        w.begin_list()?;
+        if n == 3 {
+            // The event shape (sensor_id, ts, value): one runtime call for all three.
+            for (i, item) in x.unpack::<3>()?.into_iter().enumerate() {
+                w.item_sep(i)?;
+                self.value(w, item, depth + 1)?;
+            }
+        } else {
+            for i in 0..n {
+                w.item_sep(i)?;
+                self.value(w, x.get_item(Obj::int(i as isize))?, depth + 1)?;
+            }
+        }
+        Ok(w.end_list()?)
+    }
+}
