@@ -91,7 +91,7 @@ host: $(STAMPS)/rust
 	cargo build --release -p host-service
 
 # --- tests --------------------------------------------------------------------------------
-test: setup natmods
+test: setup natmods host
 	$(MAKE) test-rust test-device
 
 test-rust:
