@@ -225,37 +225,58 @@ fn mentions_non_finite_token(text: &str) -> bool {
     found && serde_json::from_str::<serde_json::Value>(&replaced).is_ok()
 }
 
-/// One output row: server time, sensor id, value.
+/// One output row: server time, sensor id, value, with the text forms computed once.
 #[derive(Debug, Clone)]
 pub struct Row<'a> {
     /// Server time, `time.time()`.
     pub ts: f64,
     /// The event.
     pub event: &'a SensorEvent,
+    ts_repr: String,
+    datetime: String,
+    value_repr: String,
 }
 
-impl Row<'_> {
-    /// The console line: `SensorEvent(sensor_id='lux-1', ts=1484535480.613611, val=371.6063)`.
+impl<'a> Row<'a> {
+    /// A row for `event` stamped `ts`.
+    pub fn new(ts: f64, event: &'a SensorEvent) -> Self {
+        Row {
+            ts,
+            event,
+            ts_repr: pyrepr::float_repr(ts),
+            datetime: pyrepr::utc_isoformat(ts),
+            value_repr: event.value.repr(),
+        }
+    }
+
+    /// The value's Python repr.
+    pub fn value_repr(&self) -> &str {
+        &self.value_repr
+    }
+
+    /// Appends the console line
+    /// `SensorEvent(sensor_id='lux-1', ts=1484535480.613611, val=371.6063)` and a newline.
+    pub fn write_console_line(&self, out: &mut String) {
+        out.push_str("SensorEvent(sensor_id=");
+        pyrepr::write_str_repr(out, &self.event.sensor_id);
+        out.push_str(", ts=");
+        out.push_str(&self.ts_repr);
+        out.push_str(", val=");
+        out.push_str(&self.value_repr);
+        out.push_str(")\n");
+    }
+
+    /// The console line without the newline.
     pub fn console_line(&self) -> String {
         let mut out = String::with_capacity(64 + self.event.sensor_id.len());
-        out.push_str("SensorEvent(sensor_id=");
-        pyrepr::write_str_repr(&mut out, &self.event.sensor_id);
-        out.push_str(", ts=");
-        pyrepr::write_float_repr(&mut out, self.ts);
-        out.push_str(", val=");
-        out.push_str(&self.event.value.repr());
-        out.push(')');
+        self.write_console_line(&mut out);
+        out.pop();
         out
     }
 
     /// The CSV fields: `timestamp,datetime,sensor_id,value`.
-    pub fn csv_fields(&self) -> [String; 4] {
-        [
-            pyrepr::float_repr(self.ts),
-            pyrepr::utc_isoformat(self.ts),
-            self.event.sensor_id.clone(),
-            self.event.value.repr(),
-        ]
+    pub fn csv_fields(&self) -> [&str; 4] {
+        [&self.ts_repr, &self.datetime, &self.event.sensor_id, &self.value_repr]
     }
 }
 

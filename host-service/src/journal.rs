@@ -8,7 +8,8 @@
 //! appended after the CSV rows are flushed and before the acks go out, and is compacted
 //! to the last [`KEEP`] entries (far more than any broker's in-flight window).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use crate::sink::SinkError;
 
 /// How many recent messages are remembered. mosquitto 2.0.11 with persistence was seen
 /// resending ~2500 already-acknowledged messages (DUP set) after a restart, so this is
-/// generous: 64 Ki entries cost about 2 MB of memory and 1.5 MB of file.
+/// generous: 64 Ki entries cost 512 KiB of memory and 1.5 MB of file.
 pub const KEEP: usize = 65_536;
 
 /// FNV-1a 64: stable across runs and Rust versions (unlike `DefaultHasher`).
@@ -30,14 +31,20 @@ pub fn message_hash(topic: &str, payload: &[u8]) -> u64 {
     h
 }
 
+/// Folds the packet id into the payload hash (idempotent for already-folded keys
+/// read back with packet id 0).
+fn key(pkid: u16, hash: u64) -> u64 {
+    hash ^ (u64::from(pkid) << 48)
+}
+
 /// The journal (in memory and on disk).
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
     file: File,
-    recent: VecDeque<(u16, u64)>,
-    /// Membership counts for `recent` (an entry can repeat).
-    index: HashMap<(u16, u64), u32>,
+    /// Packet id folded into the hash: 8 bytes per entry. Looked up only for DUP
+    /// messages, so a linear scan is fine and costs no memory for an index.
+    recent: VecDeque<u64>,
     pending: String,
     lines_in_file: usize,
 }
@@ -59,7 +66,7 @@ impl Journal {
                             if recent.len() == KEEP {
                                 recent.pop_front();
                             }
-                            recent.push_back((pkid, hash));
+                            recent.push_back(key(pkid, hash));
                         }
                     }
                 }
@@ -69,20 +76,17 @@ impl Journal {
         }
         let file = Self::rewrite(path, &recent)?;
         let lines_in_file = recent.len();
-        let mut index = HashMap::with_capacity(recent.len());
-        for e in &recent {
-            *index.entry(*e).or_insert(0) += 1;
-        }
-        Ok(Journal { path: path.to_owned(), file, recent, index, pending: String::new(), lines_in_file })
+        Ok(Journal { path: path.to_owned(), file, recent, pending: String::new(), lines_in_file })
     }
 
     /// Writes `entries` to a fresh file that replaces `path` atomically.
-    fn rewrite(path: &Path, entries: &VecDeque<(u16, u64)>) -> Result<File, SinkError> {
+    fn rewrite(path: &Path, entries: &VecDeque<u64>) -> Result<File, SinkError> {
         let tmp = path.with_extension("tmp");
         let err = |source| SinkError::Write { path: path.to_owned(), source };
         let mut text = String::with_capacity(entries.len() * 24);
-        for (pkid, hash) in entries {
-            text.push_str(&format!("{pkid} {hash:016x}\n"));
+        for k in entries {
+            // Stored as "0 KEY": the packet id is already folded into the key.
+            text.push_str(&format!("0 {k:016x}\n"));
         }
         std::fs::write(&tmp, text).map_err(err)?;
         std::fs::rename(&tmp, path).map_err(err)?;
@@ -94,24 +98,17 @@ impl Journal {
 
     /// True if this (DUP-flagged) message was already written.
     pub fn seen(&self, pkid: u16, hash: u64) -> bool {
-        self.index.contains_key(&(pkid, hash))
+        let k = key(pkid, hash);
+        self.recent.iter().rev().any(|e| *e == k)
     }
 
     /// Records a message as written (buffered until [`Journal::flush`]).
     pub fn record(&mut self, pkid: u16, hash: u64) {
         if self.recent.len() == KEEP {
-            if let Some(old) = self.recent.pop_front() {
-                if let Some(n) = self.index.get_mut(&old) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.index.remove(&old);
-                    }
-                }
-            }
+            self.recent.pop_front();
         }
-        self.recent.push_back((pkid, hash));
-        *self.index.entry((pkid, hash)).or_insert(0) += 1;
-        self.pending.push_str(&format!("{pkid} {hash:016x}\n"));
+        self.recent.push_back(key(pkid, hash));
+        let _ = writeln!(self.pending, "{pkid} {hash:016x}");
     }
 
     /// Writes the recorded entries to disk; call after the CSV flush, before acking.

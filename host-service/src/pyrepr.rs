@@ -39,9 +39,14 @@ pub fn write_float_repr(out: &mut String, x: f64) {
     // picks the upper one while CPython rounds half to even; Rust's exact formatting
     // at the same digit count rounds half to even, so redo it that way.
     let n_digits = sci.split('e').next().map_or(1, |m| m.bytes().filter(u8::is_ascii_digit).count());
-    let mut exact = String::with_capacity(32);
-    let _ = write!(exact, "{x:.*e}", n_digits.saturating_sub(1));
-    if exact != sci && exact.parse::<f64>() == Ok(x) {
+    // A tie needs both neighbours within half an ulp: ~15+ significant digits, or a
+    // subnormal (whose ulp is large relative to it).
+    let may_tie = n_digits >= 15 || x.abs() < f64::MIN_POSITIVE;
+    let mut exact = String::new();
+    if may_tie {
+        let _ = write!(exact, "{x:.*e}", n_digits - 1);
+    }
+    if may_tie && exact != sci && exact.parse::<f64>() == Ok(x) {
         sci = exact;
     }
     let (mantissa, exp) = sci.split_once('e').expect("LowerExp always has an exponent");

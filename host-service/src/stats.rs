@@ -159,13 +159,14 @@ impl Stats {
     }
 
     /// Records a written row.
-    pub fn row_written(&self, sensor_id: &str, value_repr: String, ts: f64) {
+    pub fn row_written(&self, sensor_id: &str, value_repr: &str, ts: f64) {
         Stats::bump(&self.rows_written);
         let mut sensors = self.sensors.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         match sensors.get_mut(sensor_id) {
             Some(s) => {
-                s.last_value = value_repr;
+                s.last_value.clear();
+                s.last_value.push_str(value_repr);
                 s.last_ts = ts;
                 s.last_seen = now;
                 s.rows += 1;
@@ -173,7 +174,7 @@ impl Stats {
             None => {
                 sensors.insert(
                     sensor_id.to_owned(),
-                    SensorStat { last_value: value_repr, last_ts: ts, last_seen: now, rows: 1 },
+                    SensorStat { last_value: value_repr.to_owned(), last_ts: ts, last_seen: now, rows: 1 },
                 );
             }
         }

@@ -264,7 +264,7 @@ mod tests {
     #[test]
     fn metrics_escape_labels_and_count() {
         let stats = Stats::new("mqtt://x:1".into(), "t".into(), "/nonexistent.csv".into(), "r".into());
-        stats.row_written("a\"b", "1.5".into(), 1.0);
+        stats.row_written("a\"b", "1.5", 1.0);
         stats.count_reject(RejectKind::NotJson);
         let text = metrics_text(&stats);
         assert!(text.contains("host_service_sensor_last_value{sensor_id=\"a\\\"b\"} 1.5\n"), "{text}");

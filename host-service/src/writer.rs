@@ -34,7 +34,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    fn handle(&mut self, p: &Publish, console: &mut Vec<u8>) -> Result<(), SinkError> {
+    fn handle(&mut self, p: &Publish, console: &mut String) -> Result<(), SinkError> {
         Stats::bump(&self.stats.received);
         if p.retain {
             // A retained message is replayed on every fresh subscribe: an old reading,
@@ -56,13 +56,12 @@ impl Writer {
         match parse_event(&p.payload, self.max_payload) {
             Ok(event) => {
                 let ts = python_time_now();
-                let row = Row { ts, event: &event };
+                let row = Row::new(ts, &event);
                 self.csv.write_row(&row)?;
                 if self.print_events {
-                    console.extend_from_slice(row.console_line().as_bytes());
-                    console.push(b'\n');
+                    row.write_console_line(console);
                 }
-                self.stats.row_written(&event.sensor_id, event.value.repr(), ts);
+                self.stats.row_written(&event.sensor_id, row.value_repr(), ts);
             }
             Err(reject) => {
                 self.rejects.write(reject.kind, &p.topic, &reject.detail, &p.payload)?;
@@ -99,7 +98,7 @@ impl Writer {
         client: AsyncClient,
     ) -> Result<(), SinkError> {
         let mut batch: Vec<Publish> = Vec::with_capacity(MAX_BATCH);
-        let mut console: Vec<u8> = Vec::with_capacity(64 * 1024);
+        let mut console = String::with_capacity(64 * 1024);
         let mut stdout_ok = true;
         while let Some(first) = rx.recv().await {
             batch.push(first);
@@ -116,7 +115,7 @@ impl Writer {
             if !console.is_empty() {
                 if stdout_ok {
                     let mut out = std::io::stdout().lock();
-                    if out.write_all(&console).and_then(|_| out.flush()).is_err() {
+                    if out.write_all(console.as_bytes()).and_then(|_| out.flush()).is_err() {
                         // A closed stdout must not stop the CSV.
                         stdout_ok = false;
                         tracing::warn!("stdout is closed; no more console lines");

@@ -32,7 +32,10 @@ fn floats() -> Vec<f64> {
         let p = 10f64.powi(e);
         v.extend([p, -p, p * 1.5, p * (1.0 - f64::EPSILON), p * (1.0 + f64::EPSILON)]);
     }
-    for _ in 0..3000 {
+    for i in 0..3000u64 {
+        // Subnormals, where short ties are possible.
+        v.push(f64::from_bits(i * 7919 % 100_000));
+        v.push(f64::from_bits(rng.next() >> 12));
         // Random bit patterns (finite only) and "sensor-like" decimals.
         let f = f64::from_bits(rng.next());
         if f.is_finite() {
@@ -186,7 +189,7 @@ fn whole_row_matches_python_csv_and_namedtuple() {
     let mut lines = String::new();
     for (payload, ts) in &cases {
         let ev = parse_event(payload.as_bytes(), 4096).unwrap();
-        let row = Row { ts: *ts, event: &ev };
+        let row = Row::new(*ts, &ev);
         wtr.write_record(row.csv_fields()).unwrap();
         lines.push_str(&row.console_line());
         lines.push('\n');

@@ -14,7 +14,9 @@
 //! * [`Module`]: module functions with 0-3 or a variable number of arguments, globals, and
 //!   classes ([`Class`]) with a constructor, methods and attributes.
 //! * [`qstr!`]: interned strings, resolved by `mpy-ld` through the module's qstr table.
-//! * A panic never crashes the interpreter: it raises `RuntimeError(<panic message>)`.
+//! * A panic never crashes the interpreter: it raises `RuntimeError(<panic message>)`. On the
+//!   ESP8266 the crate also defines `abort` (LLVM's Xtensa trap calls it), raising
+//!   `RuntimeError("Rust abort")`.
 //!
 //! # Rules the linker enforces (see mpy-ld)
 //! * No mutable `static` with a non-zero initialiser (`.data` cannot be loaded).
@@ -30,6 +32,8 @@
 #![no_std]
 #![deny(missing_docs)]
 
+#[cfg(all(target_arch = "xtensa", target_os = "none"))]
+mod abort;
 mod args;
 mod class;
 mod error;
@@ -61,14 +65,14 @@ pub(crate) fn ft() -> &'static sys::mp_fun_table_t {
 
 /// An interned string (qstr) of this module, e.g. `qstr!("sample")`.
 ///
-/// Each distinct name becomes an undefined symbol `mp_qstr:<name>`; `mpy-ld` adds the name to
+/// Each distinct name becomes an undefined symbol `MP_QSTR_<name>`; `mpy-ld` adds the name to
 /// the `.mpy` qstr list and resolves the symbol to its entry in the runtime's qstr table, which
 /// holds the runtime's 16-bit qstr number once the module is loaded.
 #[macro_export]
 macro_rules! qstr {
     ($name:literal) => {{
         extern "C" {
-            #[link_name = concat!("mp_qstr:", $name)]
+            #[link_name = concat!("MP_QSTR_", $name)]
             static Q: u16;
         }
         // SAFETY: the loader fills the qstr table before any code of the module runs.

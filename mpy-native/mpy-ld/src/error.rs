@@ -250,6 +250,19 @@ pub enum LinkError {
         /// Second definer.
         second: String,
     },
+    /// A qstr symbol whose name is not an identifier.
+    #[error(
+        "qstr name `{name}` (symbol `MP_QSTR_{name}`) is not an identifier \
+         ([A-Za-z_][A-Za-z0-9_]*), referenced from {}: qstr!() is for names; \
+         make other text a str object (Obj::str(\"{name}\"))",
+        Places(refs)
+    )]
+    BadQstrName {
+        /// The name after `MP_QSTR_`.
+        name: String,
+        /// Where it is referenced.
+        refs: Vec<Place>,
+    },
     /// A name reserved for the runtime is defined by an input.
     #[error("{file} defines `{symbol}`, a name reserved for the runtime")]
     ReservedSymbol {

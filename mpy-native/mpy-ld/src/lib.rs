@@ -6,7 +6,7 @@
 //!   jump emitted there);
 //! - the undefined symbol `mp_fun_table` is the runtime's function table (relocation op 8),
 //!   reached through a GOT word;
-//! - undefined symbols `mp_qstr:NAME` are qstrs: each NAME gets an index `i >= 1` in the
+//! - undefined symbols `MP_QSTR_NAME` are qstrs: each NAME gets an index `i >= 1` in the
 //!   file's qstr list (sorted by name) and the symbol's address is `qstr_table + 2*i`,
 //!   where the runtime stores the interned u16 qstr number;
 //! - any other undefined symbol is an error.

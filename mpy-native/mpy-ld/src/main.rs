@@ -108,6 +108,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 source_name,
             };
             let linked = link::link(&objs, &opts)?;
+            for w in &linked.warnings {
+                eprintln!("mpy-ld: warning: {w}");
+            }
             if map || verbose {
                 std::io::stdout()
                     .lock()

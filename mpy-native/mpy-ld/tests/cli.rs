@@ -26,7 +26,7 @@ fn module() -> Obj {
     let (init, _) = o.func("mpy_init", &NOPS, true);
     let bss = o.section(".bss.STATE", SectionKind::UninitializedData, &[0u8; 8], 8);
     let state = o.def("STATE", bss, 0, 8, object::SymbolKind::Data, true, false);
-    let q = o.undef("mp_qstr:lux", false);
+    let q = o.undef("MP_QSTR_lux", false);
     let ft = o.undef("mp_fun_table", false);
     o.reloc(init, 2, state, R_GOTPCREL, -4);
     o.reloc(init, 8, q, R_GOTPCREL, -4);
@@ -50,7 +50,7 @@ fn link_then_inspect_json() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let map = String::from_utf8(r.stdout).unwrap();
     assert!(map.contains("GOT at text"), "{map}");
-    assert!(map.contains("mp_qstr:lux"), "{map}");
+    assert!(map.contains("MP_QSTR_lux"), "{map}");
 
     let r = bin()
         .args(["inspect", "--json"])

@@ -33,9 +33,9 @@ fn good_module() -> Obj {
     o.def("STATE", state, 0, 16, SymbolKind::Data, true, false);
 
     let fun_table = o.undef("mp_fun_table", false);
-    let q_foo = o.undef("mp_qstr:foo", false);
-    let bar = o.undef("mp_qstr:bar", false);
-    let zzz = o.undef("mp_qstr:zzz", false);
+    let q_foo = o.undef("MP_QSTR_foo", false);
+    let bar = o.undef("MP_QSTR_bar", false);
+    let zzz = o.undef("MP_QSTR_zzz", false);
     let never = o.undef("never_there", true);
     let state_sym = o.obj.symbol_id(b"STATE").unwrap();
     let msg_s = o.section_sym(msg);
@@ -142,9 +142,9 @@ fn good_module_layout_matches_plan() {
     assert_eq!(l.map.got_addr % 8, 0);
     let (g_ft, v_ft, d_ft) = got(&l, "mp_fun_table");
     assert_eq!((v_ft, d_ft), (0, Some(Dest::FunTable)));
-    let (g_foo, v_foo, d_foo) = got(&l, "mp_qstr:foo");
+    let (g_foo, v_foo, d_foo) = got(&l, "MP_QSTR_foo");
     assert_eq!((v_foo, d_foo), (4, Some(Dest::QstrTable)));
-    let (g_bar, v_bar, d_bar) = got(&l, "mp_qstr:bar");
+    let (g_bar, v_bar, d_bar) = got(&l, "MP_QSTR_bar");
     assert_eq!((v_bar, d_bar), (2, Some(Dest::QstrTable)));
     let (_, state) = sym_addr(&l, "STATE");
     assert_eq!(sym_addr(&l, "STATE").0, Area::Bss);
@@ -521,6 +521,35 @@ fn runtime_symbol_used_pc_relative_is_refused() {
     assert!(
         matches!(err_of(&[("a.o", &o)]), LinkError::PcRelOutsideText { symbol, .. } if symbol == "mp_fun_table")
     );
+}
+
+#[test]
+fn qstr_names_must_be_identifiers() {
+    use mpy_ld::link::is_qstr_name;
+    for ok in ["lux", "_x", "__init__", "FULLSPECTRUM", "a1"] {
+        assert!(is_qstr_name(ok.as_bytes()), "{ok}");
+    }
+    for bad in ["", "1a", "sensor-data", "?", "a b", "a:b", "é"] {
+        assert!(!is_qstr_name(bad.as_bytes()), "{bad}");
+    }
+}
+
+#[test]
+fn non_identifier_qstr_is_a_warning_on_x64() {
+    // x64 (transitional, see QSTR_NAME_WARN_ONLY): linked, with a warning naming the fix.
+    let mut o = Obj::x64();
+    let (init, _) = o.func("mpy_init", &NOPS, true);
+    let q = o.undef("MP_QSTR_sensor-data", false);
+    o.reloc(init, 2, q, R_GOTPCREL, -4);
+    let l = link_objs(&[("a.o", &o)]).expect("link");
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    let w = &l.warnings[0];
+    assert!(w.contains("qstr name `sensor-data`"), "{w}");
+    assert!(w.contains("`.text.mpy_init`+0x2 in a.o"), "{w}");
+    assert!(w.contains("Obj::str"), "{w}");
+    assert!(l.image.qstrs.contains(&QstrEntry::Bytes(b"sensor-data".to_vec())));
+    // Identifier names give no warning.
+    assert!(link_objs(&[("main.o", &good_module())]).unwrap().warnings.is_empty());
 }
 
 #[test]

@@ -229,7 +229,7 @@ fn xtensa_errors_name_the_instruction() {
         });
         let target = if target_qstr {
             o.add_symbol(Symbol {
-                name: b"mp_qstr:x".to_vec(),
+                name: b"MP_QSTR_x".to_vec(),
                 value: 0,
                 size: 0,
                 kind: SymbolKind::Unknown,
@@ -265,7 +265,7 @@ fn xtensa_errors_name_the_instruction() {
     // call0 to a qstr: runtime symbols are only reachable through literal words.
     let e = run(build([0x05, 0, 0], 20, true));
     assert!(
-        matches!(&e, LinkError::PcRelOutsideText { symbol, .. } if symbol == "mp_qstr:x"),
+        matches!(&e, LinkError::PcRelOutsideText { symbol, .. } if symbol == "MP_QSTR_x"),
         "{e}"
     );
     // l32r to a literal after the instruction (its own section start): l32r reaches back only.
@@ -355,4 +355,73 @@ fn rodata_alignment_survives_the_loader_layout() {
     let (text, _) = relocate(&l.image);
     let lit_word = |i: usize| u32::from_le_bytes(text[4 + 4 * i..8 + 4 * i].try_into().unwrap());
     assert_eq!((lit_word(0), lit_word(1)), (RODATA_BASE, BSS_BASE));
+}
+
+#[test]
+fn non_identifier_qstr_is_refused() {
+    use object::write::{Object as WObject, Relocation, Symbol, SymbolSection};
+    use object::{
+        Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags,
+        SymbolKind, SymbolScope,
+    };
+    let mut o = WObject::new(BinaryFormat::Elf, Architecture::Xtensa, Endianness::Little);
+    let lit = o.add_section(Vec::new(), b".literal.mpy_init".to_vec(), SectionKind::Text);
+    o.append_section_data(lit, &[0u8; 4], 4);
+    let text = o.add_section(Vec::new(), b".text.mpy_init".to_vec(), SectionKind::Text);
+    o.append_section_data(text, &[0x21, 0, 0, 0x0d, 0xf0], 4); // l32r a2, <literal>; ret.n
+    o.add_symbol(Symbol {
+        name: b"mpy_init".to_vec(),
+        value: 0,
+        size: 5,
+        kind: SymbolKind::Text,
+        scope: SymbolScope::Dynamic,
+        weak: false,
+        section: SymbolSection::Section(text),
+        flags: SymbolFlags::None,
+    });
+    let q = o.add_symbol(Symbol {
+        name: b"MP_QSTR_a b".to_vec(),
+        value: 0,
+        size: 0,
+        kind: SymbolKind::Unknown,
+        scope: SymbolScope::Dynamic,
+        weak: false,
+        section: SymbolSection::Undefined,
+        flags: SymbolFlags::None,
+    });
+    // The literal word holds the qstr's address (R_XTENSA_32); mpy_init reaches the literal.
+    o.add_relocation(
+        lit,
+        Relocation {
+            offset: 0,
+            symbol: q,
+            addend: 0,
+            flags: RelocationFlags::Elf { r_type: 1 },
+        },
+    )
+    .unwrap();
+    let lit_sym = o.section_symbol(lit);
+    o.add_relocation(
+        text,
+        Relocation {
+            offset: 0,
+            symbol: lit_sym,
+            addend: 0,
+            flags: RelocationFlags::Elf { r_type: 20 }, // R_XTENSA_SLOT0_OP
+        },
+    )
+    .unwrap();
+    let objs = input::load_bytes("q.o", &o.write().unwrap(), xtensa()).unwrap();
+    let opts = link::LinkOptions {
+        arch: xtensa(),
+        entry: "mpy_init".into(),
+        source_name: "q.mpy".into(),
+    };
+    let e = link::link(&objs, &opts).unwrap_err();
+    assert!(
+        matches!(&e, LinkError::BadQstrName { name, .. } if name == "a b"),
+        "{e}"
+    );
+    let msg = e.to_string();
+    assert!(msg.contains("`.literal.mpy_init`+0x0 in q.o"), "{msg}");
 }

@@ -17,6 +17,9 @@ pub struct Ext {
 
 const TOP: u64 = 1 << 63;
 
+// Named methods rather than operator traits: `mul` must be a `const fn` (the table of powers
+// of ten is built at compile time).
+#[allow(clippy::should_implement_trait)]
 impl Ext {
     /// Zero.
     pub const ZERO: Ext = Ext { m: 0, e: 0 };
@@ -33,7 +36,10 @@ impl Ext {
             return Ext::ZERO;
         }
         let lz = x.leading_zeros();
-        Ext { m: x << lz, e: 63 - lz as i32 }
+        Ext {
+            m: x << lz,
+            e: 63 - lz as i32,
+        }
     }
 
     /// The exact value of `|x|` for a finite `x`.
@@ -47,7 +53,10 @@ impl Ext {
             r.e -= 1074;
             r
         } else {
-            Ext { m: (frac | 1 << 52) << 11, e: exp - 1023 }
+            Ext {
+                m: (frac | 1 << 52) << 11,
+                e: exp - 1023,
+            }
         }
     }
 
@@ -101,7 +110,11 @@ impl Ext {
         if rhs.m == 0 {
             return self;
         }
-        let (a, b) = if self.e > rhs.e || (self.e == rhs.e && self.m >= rhs.m) { (self, rhs) } else { (rhs, self) };
+        let (a, b) = if self.e > rhs.e || (self.e == rhs.e && self.m >= rhs.m) {
+            (self, rhs)
+        } else {
+            (rhs, self)
+        };
         let d = (a.e - b.e) as u32;
         // Leading bit of `a` at bit 125: room for the carry, 62 bits below for rounding.
         let big = (a.m as u128) << 62;
@@ -165,7 +178,11 @@ impl Ext {
         let units = (wide >> s) as u64;
         let rem = wide & ((1u128 << s) - 1);
         let half = 1u128 << (s - 1);
-        let units = if rem > half || (rem == half && units & 1 == 1) { units + 1 } else { units };
+        let units = if rem > half || (rem == half && units & 1 == 1) {
+            units + 1
+        } else {
+            units
+        };
         // units == 2^52 is the smallest normal, which the same bit pattern encodes.
         f64::from_bits(units)
     }
@@ -243,12 +260,21 @@ mod tests {
         assert_eq!(Ext::from_u64(10).mul(Ext::from_u64(10)).to_u64(), 100);
         assert_eq!(Ext::from_u64(7).div(Ext::from_u64(2)).to_f64(), 3.5);
         assert_eq!(Ext::from_f64(0.5).add(Ext::from_u64(2)).to_f64(), 2.5);
-        assert_eq!(Ext::from_f64(1.0).scale10(19).to_u64(), 10_000_000_000_000_000_000);
+        assert_eq!(
+            Ext::from_f64(1.0).scale10(19).to_u64(),
+            10_000_000_000_000_000_000
+        );
         assert_eq!(Ext::from_f64(123.0).scale10(-1).to_f64(), 12.3);
         assert_eq!(Ext::from_f64(5e-324).to_f64(), 5e-324);
         assert_eq!(Ext::from_f64(f64::MAX).to_f64(), f64::MAX);
-        assert_eq!(Ext::from_f64(f64::MAX).mul(Ext::TEN).to_f64(), f64::INFINITY);
-        assert_eq!(Ext::from_f64(2.2250738585072014e-308).to_f64(), 2.2250738585072014e-308);
+        assert_eq!(
+            Ext::from_f64(f64::MAX).mul(Ext::TEN).to_f64(),
+            f64::INFINITY
+        );
+        assert_eq!(
+            Ext::from_f64(2.2250738585072014e-308).to_f64(),
+            2.2250738585072014e-308
+        );
     }
 
     #[test]
@@ -277,13 +303,20 @@ mod tests {
             if e.m == 0 {
                 return F80::default();
             }
-            F80 { m: e.m, se: (e.e + 16383) as u16, pad: [0; 3] }
+            F80 {
+                m: e.m,
+                se: (e.e + 16383) as u16,
+                pad: [0; 3],
+            }
         }
         pub fn to(x: F80) -> super::Ext {
             if x.m == 0 {
                 return super::Ext::ZERO;
             }
-            super::Ext { m: x.m, e: (x.se & 0x7fff) as i32 - 16383 }
+            super::Ext {
+                m: x.m,
+                e: (x.se & 0x7fff) as i32 - 16383,
+            }
         }
 
         macro_rules! op {
@@ -336,8 +369,15 @@ mod tests {
         fn ext(&mut self, span: i32) -> Ext {
             let m = self.next() | TOP;
             // Mostly low bits random; sometimes exactly representable values to hit ties.
-            let m = if self.next() % 4 == 0 { m & !((1 << (self.next() % 60)) - 1) | TOP } else { m };
-            Ext { m, e: (self.next() % (2 * span as u64 + 1)) as i32 - span }
+            let m = if self.next().is_multiple_of(4) {
+                m & !((1 << (self.next() % 60)) - 1) | TOP
+            } else {
+                m
+            };
+            Ext {
+                m,
+                e: (self.next() % (2 * span as u64 + 1)) as i32 - span,
+            }
         }
     }
 
@@ -347,12 +387,30 @@ mod tests {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         for _ in 0..200_000 {
             let (a, b) = (rng.ext(1100), rng.ext(1100));
-            assert_eq!(a.mul(b), x87::to(x87::mul(x87::from(a), x87::from(b))), "{a:?} * {b:?}");
-            assert_eq!(a.div(b), x87::to(x87::div(x87::from(a), x87::from(b))), "{a:?} / {b:?}");
+            assert_eq!(
+                a.mul(b),
+                x87::to(x87::mul(x87::from(a), x87::from(b))),
+                "{a:?} * {b:?}"
+            );
+            assert_eq!(
+                a.div(b),
+                x87::to(x87::div(x87::from(a), x87::from(b))),
+                "{a:?} / {b:?}"
+            );
             let c = rng.ext(70);
-            let d = Ext { m: c.m, e: c.e - (rng.next() % 140) as i32 };
-            assert_eq!(c.add(d), x87::to(x87::add(x87::from(c), x87::from(d))), "{c:?} + {d:?}");
-            let f = Ext { m: a.m, e: (rng.next() % 2200) as i32 - 1150 };
+            let d = Ext {
+                m: c.m,
+                e: c.e - (rng.next() % 140) as i32,
+            };
+            assert_eq!(
+                c.add(d),
+                x87::to(x87::add(x87::from(c), x87::from(d))),
+                "{c:?} + {d:?}"
+            );
+            let f = Ext {
+                m: a.m,
+                e: (rng.next() % 2200) as i32 - 1150,
+            };
             let want = x87::to_f64(x87::from(f));
             assert_eq!(f.to_f64().to_bits(), want.to_bits(), "(double){f:?}");
         }

@@ -121,7 +121,14 @@ impl<'a> Writer<'a> {
             start = i + 1;
             if esc.is_empty() {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                self.raw(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]])?;
+                self.raw(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(c >> 4) as usize],
+                    HEX[(c & 15) as usize],
+                ])?;
             } else {
                 self.raw(esc)?;
             }
@@ -160,7 +167,10 @@ mod tests {
     #[test]
     fn string_escapes() {
         let (b, n) = with(|w| w.string("a\"b\\c\nd\re\tf\x01g\x1f\x7fh\u{e9}".as_bytes()));
-        assert_eq!(&b[..n], "\"a\\\"b\\\\c\\nd\\re\\tf\\u0001g\\u001f\x7fh\u{e9}\"".as_bytes());
+        assert_eq!(
+            &b[..n],
+            "\"a\\\"b\\\\c\\nd\\re\\tf\\u0001g\\u001f\x7fh\u{e9}\"".as_bytes()
+        );
     }
 
     #[test]

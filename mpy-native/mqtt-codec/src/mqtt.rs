@@ -196,13 +196,24 @@ mod tests {
 
     #[test]
     fn connect_packet_bytes() {
-        let c = Connect { client_id: b"lux-1", keepalive: 60, user: Some(b"alice"), password: Some(b"pw") };
+        let c = Connect {
+            client_id: b"lux-1",
+            keepalive: 60,
+            user: Some(b"alice"),
+            password: Some(b"pw"),
+        };
         let mut out = [0u8; 64];
         let n = c.write(&mut out);
         assert_eq!(n, c.packet_len());
-        let want: &[u8] = b"\x10\x1c\x00\x04MQTT\x04\xc2\x00\x3c\x00\x05lux-1\x00\x05alice\x00\x02pw";
+        let want: &[u8] =
+            b"\x10\x1c\x00\x04MQTT\x04\xc2\x00\x3c\x00\x05lux-1\x00\x05alice\x00\x02pw";
         assert_eq!(&out[..n], want);
-        let anon = Connect { client_id: b"x", keepalive: 0, user: None, password: None };
+        let anon = Connect {
+            client_id: b"x",
+            keepalive: 0,
+            user: None,
+            password: None,
+        };
         let n = anon.write(&mut out);
         assert_eq!(&out[..n], b"\x10\x0d\x00\x04MQTT\x04\x02\x00\x00\x00\x01x");
     }

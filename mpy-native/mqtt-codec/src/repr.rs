@@ -56,7 +56,10 @@ impl Repr {
 
 /// `repr(x)` as MicroPython's unix x64 port prints it.
 pub fn repr_f64(x: f64) -> Repr {
-    let mut out = Repr { buf: [0; MAX_LEN], len: 0 };
+    let mut out = Repr {
+        buf: [0; MAX_LEN],
+        len: 0,
+    };
     if x.is_nan() {
         out.push_all(b"nan");
         return out;
@@ -97,7 +100,8 @@ fn decimal_exponent(f: f64) -> i32 {
         return 0;
     }
     let binary = ((f.to_bits() >> 52) & 0x7ff) as i32 - 1023;
-    let mut e = (binary as f64 * 0.3010299956639812) as i32;
+    // MicroPython writes log10(2) as 0.3010299956639812: the same double as LOG10_2.
+    let mut e = (binary as f64 * core::f64::consts::LOG10_2) as i32;
     let above_one = f >= 1.0;
     let step = if above_one { 1 } else { -1 };
     loop {
@@ -111,7 +115,10 @@ fn decimal_exponent(f: f64) -> i32 {
 
 /// Lay out `m` (meant to have `n` digits) with decimal exponent `e`, unsigned, `'g'` style.
 fn layout(m: u64, n: u32, e: i32) -> Repr {
-    let mut out = Repr { buf: [0; MAX_LEN], len: 0 };
+    let mut out = Repr {
+        buf: [0; MAX_LEN],
+        len: 0,
+    };
     let (mut m, mut e, mut n) = (m, e, n);
     if m != 0 && m >= 10u64.pow(n) {
         m /= 10; // rounding carried into an extra digit
@@ -244,7 +251,9 @@ fn parse(s: &[u8]) -> f64 {
     if exp_neg {
         exp = -exp;
     }
-    Ext::from_u64(m).scale10(exp + exp_extra + zeros_int).to_f64()
+    Ext::from_u64(m)
+        .scale10(exp + exp_extra + zeros_int)
+        .to_f64()
 }
 
 #[cfg(test)]
@@ -252,7 +261,13 @@ mod tests {
     use super::*;
 
     fn check(x: f64, want: &str) {
-        assert_eq!(repr_f64(x).as_str(), want, "repr of {:e} ({:#x})", x, x.to_bits());
+        assert_eq!(
+            repr_f64(x).as_str(),
+            want,
+            "repr of {:e} ({:#x})",
+            x,
+            x.to_bits()
+        );
     }
 
     #[test]

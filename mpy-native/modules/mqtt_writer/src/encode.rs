@@ -30,6 +30,46 @@ impl From<Error> for Stop {
     }
 }
 
+/// Whether our float formatting matches this runtime's `repr(float)`: 0 not checked yet,
+/// 1 yes, 2 no (then floats go through `json.dumps`). `mqtt_codec::repr` models the unix x64
+/// port (doubles, x87 `long double` scaling); a port that formats floats differently (single
+/// precision, no `long double`) still gets exactly `json.dumps` output, only slower. Exported
+/// because the linker reaches mutable statics through the GOT; zero-initialised, so in bss.
+#[no_mangle]
+pub static mut MQTT_WRITER_FLOAT_MODEL: u8 = 0;
+
+/// Probe values: short and long digit strings, the "not shortest" cases, both ends of the
+/// range, the plain/exponent boundaries.
+const PROBES: [f64; 14] = [
+    0.1,
+    284.1312,
+    35.90401,
+    76377.46,
+    84.472,
+    1.0 / 3.0,
+    1e16,
+    1e15,
+    1e-5,
+    1e-4,
+    5e-324,
+    2.2250738585072014e-308,
+    1.7976931348623157e308,
+    -123456789.123,
+];
+
+fn float_model_matches() -> Result<bool> {
+    let repr = global(qstr!("repr"))?;
+    for p in PROBES {
+        let obj = Obj::float(p);
+        let held = obj.to_float()?; // what the port stores (it may round p)
+        let theirs = repr.call(&[obj])?;
+        if theirs.buffer()? != mqtt_codec::repr::repr_f64(held).as_bytes() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// The runtime objects the encoder compares against and calls; looked up once.
 pub struct Encoder {
     float_ty: *const sys::mp_abi_type_t,
@@ -38,10 +78,23 @@ pub struct Encoder {
     list_ty: *const sys::mp_abi_type_t,
     len: Obj,
     dumps: Obj,
+    /// Format floats ourselves (see [`MQTT_WRITER_FLOAT_MODEL`]).
+    own_floats: bool,
 }
 
 fn type_of(name: Obj) -> *const sys::mp_abi_type_t {
     name.0 as *const sys::mp_abi_type_t
+}
+
+fn own_floats() -> Result<bool> {
+    // SAFETY: MicroPython runs native code on one thread (the GIL, where threads exist).
+    unsafe {
+        let state = &mut *core::ptr::addr_of_mut!(MQTT_WRITER_FLOAT_MODEL);
+        if *state == 0 {
+            *state = if float_model_matches()? { 1 } else { 2 };
+        }
+        Ok(*state == 1)
+    }
 }
 
 impl Encoder {
@@ -54,7 +107,13 @@ impl Encoder {
             list_ty: type_of(global(qstr!("list"))?),
             len: global(qstr!("len"))?,
             dumps: import(qstr!("json"))?.attr(qstr!("dumps"))?,
+            own_floats: own_floats()?,
         })
+    }
+
+    /// Are floats formatted by our model of the runtime's `repr` (not by `json.dumps`)?
+    pub fn own_floats(&self) -> bool {
+        self.own_floats
     }
 
     /// Write `x` as JSON.
@@ -70,7 +129,7 @@ impl Encoder {
             return Ok(w.string(x.buffer()?)?);
         }
         let ty = x.type_ptr();
-        if ty == self.float_ty {
+        if ty == self.float_ty && self.own_floats {
             return Ok(w.float(x.to_float()?)?);
         }
         if ty == self.int_ty {

@@ -22,15 +22,19 @@
 //! with one write. A real socket is driven through its native stream protocol (poll, read, write
 //! without method calls); any other object through its `write`/`readinto`/`settimeout` methods.
 //!
-//! `_json(x)` returns the JSON text the writer would send for `x` (for tests).
+//! `_json(x)` returns the JSON text the writer would send for `x`, `_own_floats()` whether
+//! floats are formatted natively on this port (for tests).
 #![no_std]
+// micropython-rt errors carry their message inline (no allocator), so they are large by design.
+#![allow(clippy::result_large_err)]
 
 mod encode;
 mod text;
 
 use encode::{Encoder, Stop};
 use micropython_rt::{
-    errno, global, import, protect, py_err, qstr, sys, Args, Class, Error, ExcKind, Module, Obj, Qstr, Result,
+    errno, global, import, protect, py_err, qstr, sys, Args, Class, Error, ExcKind, Module, Obj,
+    Qstr, Result,
 };
 use mqtt_codec::json::Writer;
 use mqtt_codec::mqtt::{self, Connect, LenDecoder, MAX_HEADER, MAX_REMAINING};
@@ -44,14 +48,25 @@ fn init(m: &Module) -> Result<()> {
         let mut buf = bytearray(64)?;
         let n = encode_into(&enc, x, &mut buf, 0, 0)?;
         let bytes = &buf.buffer()?[..n];
-        let s = core::str::from_utf8(bytes).map_err(|_| py_err!(ValueError, "JSON is not UTF-8"))?;
+        let s =
+            core::str::from_utf8(bytes).map_err(|_| py_err!(ValueError, "JSON is not UTF-8"))?;
         Ok(Obj::str(s))
     })?;
+    // True when floats are formatted by our model of this port's repr (else by json.dumps).
+    m.fn0(qstr!("_own_floats"), || {
+        Ok(Obj::bool(encode::Encoder::new()?.own_floats()))
+    })?;
     m.class::<MqttWriter>()
-        .method(qstr!("on_next"), 1, 1, |w: &mut MqttWriter, a| w.on_next(a[0]).map(|_| Obj::none()))
+        .method(qstr!("on_next"), 1, 1, |w: &mut MqttWriter, a| {
+            w.on_next(a[0]).map(|_| Obj::none())
+        })
         .method(qstr!("on_error"), 1, 1, |w: &mut MqttWriter, a| {
             let r = py_text(a[0], true);
-            Line::new(format_args!("Disconnecting from MQTT broker due to error: {}", text_of(&r))).print()?;
+            Line::new(format_args!(
+                "Disconnecting from MQTT broker due to error: {}",
+                text_of(&r)
+            ))
+            .print()?;
             w.disconnect();
             Ok(Obj::none())
         })
@@ -147,7 +162,9 @@ impl Clock {
     fn since(&self, start: isize) -> Result<isize> {
         let now = self.now()?;
         if !self.ticks_diff.is_null() {
-            self.ticks_diff.call(&[Obj::int(now), Obj::int(start)])?.to_int()
+            self.ticks_diff
+                .call(&[Obj::int(now), Obj::int(start)])?
+                .to_int()
         } else {
             Ok(now - start)
         }
@@ -189,14 +206,21 @@ struct MqttWriter {
 }
 
 fn type_named(o: Obj, name: Qstr) -> bool {
-    global(name).map(|t| o.type_ptr() == t.0 as *const sys::mp_abi_type_t).unwrap_or(false)
+    global(name)
+        .map(|t| o.type_ptr() == t.0 as *const sys::mp_abi_type_t)
+        .unwrap_or(false)
 }
 
 /// A str, bytes or bytearray argument as bytes (MQTT UTF-8 string, at most 65535 bytes).
 fn utf8_arg(what: &str, v: Obj) -> Result<Obj> {
     if !(v.is_str() || type_named(v, qstr!("bytes")) || type_named(v, qstr!("bytearray"))) {
         let r = py_text(v, true);
-        return Err(py_err!(ValueError, "{} must be a str or bytes, got {}", what, text_of(&r)));
+        return Err(py_err!(
+            ValueError,
+            "{} must be a str or bytes, got {}",
+            what,
+            text_of(&r)
+        ));
     }
     let b = v.buffer()?;
     if b.len() > 0xFFFF {
@@ -227,7 +251,7 @@ impl Class for MqttWriter {
         let name = arg(0).unwrap_or_else(Obj::none);
         let host = arg(1).unwrap_or_else(Obj::none);
         let port = arg(2).unwrap_or_else(|| Obj::int(1883));
-        let topic = arg(3).unwrap_or_else(|| Obj::qstr(qstr!("sensor-data")));
+        let topic = arg(3).unwrap_or_else(|| Obj::str("sensor-data"));
         let qos_obj = arg(4).unwrap_or_else(|| Obj::int(0));
         let keepalive_obj = arg(5).unwrap_or_else(|| Obj::int(60));
         let user = args.get_opt(6, names[6]);
@@ -238,25 +262,40 @@ impl Class for MqttWriter {
             Ok(q @ 0..=1) => q as u8,
             _ => {
                 let r = py_text(qos_obj, true);
-                return Err(py_err!(ValueError, "qos must be 0 or 1, got {}", text_of(&r)));
+                return Err(py_err!(
+                    ValueError,
+                    "qos must be 0 or 1, got {}",
+                    text_of(&r)
+                ));
             }
         };
         let keepalive = match keepalive_obj.to_int() {
             Ok(k @ 0..=0xFFFF) => k as u16,
             _ => {
                 let r = py_text(keepalive_obj, true);
-                return Err(py_err!(ValueError, "keepalive must be 0..65535 s, got {}", text_of(&r)));
+                return Err(py_err!(
+                    ValueError,
+                    "keepalive must be 0..65535 s, got {}",
+                    text_of(&r)
+                ));
             }
         };
         if password.is_some() && user.is_none() {
-            return Err(py_err!(ValueError, "MQTT 3.1.1 needs a user name to send a password"));
+            return Err(py_err!(
+                ValueError,
+                "MQTT 3.1.1 needs a user name to send a password"
+            ));
         }
         let client_id = utf8_arg("name", name)?;
         let topic_b = utf8_arg("topic", topic)?;
         let tb = topic_b.buffer()?;
         if tb.is_empty() || tb.iter().any(|&c| c == b'+' || c == b'#') {
             let r = py_text(topic, true);
-            return Err(py_err!(ValueError, "topic must be non-empty with no wildcards, got {}", text_of(&r)));
+            return Err(py_err!(
+                ValueError,
+                "topic must be non-empty with no wildcards, got {}",
+                text_of(&r)
+            ));
         }
         let user = match user {
             Some(u) => utf8_arg("user", u)?,
@@ -363,8 +402,15 @@ impl MqttWriter {
                 Some(ioctl) => {
                     let sock = self.sock;
                     let mut err = 0;
-                    let ready = protect(|| unsafe { ioctl(sock.0, STREAM_POLL, POLL_RD | POLL_ERR | POLL_HUP, &mut err) })?;
+                    let ready = protect(|| unsafe {
+                        ioctl(sock.0, STREAM_POLL, POLL_RD | POLL_ERR | POLL_HUP, &mut err)
+                    })?;
                     if ready == usize::MAX {
+                        if err == errno::EINVAL {
+                            // A stream without poll support: use its methods from now on.
+                            self.stream = None;
+                            return self.check_link();
+                        }
                         return Err(os_errno(err));
                     }
                     if ready & (POLL_RD | POLL_ERR | POLL_HUP) != 0 {
@@ -382,7 +428,8 @@ impl MqttWriter {
         if pending {
             self.read_packet(Some(first[0]))?; // a stray packet: read and drop
         }
-        if self.keepalive != 0 && self.clock.since(self.last_tx)? >= self.keepalive as isize * 1000 {
+        if self.keepalive != 0 && self.clock.since(self.last_tx)? >= self.keepalive as isize * 1000
+        {
             self.send_small(&[mqtt::PINGREQ, 0])?;
             self.wait_for(mqtt::PINGRESP, None)?;
         }
@@ -421,7 +468,10 @@ impl MqttWriter {
                     let k = protect(|| unsafe { write(sock.0, p.cast(), n - done, &mut err) })?;
                     if k == usize::MAX {
                         if err == errno::EAGAIN {
-                            return Err(Error::os(errno::ETIMEDOUT, format_args!("timed out writing to the MQTT broker")));
+                            return Err(Error::os(
+                                errno::ETIMEDOUT,
+                                format_args!("timed out writing to the MQTT broker"),
+                            ));
                         }
                         return Err(os_errno(err));
                     }
@@ -432,10 +482,17 @@ impl MqttWriter {
                 }
             }
             None => {
-                let w = sock.call_method(qstr!("write"), &[buf, Obj::int(off as isize), Obj::int(n as isize)])?;
+                let w = sock.call_method(
+                    qstr!("write"),
+                    &[buf, Obj::int(off as isize), Obj::int(n as isize)],
+                )?;
                 if w.is_none() || w.to_int()? != n as isize {
                     let r = py_text(w, true);
-                    return Err(os_msg(format_args!("short write to MQTT broker ({} of {} bytes)", text_of(&r), n)));
+                    return Err(os_msg(format_args!(
+                        "short write to MQTT broker ({} of {} bytes)",
+                        text_of(&r),
+                        n
+                    )));
                 }
             }
         }
@@ -470,7 +527,8 @@ impl MqttWriter {
                 }
                 None => {
                     let want = want.min(4);
-                    let r = sock.call_method(qstr!("readinto"), &[self.rbuf, Obj::int(want as isize)])?;
+                    let r =
+                        sock.call_method(qstr!("readinto"), &[self.rbuf, Obj::int(want as isize)])?;
                     if r.is_none() {
                         return Err(timed_out()); // unix: a timed-out read reports EAGAIN as None
                     }
@@ -504,7 +562,11 @@ impl MqttWriter {
             match dec.push(b[0]) {
                 Ok(Some(n)) => break n,
                 Ok(None) => {}
-                Err(_) => return Err(os_msg(format_args!("malformed packet length from the MQTT broker"))),
+                Err(_) => {
+                    return Err(os_msg(format_args!(
+                        "malformed packet length from the MQTT broker"
+                    )))
+                }
             }
         };
         let mut body = [0u8; 4];
@@ -542,7 +604,12 @@ impl MqttWriter {
 
     fn open(&mut self, given: Option<Obj>) -> Result<()> {
         let (hs, ps) = (py_text(self.host, false), py_text(self.port, false));
-        Line::new(format_args!("Connecting to {}:{}", text_of(&hs), text_of(&ps))).print()?;
+        Line::new(format_args!(
+            "Connecting to {}:{}",
+            text_of(&hs),
+            text_of(&ps)
+        ))
+        .print()?;
         let sock = match given {
             Some(s) => s,
             None => self.dial()?,
@@ -550,7 +617,9 @@ impl MqttWriter {
         self.sock = sock;
         // A socket (or any object with a native stream protocol) is driven directly; other
         // objects (the benchmark's Python discard socket) through their methods.
-        self.stream = sock.stream().filter(|s| s.read.is_some() && s.write.is_some() && s.ioctl.is_some());
+        self.stream = sock
+            .stream()
+            .filter(|s| s.read.is_some() && s.write.is_some() && s.ioctl.is_some());
         if let Err(e) = self.handshake() {
             self.sock = Obj::none();
             self.stream = None;
@@ -567,10 +636,16 @@ impl MqttWriter {
         let socket = import(qstr!("socket"))?;
         let ai = socket
             .attr(qstr!("getaddrinfo"))?
-            .call(&[self.host, self.port, Obj::int(0), socket.attr(qstr!("SOCK_STREAM"))?])
+            .call(&[
+                self.host,
+                self.port,
+                Obj::int(0),
+                socket.attr(qstr!("SOCK_STREAM"))?,
+            ])
             .and_then(|l| l.get_item(Obj::int(0)))
             .map_err(|e| e.context(format_args!("cannot resolve MQTT broker host {}", h)))?;
-        let [af, ty, proto] = [0, 1, 2].map(|i| ai.get_item(Obj::int(i)).unwrap_or_else(|_| Obj::int(0)));
+        let [af, ty, proto] =
+            [0, 1, 2].map(|i| ai.get_item(Obj::int(i)).unwrap_or_else(|_| Obj::int(0)));
         let s = socket.attr(qstr!("socket"))?.call(&[af, ty, proto])?;
         let connected = s
             .call_method(qstr!("settimeout"), &[Obj::int(TIMEOUT_S)])
@@ -578,9 +653,10 @@ impl MqttWriter {
         if let Err(e) = connected {
             let _ = s.call_method(qstr!("close"), &[]);
             return Err(match e.errno() {
-                Some(errno::ECONNREFUSED) => {
-                    Error::os(errno::ECONNREFUSED, format_args!("MQTT broker {}:{} refused connection", h, p))
-                }
+                Some(errno::ECONNREFUSED) => Error::os(
+                    errno::ECONNREFUSED,
+                    format_args!("MQTT broker {}:{} refused connection", h, p),
+                ),
                 Some(n) => Error::os(n, format_args!("cannot connect to MQTT broker {}:{}", h, p)),
                 None => e.context(format_args!("cannot connect to MQTT broker {}:{}", h, p)),
             });
@@ -589,7 +665,8 @@ impl MqttWriter {
     }
 
     fn handshake(&mut self) -> Result<()> {
-        self.sock.call_method(qstr!("settimeout"), &[Obj::int(TIMEOUT_S)])?;
+        self.sock
+            .call_method(qstr!("settimeout"), &[Obj::int(TIMEOUT_S)])?;
         let (p, n) = {
             fn opt(o: &Obj) -> Result<Option<&[u8]>> {
                 if o.is_none() {
@@ -611,7 +688,10 @@ impl MqttWriter {
         self.send(p, 0, n)?;
         let (t, n, body) = self.read_packet(None)?;
         if t != mqtt::CONNACK || n != 2 {
-            return Err(os_msg(format_args!("expected CONNACK from the MQTT broker, got packet type 0x{:02x}", t)));
+            return Err(os_msg(format_args!(
+                "expected CONNACK from the MQTT broker, got packet type 0x{:02x}",
+                t
+            )));
         }
         if body[1] != 0 {
             return Err(os_msg(format_args!(
@@ -624,7 +704,11 @@ impl MqttWriter {
     }
 
     fn reconnect(&mut self, err: Error) -> Result<()> {
-        let (hs, ps, es) = (py_text(self.host, false), py_text(self.port, false), error_text(&err));
+        let (hs, ps, es) = (
+            py_text(self.host, false),
+            py_text(self.port, false),
+            error_text(&err),
+        );
         Line::new(format_args!(
             "MQTT connection to {}:{} lost ({}); reconnecting",
             text_of(&hs),
@@ -673,5 +757,8 @@ impl MqttWriter {
 }
 
 fn timed_out() -> Error {
-    Error::os(errno::ETIMEDOUT, format_args!("timed out waiting for the MQTT broker"))
+    Error::os(
+        errno::ETIMEDOUT,
+        format_args!("timed out waiting for the MQTT broker"),
+    )
 }

@@ -14,7 +14,10 @@ impl Line {
 
     /// Format a line.
     pub fn new(args: fmt::Arguments<'_>) -> Line {
-        let mut l = Line { buf: [0; Line::CAP], len: 0 };
+        let mut l = Line {
+            buf: [0; Line::CAP],
+            len: 0,
+        };
         let _ = l.write_fmt(args);
         l
     }
@@ -54,7 +57,9 @@ impl Write for Line {
 /// `str(o)` (or `repr(o)`), as a str object kept alive by the caller's stack.
 pub fn py_text(o: Obj, repr: bool) -> Obj {
     let f = if repr { qstr!("repr") } else { qstr!("str") };
-    global(f).and_then(|f| f.call(&[o])).unwrap_or_else(|_| Obj::qstr(qstr!("?")))
+    global(f)
+        .and_then(|f| f.call(&[o]))
+        .unwrap_or_else(|_| Obj::str("?"))
 }
 
 /// The text of a str object (`?` if it is not one).

@@ -81,6 +81,7 @@ for i in range(n):
         check(list(x))
         check((x, [x[0], None, True, False], {"k": x[2]}))
 
-print("JSON " + json.dumps({"checked": checked, "mismatches": mismatches}))
+print("JSON " + json.dumps({"checked": checked, "mismatches": mismatches,
+                           "own_floats": mqtt_writer._own_floats()}))
 if mismatches:
     sys.exit(1)

@@ -16,7 +16,7 @@ extern "C" {
 macro_rules! qstr {
     ($n:literal) => {{
         extern "C" {
-            #[link_name = concat!("mp_qstr:", $n)]
+            #[link_name = concat!("MP_QSTR_", $n)]
             static Q: u16;
         }
         unsafe { Q as usize }

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Builds one native module for the ESP8266 (arch xtensa, lx106): build/xtensa/<module>.mpy.
+#
+#   mpy-native/targets/build-xtensa.sh MODULE CARGO_PACKAGE OUTPUT.mpy [MPY_LD]
+#
+# Why not like x64 (cargo staticlib -> mpy-ld): LLVM's integrated Xtensa assembler writes
+# broken objects (each function's l32r literal pool lands, unaligned, in the previous
+# function's section). So rustc emits assembly and GNU as (xtensa-lx106-elf-as) assembles it:
+#   1. cargo builds the module crate (fat LTO: the crate + micropython-rt + core in one unit)
+#      and compiler_builtins (soft-float, __udivsi3, memcpy, ...; not part of LTO), each with
+#      an extra `--emit=asm` given through profile rustflags (-Zprofile-rustflags), so no
+#      other crate changes;
+#   2. xtensa-lx106-elf-as assembles both .s files (one .literal.<fn> section per function).
+#      LLVM prints a function's `.literal` lines before it switches to the function's section,
+#      so GNU as would put them in the literal pool of the section before: another function's
+#      (harmless) or a jump table's `.rodata.<fn>`, giving a `.rodata.<fn>.literal` section
+#      that mpy-ld puts in the rodata region, out of `l32r`'s reach. `place_literals` moves
+#      each run of `.literal` lines to just after the next `.section` directive(s);
+#   3. mpy-ld links them with the C glue that micropython-sys's build script compiled with
+#      xtensa-lx106-elf-gcc, keeping only what mpy_init reaches.
+# Run from the repository root (the Makefile does).
+set -euo pipefail
+
+if [ $# -lt 3 ]; then
+    echo "usage: $0 MODULE CARGO_PACKAGE OUTPUT.mpy [MPY_LD]" >&2
+    exit 2
+fi
+module=$1 pkg=$2 out=$3 mpy_ld=${4:-target/release/mpy-ld}
+
+target_json=mpy-native/targets/xtensa-esp8266-micropython.json
+triple=$(basename "$target_json" .json)
+target_dir=target/natmod
+asm_dir=$PWD/$target_dir/$triple/asm
+AS=${XTENSA_AS:-xtensa-lx106-elf-as}
+
+for tool in "$AS" xtensa-lx106-elf-objdump jq; do
+    command -v "$tool" >/dev/null || {
+        echo "build-xtensa: $tool not found (make ARCH=xtensa setup installs binutils-xtensa-lx106, gcc-xtensa-lx106)" >&2
+        exit 1
+    }
+done
+mkdir -p "$asm_dir" "$(dirname "$out")"
+
+# Xtensa defaults: opt-level "s". Code space is what the ESP8266 lacks (native code goes to
+# ~500 free bytes of IRAM or a flash region), and at opt-level 2 LLVM's Xtensa backend
+# aborts on tsl2591 ("Cannot scavenge register without an emergency spill slot": with the
+# call0 ABI it reserves no emergency slot for large frames). Override with
+# XTENSA_CARGO_CONFIG='profile.natmod.opt-level=2' (any `cargo --config` value).
+config=${XTENSA_CARGO_CONFIG:-profile.natmod.opt-level=\"s\"}
+
+# `--emit=asm` without a path: rustc writes deps/<crate>-<hash>.s next to that build's other
+# outputs, so a cached build of another configuration never hands us a stale file.
+# Cargo's JSON messages say where everything is.
+messages=$(
+    RUSTC_BOOTSTRAP=1 cargo build --profile natmod -p "$pkg" \
+        -Zjson-target-spec -Zbuild-std=core,compiler_builtins \
+        -Zbuild-std-features=compiler-builtins-mem -Zprofile-rustflags \
+        --config "profile.natmod.package.$pkg.rustflags=[\"--emit=asm\"]" \
+        --config 'profile.natmod.package.compiler_builtins.rustflags=["--emit=asm"]' \
+        --config "$config" \
+        --target "$target_json" --target-dir "$target_dir" --message-format=json-render-diagnostics
+)
+artifact() { # crate name -> its first output file
+    jq -r --arg n "$1" 'select(.reason == "compiler-artifact" and .target.name == $n) | .filenames[0]' <<<"$messages" | tail -1
+}
+deps=$target_dir/$triple/natmod/deps
+# compiler_builtins: deps/libcompiler_builtins-<hash>.rlib -> deps/compiler_builtins-<hash>.s
+cb_rlib=$(artifact compiler_builtins)
+cb_s=$(dirname "$cb_rlib")/$(basename "$cb_rlib" .rlib | sed 's/^lib//').s
+# The module: cargo names the uplifted natmod/lib<module>.a, a hard link to
+# deps/lib<module>-<hash>.a, whose hash names the .s.
+mod_a=$(artifact "$module")
+[ -n "$mod_a" ] || { echo "build-xtensa: cargo built no library named $module in $pkg" >&2; exit 1; }
+mod_a_hashed=$(find "$deps" -maxdepth 1 -name "lib$module-*.a" -samefile "$mod_a" | head -1)
+mod_s=$deps/$(basename "$mod_a_hashed" .a | sed 's/^lib//').s
+glue_dir=$(jq -r 'select(.reason == "build-script-executed" and (.package_id | contains("micropython-sys"))) | .out_dir' <<<"$messages" | tail -1)
+glue=$glue_dir/libmicropython_natmod_glue.a
+for f in "$mod_s" "$cb_s" "$glue"; do
+    [ -f "$f" ] || { echo "build-xtensa: $f missing (cached build without --emit=asm?); rm -rf $target_dir/$triple and retry" >&2; exit 1; }
+done
+
+# Each run of .literal/.literal_position lines goes after the next .section directive(s).
+place_literals() {
+    awk '
+        /^[ \t]*\.literal(_position)?([ \t]|$)/ { buf = buf $0 "\n"; next }
+        /^[ \t]*\.section[ \t]/ { print; if (buf != "") pending = 1; next }
+        { if (pending) { printf "%s", buf; buf = ""; pending = 0 } print }
+        END { printf "%s", buf }
+    ' "$1" >"$2"
+}
+
+assemble() { # in.s out.o
+    place_literals "$1" "${2%.o}.placed.s"
+    "$AS" -o "$2" "${2%.o}.placed.s"
+    # Every literal pool must be a .literal.* section (text region, before the code).
+    if xtensa-lx106-elf-objdump -h "$2" | awk '$2 ~ /\.literal$/ && $2 !~ /^\.literal/ { print $2; bad = 1 } END { exit !bad }'; then
+        echo "build-xtensa: literal pools outside .literal.* sections in $2 (above)" >&2
+        exit 1
+    fi
+}
+
+# compiler_builtins rarely changes: assemble it once per .s.
+cb_o=$asm_dir/$(basename "$cb_s" .s).o
+if [ "$cb_s" -nt "$cb_o" ]; then
+    assemble "$cb_s" "$cb_o"
+fi
+assemble "$mod_s" "$asm_dir/$module.o"
+"$mpy_ld" link --arch xtensa --name "$module.mpy" -o "$out" \
+    "$asm_dir/$module.o" "$cb_o" "$glue"
