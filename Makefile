@@ -16,8 +16,10 @@ PYTEST := $(VENV)/bin/pytest
 export MICROPYTHON
 export MICROPYTHON_VENV := $(abspath $(VENV))
 
-# Per-arch target JSON. Only x64 is linked today; mpy-ld's arch table names the others.
+# Per-arch target JSON: x64 (unix port) and xtensa (ESP8266, built by
+# mpy-native/targets/build-xtensa.sh); mpy-ld's arch table names the others.
 TARGET_JSON_x64 := mpy-native/targets/x86_64-micropython.json
+TARGET_JSON_xtensa := mpy-native/targets/xtensa-esp8266-micropython.json
 TARGET_JSON := $(TARGET_JSON_$(ARCH))
 TRIPLE := $(basename $(notdir $(TARGET_JSON)))
 NATMOD_DIR := target/natmod/$(TRIPLE)/natmod
@@ -79,13 +81,44 @@ natmods: $(addprefix $(BUILD)/,$(addsuffix .mpy,$(MODULES)))
 $(MPY_LD): $(STAMPS)/rust $(shell find mpy-native/mpy-ld/src -name '*.rs') mpy-native/mpy-ld/Cargo.toml
 	cargo build --release -p mpy-ld
 
-NATMOD_SOURCES := $(shell find mpy-native -name '*.rs' -o -name '*.h' -o -name '*.c' -o -name Cargo.toml -o -name '*.json' | grep -v -e mpy-ld -e abi-check)
+NATMOD_SOURCES := $(shell find mpy-native -name '*.rs' -o -name '*.h' -o -name '*.c' -o -name Cargo.toml -o -name '*.json' | grep -v -e mpy-ld -e abi-check -e xtensa-check)
 
-$(BUILD)/%.mpy: $(MPY_LD) $(STAMPS)/apt $(NATMOD_SOURCES)
+ifeq ($(ARCH),xtensa)
+# ESP8266: rustc --emit=asm, GNU as (LLVM's Xtensa object writer misplaces literal pools),
+# compiler_builtins the same way, then mpy-ld. See the script.
+$(BUILD)/%.mpy: $(MPY_LD) $(STAMPS)/apt $(STAMPS)/apt-xtensa $(NATMOD_SOURCES) Cargo.toml mpy-native/targets/build-xtensa.sh
+	mpy-native/targets/build-xtensa.sh $* $(PKG_$*) $@ $(MPY_LD)
+	@$(MPY_LD) inspect $@ | head -1
+else
+$(BUILD)/%.mpy: $(MPY_LD) $(STAMPS)/apt $(NATMOD_SOURCES) Cargo.toml
 	$(NATMOD_CARGO) -p $(PKG_$*)
 	@mkdir -p $(BUILD)
 	$(MPY_LD) link --arch $(ARCH) -o $@ $(NATMOD_DIR)/lib$*.a
 	@$(MPY_LD) inspect $@ | head -1
+endif
+
+# The ESP8266 tools, only for ARCH=xtensa (plain `make setup`/`make test` do not need them):
+# GNU as/ld for lx106, gcc for the C glue, QEMU (qemu-system-xtensa) for test-xtensa, jq for
+# reading cargo's JSON messages.
+XTENSA_APT_PACKAGES := binutils-xtensa-lx106 gcc-xtensa-lx106 qemu-system-misc jq
+.PHONY: setup-xtensa test-xtensa
+setup-xtensa: $(STAMPS)/apt-xtensa
+
+$(STAMPS)/apt-xtensa:
+	@mkdir -p $(STAMPS)
+	@missing=""; for p in $(XTENSA_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "setup: installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@touch $@
+
+# The ESP8266 build checked beyond linking (mpy-native/xtensa-check): the modules' headers,
+# relocations and layout, and the device maths run as lx106 code under QEMU, linked by
+# mpy-ld, compared with the host. Not part of `make test` (it needs the tools above).
+test-xtensa: $(STAMPS)/apt $(STAMPS)/rust $(STAMPS)/apt-xtensa
+	$(MAKE) ARCH=xtensa natmods
+	cargo test --manifest-path mpy-native/xtensa-check/Cargo.toml --target-dir target -- --nocapture
 
 host: $(STAMPS)/rust
 	cargo build --release -p host-service

@@ -109,7 +109,9 @@ pub async fn run(config: Config) -> Result<(), Error> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (client, eventloop) = mqtt::client(&config);
-    let (tx, rx) = mpsc::unbounded_channel();
+    // Bounded: when the writer falls behind, the MQTT task stops reading the socket and
+    // TCP pushes back on the broker, instead of the queue growing in our memory.
+    let (tx, rx) = mpsc::channel(writer::CHANNEL_CAPACITY);
     let (done_tx, done_rx) = oneshot::channel();
     let writer = writer::Writer {
         csv,

@@ -28,7 +28,8 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::from_args(args)?;
-    // Two workers: one for the MQTT socket, one for the writer and the status page.
+    // Two workers: the MQTT loop and the writer run in parallel (parse/format on one
+    // core while the other reads the socket).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -57,7 +57,7 @@ pub async fn run(
     client: AsyncClient,
     mut eventloop: EventLoop,
     stats: Arc<Stats>,
-    tx: mpsc::UnboundedSender<Publish>,
+    tx: mpsc::Sender<Publish>,
     writer_done: oneshot::Receiver<()>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -74,7 +74,14 @@ pub async fn run(
         match event {
             Ok(Event::Incoming(Incoming::Publish(p))) => {
                 if let Some(tx) = &tx {
-                    if tx.send(p).is_err() {
+                    // Waiting here is the backpressure; acks already queued by the
+                    // writer are sent on the next poll.
+                    let sent = tokio::select! {
+                        biased;
+                        _ = shutdown.changed() => break,
+                        r = tx.send(p) => r,
+                    };
+                    if sent.is_err() {
                         // The writer died (its error is reported by main); stop reading.
                         break;
                     }

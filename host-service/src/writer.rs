@@ -14,7 +14,12 @@ use crate::sink::{CsvSink, RejectSink, SinkError};
 use crate::stats::Stats;
 
 /// Most messages handled between two flushes.
-const MAX_BATCH: usize = 1024;
+const MAX_BATCH: usize = 512;
+
+/// Publishes waiting between the MQTT task and the writer. With at most one batch of
+/// acks in flight this stays far below the client's request capacity (4096), so the
+/// writer never waits on an ack while the MQTT task waits on this channel.
+pub const CHANNEL_CAPACITY: usize = 512;
 
 /// The writer's state.
 #[derive(Debug)]
@@ -94,7 +99,7 @@ impl Writer {
     /// Runs until the channel closes, then flushes. Acks go out through `client`.
     pub async fn run(
         mut self,
-        mut rx: mpsc::UnboundedReceiver<Publish>,
+        mut rx: mpsc::Receiver<Publish>,
         client: AsyncClient,
     ) -> Result<(), SinkError> {
         let mut batch: Vec<Publish> = Vec::with_capacity(MAX_BATCH);

@@ -3,6 +3,11 @@
 #
 #   mpy-native/targets/build-xtensa.sh MODULE CARGO_PACKAGE OUTPUT.mpy [MPY_LD]
 #
+# MODULE is the crate's library name (lib<MODULE>.a). Environment: XTENSA_MANIFEST (a
+# Cargo.toml of another workspace, e.g. mpy-native/xtensa-check's), XTENSA_CARGO_CONFIG
+# (below), XTENSA_AS. Writes mpy-ld's link map next to the output (OUTPUT.map, e.g.
+# build/xtensa/tsl2591.map): what was kept, where, and the symbols.
+#
 # Why not like x64 (cargo staticlib -> mpy-ld): LLVM's integrated Xtensa assembler writes
 # broken objects (each function's l32r literal pool lands, unaligned, in the previous
 # function's section). So rustc emits assembly and GNU as (xtensa-lx106-elf-as) assembles it:
@@ -35,15 +40,15 @@ AS=${XTENSA_AS:-xtensa-lx106-elf-as}
 
 for tool in "$AS" xtensa-lx106-elf-objdump jq; do
     command -v "$tool" >/dev/null || {
-        echo "build-xtensa: $tool not found (make ARCH=xtensa setup installs binutils-xtensa-lx106, gcc-xtensa-lx106)" >&2
+        echo "build-xtensa: $tool not found (make setup-xtensa installs binutils-xtensa-lx106 gcc-xtensa-lx106 qemu-system-misc jq)" >&2
         exit 1
     }
 done
 mkdir -p "$asm_dir" "$(dirname "$out")"
 
 # Xtensa defaults: opt-level "s". Code space is what the ESP8266 lacks (native code goes to
-# ~500 free bytes of IRAM or a flash region), and at opt-level 2 LLVM's Xtensa backend
-# aborts on tsl2591 ("Cannot scavenge register without an emergency spill slot": with the
+# ~500 free bytes of IRAM or a flash region, and the loader first reads it into the 38 KiB
+# GC heap), and at opt-level 2 LLVM's Xtensa backend aborts on tsl2591 ("Cannot scavenge register without an emergency spill slot": with the
 # call0 ABI it reserves no emergency slot for large frames). Override with
 # XTENSA_CARGO_CONFIG='profile.natmod.opt-level=2' (any `cargo --config` value).
 config=${XTENSA_CARGO_CONFIG:-profile.natmod.opt-level=\"s\"}
@@ -53,6 +58,7 @@ config=${XTENSA_CARGO_CONFIG:-profile.natmod.opt-level=\"s\"}
 # Cargo's JSON messages say where everything is.
 messages=$(
     RUSTC_BOOTSTRAP=1 cargo build --profile natmod -p "$pkg" \
+        ${XTENSA_MANIFEST:+--manifest-path "$XTENSA_MANIFEST"} \
         -Zjson-target-spec -Zbuild-std=core,compiler_builtins \
         -Zbuild-std-features=compiler-builtins-mem -Zprofile-rustflags \
         --config "profile.natmod.package.$pkg.rustflags=[\"--emit=asm\"]" \
@@ -73,9 +79,10 @@ mod_a=$(artifact "$module")
 [ -n "$mod_a" ] || { echo "build-xtensa: cargo built no library named $module in $pkg" >&2; exit 1; }
 mod_a_hashed=$(find "$deps" -maxdepth 1 -name "lib$module-*.a" -samefile "$mod_a" | head -1)
 mod_s=$deps/$(basename "$mod_a_hashed" .a | sed 's/^lib//').s
+# micropython-sys's C glue (nlr), if the crate uses it.
 glue_dir=$(jq -r 'select(.reason == "build-script-executed" and (.package_id | contains("micropython-sys"))) | .out_dir' <<<"$messages" | tail -1)
-glue=$glue_dir/libmicropython_natmod_glue.a
-for f in "$mod_s" "$cb_s" "$glue"; do
+glue=${glue_dir:+$glue_dir/libmicropython_natmod_glue.a}
+for f in "$mod_s" "$cb_s" ${glue:+"$glue"}; do
     [ -f "$f" ] || { echo "build-xtensa: $f missing (cached build without --emit=asm?); rm -rf $target_dir/$triple and retry" >&2; exit 1; }
 done
 
@@ -105,5 +112,5 @@ if [ "$cb_s" -nt "$cb_o" ]; then
     assemble "$cb_s" "$cb_o"
 fi
 assemble "$mod_s" "$asm_dir/$module.o"
-"$mpy_ld" link --arch xtensa --name "$module.mpy" -o "$out" \
-    "$asm_dir/$module.o" "$cb_o" "$glue"
+"$mpy_ld" link --arch xtensa --name "$module.mpy" -o "$out" --map \
+    "$asm_dir/$module.o" "$cb_o" ${glue:+"$glue"} >"${out%.mpy}.map"

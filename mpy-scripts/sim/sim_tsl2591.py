@@ -50,13 +50,35 @@ receives one tuple per transfer (tests only: it allocates).
 Allocation: the register file is one preallocated bytearray, transfers copy
 byte by byte into the caller's buffer; only `readfrom`/`readfrom_mem` allocate
 (their result), as on a real port.
+
+Speed: the simulator sits under the benchmark (bench/bench_device.py), so its
+cost is the floor of every measured sample. `writeto` and `readfrom_mem_into`
+therefore have a fast path for the transfers the drivers make on every sample
+(a 2-byte write to ENABLE or CONTROL, a lone command byte, a normal-transaction
+register read that does not wrap past 0x1F) while the bus is healthy and
+`log` is None: one flat function, no helper calls, compiled with
+`@micropython.native` (the unix port has the native emitter; a port without
+it would reject this file). `readfrom_into` has the same fast path. Anything
+else takes the checked path (`_writeto_checked`, `_readfrom_into_checked`,
+`_readfrom_mem_into_checked`), which is the reference model; the fast path
+must give the same registers, pointer, counters, results and errors
+(tests/test_sim_fast_path.py compares them). `fast = False` forces the
+checked path. The class has no properties on purpose: in MicroPython one
+property makes every attribute store and method call on the instance slower,
+so `enabled`, `integration` and `gain` are answered by `__getattr__`.
 """
 
 import errno
 
 try:
+    import micropython
     from micropython import const
-except ImportError:  # CPython
+except ImportError:  # CPython: same source, plain Python
+
+    class micropython:  # noqa: N801 - stands in for the module
+        @staticmethod
+        def native(f):
+            return f
 
     def const(x):
         return x
@@ -104,6 +126,7 @@ class SimTsl2591:
         self.fail_bus = False
         self.no_wait = True
         self.strict = True
+        self.fast = True
         self.not_ready_reads = 0
         self._pending = 0
         self.writes = 0
@@ -127,20 +150,20 @@ class SimTsl2591:
         self.ch0 = ch0
         self.ch1 = ch1
 
-    @property
-    def enabled(self):
-        """True while ENABLE has both PON and AEN set (the ALS is integrating)."""
-        return self.regs[REG_ENABLE] & _ON == _ON
+    def __getattr__(self, name):
+        """Read-only views of the registers (not properties: see "Speed").
 
-    @property
-    def integration(self):
-        """Integration code 0..7 from CONTROL bits 2:0."""
-        return self.regs[REG_CONTROL] & 0x07
-
-    @property
-    def gain(self):
-        """Gain code (0x00, 0x10, 0x20, 0x30) from CONTROL bits 5:4."""
-        return self.regs[REG_CONTROL] & 0x30
+        `enabled`: ENABLE has both PON and AEN set (the ALS is integrating);
+        `integration`: code 0..7 from CONTROL bits 2:0; `gain`: code 0x00,
+        0x10, 0x20 or 0x30 from CONTROL bits 5:4.
+        """
+        if name == "enabled":
+            return self.regs[REG_ENABLE] & _ON == _ON
+        if name == "integration":
+            return self.regs[REG_CONTROL] & 0x07
+        if name == "gain":
+            return self.regs[REG_CONTROL] & 0x30
+        raise AttributeError(name)
 
     def _check(self, addr):
         if self.fail_bus:
@@ -228,11 +251,48 @@ class SimTsl2591:
             return [self.addr]
         return []
 
+    @micropython.native
     def writeto(self, addr, buf, stop=True):
         """Write: first byte is the command byte, the rest go to the registers.
 
         Returns the number of bytes acknowledged, like machine.I2C.writeto.
         """
+        # Fast path: [0xA0, v] (ENABLE), [0xA1, v] without SRESET (CONTROL)
+        # or a lone normal command byte (sets the pointer); the same steps
+        # as _command + _store, inlined.
+        if (self.fast and addr == self.addr and self.present
+                and not self.fail_bus and self.log is None):
+            n = len(buf)
+            cmd = buf[0] if n else 0
+            if n == 1 and cmd & 0xE0 == 0xA0:
+                self.ptr = cmd & 0x1F
+                self.writes += 1
+                return 1
+            if n != 2:
+                return self._writeto_checked(addr, buf)
+            if cmd == 0xA0:
+                value = buf[1]
+                regs = self.regs
+                was_on = regs[0] & 0x03 == 0x03  # REG_ENABLE, _ON
+                regs[0] = value
+                if value & 0x03 != 0x03:
+                    regs[0x13] &= 0xFE  # REG_STATUS, clear _AVALID
+                elif not was_on:
+                    regs[0x13] &= 0xFE
+                    self._pending = self.not_ready_reads
+                self.ptr = 1
+                self.writes += 1
+                return 2
+            if cmd == 0xA1:
+                value = buf[1]
+                if not value & 0x80:  # SRESET takes the checked path
+                    self.regs[1] = value  # REG_CONTROL
+                    self.ptr = 2
+                    self.writes += 1
+                    return 2
+        return self._writeto_checked(addr, buf)
+
+    def _writeto_checked(self, addr, buf):
         self._check(addr)
         if self.log is not None:
             self.log.append(("writeto", addr, bytes(buf)))
@@ -248,8 +308,37 @@ class SimTsl2591:
             self.writes += 1
         return len(buf)
 
+    @micropython.native
     def readfrom_into(self, addr, buf, stop=True):
         """Read len(buf) bytes from the current register pointer."""
+        # Fast path: a read that ends at or before 0x1F; the same steps as
+        # _integrate + _load, inlined (see readfrom_mem_into).
+        if (self.fast and addr == self.addr and self.present
+                and not self.fail_bus and self.log is None):
+            ptr = self.ptr
+            n = len(buf)
+            if ptr + n <= 32:
+                regs = self.regs
+                if not regs[0x13] & 0x01 and regs[0] & 0x03 == 0x03:
+                    if self._pending:
+                        self._pending -= 1
+                    else:
+                        ch = self.ch0
+                        regs[0x14] = ch & 0xFF  # REG_C0DATAL
+                        regs[0x15] = ch >> 8
+                        ch = self.ch1
+                        regs[0x16] = ch & 0xFF  # REG_C1DATAL
+                        regs[0x17] = ch >> 8
+                        regs[0x13] |= 0x01  # AVALID
+                regs[0x12] = self.device_id  # REG_ID
+                for i in range(n):
+                    buf[i] = regs[ptr + i]
+                self.ptr = (ptr + n) & 0x1F
+                self.reads += 1
+                return
+        self._readfrom_into_checked(addr, buf)
+
+    def _readfrom_into_checked(self, addr, buf):
         self._check(addr)
         self._load(buf, len(buf))
         if self.log is not None:
@@ -271,8 +360,40 @@ class SimTsl2591:
         else:
             self.writes += 1
 
+    @micropython.native
     def readfrom_mem_into(self, addr, memaddr, buf, addrsize=8):
         """Write the command byte `memaddr`, then read len(buf) bytes."""
+        # Fast path: a normal-transaction command (CMD set, TRANSACTION 01)
+        # and a read that ends at or before 0x1F; the same steps as
+        # _command + _integrate + _load, inlined.
+        if (self.fast and addr == self.addr and self.present
+                and not self.fail_bus and self.log is None
+                and memaddr & 0xE0 == 0xA0):
+            ptr = memaddr & 0x1F
+            n = len(buf)
+            if ptr + n <= 32:
+                regs = self.regs
+                self.ptr = ptr
+                if not regs[0x13] & 0x01 and regs[0] & 0x03 == 0x03:
+                    if self._pending:
+                        self._pending -= 1
+                    else:
+                        ch = self.ch0
+                        regs[0x14] = ch & 0xFF  # REG_C0DATAL
+                        regs[0x15] = ch >> 8
+                        ch = self.ch1
+                        regs[0x16] = ch & 0xFF  # REG_C1DATAL
+                        regs[0x17] = ch >> 8
+                        regs[0x13] |= 0x01  # AVALID
+                regs[0x12] = self.device_id  # REG_ID
+                for i in range(n):
+                    buf[i] = regs[ptr + i]
+                self.ptr = (ptr + n) & 0x1F
+                self.reads += 1
+                return
+        self._readfrom_mem_into_checked(addr, memaddr, buf)
+
+    def _readfrom_mem_into_checked(self, addr, memaddr, buf):
         self._check(addr)
         if self._command(memaddr):
             self._load(buf, len(buf))

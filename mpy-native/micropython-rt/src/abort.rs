@@ -12,5 +12,11 @@ use crate::error::{Error, ExcKind, Msg};
 #[no_mangle]
 pub extern "C" fn abort() -> ! {
     // SAFETY: see the module docs: the raise abandons the aborting frames.
-    unsafe { Error::Raise(ExcKind::RuntimeError, Msg::from_fmt(format_args!("Rust abort"))).raise() }
+    unsafe {
+        Error::Raise(
+            ExcKind::RuntimeError,
+            Msg::from_fmt(format_args!("Rust abort")),
+        )
+        .raise()
+    }
 }

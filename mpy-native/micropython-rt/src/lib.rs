@@ -16,7 +16,9 @@
 //! * [`qstr!`]: interned strings, resolved by `mpy-ld` through the module's qstr table.
 //! * A panic never crashes the interpreter: it raises `RuntimeError(<panic message>)`. On the
 //!   ESP8266 the crate also defines `abort` (LLVM's Xtensa trap calls it), raising
-//!   `RuntimeError("Rust abort")`.
+//!   `RuntimeError("Rust abort")`, and replaces the 128-bit division helpers, whose
+//!   `compiler_builtins` versions disagree with LLVM's calls about where the divisor is
+//!   (see `xtensa_i128.rs`).
 //!
 //! # Rules the linker enforces (see mpy-ld)
 //! * No mutable `static` with a non-zero initialiser (`.data` cannot be loaded).
@@ -42,6 +44,8 @@ mod obj;
 #[cfg(all(feature = "panic-handler", target_os = "none"))]
 mod panic;
 mod protect;
+#[cfg(all(target_arch = "xtensa", target_os = "none"))]
+mod xtensa_i128;
 
 pub use args::Args;
 pub use class::{Class, ClassBuilder, Instance};

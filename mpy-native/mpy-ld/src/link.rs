@@ -14,12 +14,6 @@ pub const FUN_TABLE_SYMBOL: &str = "mp_fun_table";
 pub const QSTR_PREFIX: &str = "MP_QSTR_";
 /// Default entry symbol.
 pub const DEFAULT_ENTRY: &str = "mpy_init";
-/// Arches on which a qstr name that is not an identifier is only a warning (see
-/// [`Linked::warnings`]). Transitional: on x64 the name never goes through an assembler, and
-/// the `mqtt_writer` module still uses `qstr!("sensor-data")` / `qstr!("?")`; make it an error
-/// everywhere (empty list) once those are plain `str` objects.
-pub const QSTR_NAME_WARN_ONLY: &[&str] = &["x64"];
-
 /// True if `name` is a valid qstr name: an ASCII identifier `[A-Za-z_][A-Za-z0-9_]*`.
 ///
 /// Qstr symbols are `MP_QSTR_NAME`; GNU as (the ESP8266 pipeline assembles rustc's `.s`) reads
@@ -48,8 +42,6 @@ pub struct Linked {
     pub image: MpyImage,
     /// Layout facts for `--map` and tests.
     pub map: LinkMap,
-    /// Problems that did not stop the link (the CLI prints them as `mpy-ld: warning: ...`).
-    pub warnings: Vec<String>,
 }
 
 /// Where a section or symbol landed.
@@ -491,17 +483,11 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
             }
         }
     }
-    let mut warnings = Vec::new();
     for (name, refs) in bad_qstrs {
-        let e = LinkError::BadQstrName {
+        errors.push(LinkError::BadQstrName {
             name: String::from_utf8_lossy(&name).into_owned(),
             refs,
-        };
-        if QSTR_NAME_WARN_ONLY.contains(&arch.name) {
-            warnings.push(e.to_string());
-        } else {
-            errors.push(e);
-        }
+        });
     }
     for (name, refs) in undefined {
         errors.push(LinkError::Undefined {
@@ -971,9 +957,5 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
         relocs,
         word_size: arch.word_size,
     };
-    Ok(Linked {
-        image,
-        map,
-        warnings,
-    })
+    Ok(Linked { image, map })
 }

@@ -108,9 +108,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 source_name,
             };
             let linked = link::link(&objs, &opts)?;
-            for w in &linked.warnings {
-                eprintln!("mpy-ld: warning: {w}");
-            }
             if map || verbose {
                 std::io::stdout()
                     .lock()

@@ -535,21 +535,20 @@ fn qstr_names_must_be_identifiers() {
 }
 
 #[test]
-fn non_identifier_qstr_is_a_warning_on_x64() {
-    // x64 (transitional, see QSTR_NAME_WARN_ONLY): linked, with a warning naming the fix.
+fn non_identifier_qstr_is_refused() {
     let mut o = Obj::x64();
     let (init, _) = o.func("mpy_init", &NOPS, true);
     let q = o.undef("MP_QSTR_sensor-data", false);
     o.reloc(init, 2, q, R_GOTPCREL, -4);
-    let l = link_objs(&[("a.o", &o)]).expect("link");
-    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
-    let w = &l.warnings[0];
-    assert!(w.contains("qstr name `sensor-data`"), "{w}");
-    assert!(w.contains("`.text.mpy_init`+0x2 in a.o"), "{w}");
-    assert!(w.contains("Obj::str"), "{w}");
-    assert!(l.image.qstrs.contains(&QstrEntry::Bytes(b"sensor-data".to_vec())));
-    // Identifier names give no warning.
-    assert!(link_objs(&[("main.o", &good_module())]).unwrap().warnings.is_empty());
+    o.reloc(init, 7, q, R_GOTPCREL, -4);
+    let e = err_of(&[("a.o", &o)]);
+    assert!(
+        matches!(&e, LinkError::BadQstrName { name, refs } if name == "sensor-data" && refs.len() == 2),
+        "{e}"
+    );
+    let msg = e.to_string();
+    assert!(msg.contains("`.text.mpy_init`+0x2 in a.o"), "{msg}");
+    assert!(msg.contains("Obj::str(\"sensor-data\")"), "{msg}");
 }
 
 #[test]

@@ -127,6 +127,7 @@ fn run_into(o: &mut Out<'_>) -> fmt::Result {
     floats(o)?;
     mqtt_framing(o)?;
     integers(o)?;
+    wide_integers(o)?;
     writeln!(o, "{END_LINE}")
 }
 
@@ -180,12 +181,23 @@ fn float_line(o: &mut Out<'_>, f: f64) -> fmt::Result {
         w.float(f)?;
         w.end_list()
     })();
-    write!(o, "float {:016x} = {} ", f.to_bits(), repr::repr_f64(f).as_str())?;
+    write!(
+        o,
+        "float {:016x} = {} ",
+        f.to_bits(),
+        repr::repr_f64(f).as_str()
+    )?;
     match json {
-        Ok(()) => writeln!(o, "{}", core::str::from_utf8(w.as_bytes()).unwrap_or("<utf8?>")),
+        Ok(()) => writeln!(
+            o,
+            "{}",
+            core::str::from_utf8(w.as_bytes()).unwrap_or("<utf8?>")
+        ),
         Err(_) => writeln!(o, "<full>"),
     }
 }
+
+const SCALES: [f64; 9] = [0.01, 0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6];
 
 fn floats(o: &mut Out<'_>) -> fmt::Result {
     for f in FLOATS {
@@ -198,7 +210,7 @@ fn floats(o: &mut Out<'_>) -> fmt::Result {
         let f = if i % 2 == 0 {
             f64::from_bits(bits)
         } else {
-            (bits >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((i % 9) as i32 - 2)
+            (bits >> 11) as f64 / (1u64 << 53) as f64 * SCALES[i % SCALES.len()]
         };
         float_line(o, f)?;
     }
@@ -207,21 +219,42 @@ fn floats(o: &mut Out<'_>) -> fmt::Result {
 
 fn mqtt_framing(o: &mut Out<'_>) -> fmt::Result {
     let connects = [
-        mqtt::Connect { client_id: b"esp8266-lux", keepalive: 60, user: None, password: None },
+        mqtt::Connect {
+            client_id: b"esp8266-lux",
+            keepalive: 60,
+            user: None,
+            password: None,
+        },
         mqtt::Connect {
             client_id: b"c",
             keepalive: 0xFFFF,
             user: Some(b"user"),
             password: Some(b"pa:ss"),
         },
-        mqtt::Connect { client_id: b"", keepalive: 0, user: Some(b"u"), password: None },
+        mqtt::Connect {
+            client_id: b"",
+            keepalive: 0,
+            user: Some(b"u"),
+            password: None,
+        },
     ];
     let mut buf = [0u8; 64];
     for c in connects {
         let n = c.write(&mut buf);
         writeln!(o, "connect {} {n} = {}", c.packet_len(), Hex(&buf[..n]))?;
     }
-    let lens = [0usize, 1, 127, 128, 300, 16383, 16384, 2_097_151, 2_097_152, mqtt::MAX_REMAINING];
+    let lens = [
+        0usize,
+        1,
+        127,
+        128,
+        300,
+        16383,
+        16384,
+        2_097_151,
+        2_097_152,
+        mqtt::MAX_REMAINING,
+    ];
     for (i, &n) in lens.iter().enumerate() {
         let mut hdr = [0u8; mqtt::MAX_HEADER];
         let start = mqtt::publish_header(&mut hdr, (i % 2) as u8, n);
@@ -269,6 +302,37 @@ fn integers(o: &mut Out<'_>) -> fmt::Result {
             s % t,
             (a as f64) as u64,
             (s as f32) as i64,
+        )?;
+    }
+    Ok(())
+}
+
+/// u128 arithmetic (64x64->128 products, 128-bit division and shifts): what mqtt-codec's
+/// software x87 `long double` is built on. On a 32-bit target these are multi-word helper
+/// calls (`__multi3`, `__udivti3`, `__umodti3`, `__ashlti3`, `__lshrti3`).
+fn wide_integers(o: &mut Out<'_>) -> fmt::Result {
+    let mut rng = Lcg::new(0x80_u32 << 8 | 87);
+    for i in 0..200u32 {
+        let a = rng.next_u64();
+        let b = rng.next_u64() | 1 << 63;
+        let p = u128::from(a) * u128::from(b);
+        let num = u128::from(a) << 64 | u128::from(rng.next_u64());
+        let d = match i % 3 {
+            0 => u128::from(b),
+            1 => u128::from(rng.next_u32() | 1),
+            _ => u128::from(rng.next_u64()) << (i % 60) | 1,
+        };
+        let sh = i % 128;
+        writeln!(
+            o,
+            "u128 {a:x} {b:x} {num:x} {d:x} = {p:x} {:x} {:x} {:x} {:x} {:x} {:x} {:x}",
+            num / d,
+            num % d,
+            p >> sh,
+            num << sh,
+            num.wrapping_mul(d),
+            (num as i128) / (d as i128 | 1),
+            (num as i128) % -(d as i128 | 1),
         )?;
     }
     Ok(())
