@@ -58,6 +58,11 @@ const PROBES: [f64; 14] = [
 ];
 
 fn float_model_matches() -> Result<bool> {
+    // The model is of the 64-bit unix port's doubles; 32-bit ports (the ESP8266 has single
+    // precision floats) go through json.dumps, and the model is compiled out there (~10 KB).
+    if cfg!(target_pointer_width = "32") {
+        return Ok(false);
+    }
     let repr = global(qstr!("repr"))?;
     for p in PROBES {
         let obj = Obj::float(p);
@@ -129,6 +134,7 @@ impl Encoder {
             return Ok(w.string(x.buffer()?)?);
         }
         let ty = x.type_ptr();
+        #[cfg(target_pointer_width = "64")]
         if ty == self.float_ty && self.own_floats {
             return Ok(w.float(x.to_float()?)?);
         }
