@@ -124,8 +124,10 @@ host: $(STAMPS)/rust
 	cargo build --release -p host-service
 
 # --- tests --------------------------------------------------------------------------------
+# All tests: host crates (linker, ABI check, driver, host service, system test), the device side
+# in the real MicroPython runtime, and the ESP8266 build checked under QEMU.
 test: setup natmods host
-	$(MAKE) test-rust test-device
+	$(MAKE) test-rust test-device test-xtensa
 
 test-rust:
 	cargo test --no-fail-fast --workspace --exclude mpy-example-features --exclude mpy-mod-tsl2591 --exclude mpy-mod-mqtt-writer
