@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run bench_device.py on MicroPython for each implementation, side by side.
 
-    .venv/bin/python mpy-scripts/bench/run_bench.py [tutorial fallback native] [-n 2000]
+    .venv/bin/python mpy-scripts/bench/run_bench.py [tutorial fallback native] [-n 5000]
 
 Each argument is an implementation: ``tutorial`` (the tutorial's costs,
 bench/tutorial_baseline/), ``fallback`` (our pure-Python modules),
@@ -168,10 +168,10 @@ def main():
                     help="implementation names (%s) or directories; "
                          "default: %s" % ("/".join(IMPLS),
                                           " ".join(DEFAULT_IMPLS)))
-    ap.add_argument("-n", "--events", type=int, default=2000,
-                    help="events per phase (default 2000)")
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="runs per implementation; fastest kept (default 3)")
+    ap.add_argument("-n", "--events", type=int, default=5000,
+                    help="events per phase (default 5000)")
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="runs per implementation; fastest kept (default 5)")
     ap.add_argument("--sim", type=Path, default=SIM_DIR,
                     help="directory with sim_tsl2591.py (default %s)"
                          % SIM_DIR)
