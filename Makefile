@@ -145,7 +145,8 @@ demo: setup natmods host
 bench: bench-device bench-host
 
 bench-device: setup natmods
-	$(VENV)/bin/python mpy-scripts/bench/run_bench.py fallback native
+	$(VENV)/bin/python mpy-scripts/bench/run_bench.py
+	$(VENV)/bin/python mpy-native/modules/mqtt_writer/bench/run_writer_bench.py
 
 bench-host: setup host
 	cargo run --release -p host-service --example bench

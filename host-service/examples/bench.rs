@@ -249,9 +249,14 @@ fn main() {
         .collect();
 
     let mut table = Vec::new();
+    // BENCH_ONLY=hs limits the run to host-service (for profiling).
+    let only_hs = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "hs");
     for qos in [0u8, 1] {
-        let mut ceiling = 0.0;
+        let mut ceiling = f64::NAN;
         for sub in [Sub::MosquittoSub, Sub::HostService] {
+            if only_hs && sub == Sub::MosquittoSub {
+                continue;
+            }
             let mut times = Vec::new();
             let mut peak = 0;
             for run in 0..args.runs {

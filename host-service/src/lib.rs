@@ -109,9 +109,12 @@ pub async fn run(config: Config) -> Result<(), Error> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (client, eventloop) = mqtt::client(&config);
-    // Bounded: when the writer falls behind, the MQTT task stops reading the socket and
-    // TCP pushes back on the broker, instead of the queue growing in our memory.
-    let (tx, rx) = mpsc::channel(writer::CHANNEL_CAPACITY);
+    // Unbounded on purpose: the MQTT task must never wait on the writer, because the
+    // writer's acks only leave when the event loop is polled (a bounded channel here
+    // deadlocks: writer waiting to queue acks, MQTT task waiting to queue publishes).
+    // Memory is bounded by `Backlog` instead: the MQTT task stops reading when the
+    // writer is behind.
+    let (tx, rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = oneshot::channel();
     let writer = writer::Writer {
         csv,
@@ -122,8 +125,10 @@ pub async fn run(config: Config) -> Result<(), Error> {
         print_events: config.print_events,
     };
     let writer_client = client.clone();
+    let backlog = Arc::new(writer::Backlog::default());
+    let writer_backlog = backlog.clone();
     let writer_task = tokio::spawn(async move {
-        let res = writer.run(rx, writer_client).await;
+        let res = writer.run(rx, writer_client, writer_backlog).await;
         let _ = done_tx.send(());
         res
     });
@@ -133,9 +138,11 @@ pub async fn run(config: Config) -> Result<(), Error> {
         eventloop,
         stats.clone(),
         tx,
+        backlog,
         done_rx,
         shutdown_rx.clone(),
     ));
+    let stats_for_log = stats.clone();
     let mut status_shutdown = shutdown_rx.clone();
     let status_task = tokio::spawn(async move {
         let _ = axum::serve(listener, status::app(stats))
@@ -167,6 +174,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
     };
     let _ = mqtt_task.await;
     let _ = status_task.await;
+    tracing::info!(backlog_max = Stats::get(&stats_for_log.backlog_max), "stopped");
     match writer_result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.into()),

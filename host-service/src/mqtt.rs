@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cli::Config;
 use crate::stats::{BrokerState, Stats};
+use crate::writer::Backlog;
 
 /// The largest MQTT packet. Oversized payloads must reach the writer (to be kept as
 /// rejects); refusing them in rumqttc would drop the connection and the broker would
@@ -57,7 +58,8 @@ pub async fn run(
     client: AsyncClient,
     mut eventloop: EventLoop,
     stats: Arc<Stats>,
-    tx: mpsc::Sender<Publish>,
+    tx: mpsc::UnboundedSender<Publish>,
+    backlog: Arc<Backlog>,
     writer_done: oneshot::Receiver<()>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -66,6 +68,14 @@ pub async fn run(
     let mut connected_once = false;
     let mut tx = Some(tx);
     loop {
+        if backlog.is_high() {
+            // The writer is behind: stop reading so TCP pushes back on the broker.
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                _ = backlog.wait_low() => {}
+            }
+        }
         let event = tokio::select! {
             biased;
             _ = shutdown.changed() => break,
@@ -74,14 +84,8 @@ pub async fn run(
         match event {
             Ok(Event::Incoming(Incoming::Publish(p))) => {
                 if let Some(tx) = &tx {
-                    // Waiting here is the backpressure; acks already queued by the
-                    // writer are sent on the next poll.
-                    let sent = tokio::select! {
-                        biased;
-                        _ = shutdown.changed() => break,
-                        r = tx.send(p) => r,
-                    };
-                    if sent.is_err() {
+                    backlog.add();
+                    if tx.send(p).is_err() {
                         // The writer died (its error is reported by main); stop reading.
                         break;
                     }

@@ -79,6 +79,8 @@ pub struct Stats {
     pub retained_skipped: AtomicU64,
     /// Successful connections after the first.
     pub reconnects: AtomicU64,
+    /// Most publishes ever waiting for the writer at once.
+    pub backlog_max: AtomicU64,
     /// Rejects by kind, indexed by [`RejectKind::index`].
     pub rejects: [AtomicU64; RejectKind::ALL.len()],
     /// Broker connection state.
@@ -102,6 +104,7 @@ impl Stats {
             duplicates: AtomicU64::new(0),
             retained_skipped: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            backlog_max: AtomicU64::new(0),
             rejects: Default::default(),
             broker: Mutex::new(BrokerStatus {
                 state: BrokerState::Connecting,

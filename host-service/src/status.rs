@@ -76,6 +76,7 @@ pub fn status_json(stats: &Stats) -> serde_json::Value {
         "rejects_by_kind": rejects,
         "duplicates_dropped": Stats::get(&stats.duplicates),
         "retained_skipped": Stats::get(&stats.retained_skipped),
+        "writer_backlog_max": Stats::get(&stats.backlog_max),
         "sensors": sensors,
         "csv": { "path": stats.csv_path, "size_bytes": csv_size(stats) },
         "rejects_file": stats.rejects_path,

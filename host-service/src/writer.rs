@@ -2,6 +2,7 @@
 //! each burst of available messages, and only then acknowledges them, so an acked
 //! QoS 1 message is always on disk.
 
+use std::collections::VecDeque;
 use std::io::Write as _;
 use std::sync::Arc;
 
@@ -14,12 +15,7 @@ use crate::sink::{CsvSink, RejectSink, SinkError};
 use crate::stats::Stats;
 
 /// Most messages handled between two flushes.
-const MAX_BATCH: usize = 512;
-
-/// Publishes waiting between the MQTT task and the writer. With at most one batch of
-/// acks in flight this stays far below the client's request capacity (4096), so the
-/// writer never waits on an ack while the MQTT task waits on this channel.
-pub const CHANNEL_CAPACITY: usize = 512;
+const MAX_BATCH: usize = 1024;
 
 /// The writer's state.
 #[derive(Debug)]
@@ -96,16 +92,45 @@ impl Writer {
         self.journal.flush()
     }
 
-    /// Runs until the channel closes, then flushes. Acks go out through `client`.
+    /// Runs until the channel closes, then flushes. Acks go out through `client`
+    /// without ever waiting on it while publishes are waiting (see [`Backlog`]).
     pub async fn run(
         mut self,
-        mut rx: mpsc::Receiver<Publish>,
+        mut rx: mpsc::UnboundedReceiver<Publish>,
         client: AsyncClient,
+        backlog: Arc<Backlog>,
     ) -> Result<(), SinkError> {
         let mut batch: Vec<Publish> = Vec::with_capacity(MAX_BATCH);
         let mut console = String::with_capacity(64 * 1024);
         let mut stdout_ok = true;
-        while let Some(first) = rx.recv().await {
+        // (QoS, packet id) of rows on disk whose ack didn't fit in the client's queue yet.
+        let mut acks: VecDeque<(QoS, u16)> = VecDeque::new();
+        loop {
+            while let Some(&(qos, pkid)) = acks.front() {
+                if client.try_ack(&ack_for(qos, pkid)).is_err() {
+                    break;
+                }
+                acks.pop_front();
+            }
+            let first = if let Some(&(qos, pkid)) = acks.front() {
+                // Wait for room for the next ack, or for new work, whichever comes first.
+                let next = ack_for(qos, pkid);
+                tokio::select! {
+                    r = client.ack(&next) => {
+                        match r {
+                            Ok(()) => { acks.pop_front(); }
+                            // The MQTT task is gone: the broker redelivers (DUP) later and
+                            // the journal drops the duplicates.
+                            Err(_) => acks.clear(),
+                        }
+                        continue;
+                    }
+                    m = rx.recv() => m,
+                }
+            } else {
+                rx.recv().await
+            };
+            let Some(first) = first else { break };
             batch.push(first);
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -113,6 +138,8 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            let waiting = (rx.len() + batch.len()) as u64;
+            self.stats.backlog_max.fetch_max(waiting, std::sync::atomic::Ordering::Relaxed);
             for p in &batch {
                 self.handle(p, &mut console)?;
             }
@@ -128,14 +155,74 @@ impl Writer {
                 }
                 console.clear();
             }
-            for p in batch.drain(..) {
-                if p.qos != QoS::AtMostOnce {
-                    // Fails only when the MQTT task is gone (shutdown); the broker then
-                    // redelivers with DUP set and the journal drops the duplicate.
-                    let _ = client.ack(&p).await;
-                }
+            // Rows are on disk: now they may be acknowledged.
+            acks.extend(batch.iter().filter(|p| p.qos != QoS::AtMostOnce).map(|p| (p.qos, p.pkid)));
+            backlog.done(batch.len());
+            batch.clear();
+        }
+        self.flush()?;
+        for (qos, pkid) in acks {
+            if client.ack(&ack_for(qos, pkid)).await.is_err() {
+                break;
             }
         }
-        self.flush()
+        Ok(())
+    }
+}
+
+/// A stand-in publish carrying what an ack needs (QoS and packet id).
+fn ack_for(qos: QoS, pkid: u16) -> Publish {
+    let mut p = Publish::new("", qos, Vec::new());
+    p.pkid = pkid;
+    p
+}
+
+/// How many publishes the MQTT task handed over that the writer hasn't finished.
+///
+/// The MQTT task stops polling the socket above [`Backlog::HIGH`] (TCP then pushes back
+/// on the broker) and resumes below [`Backlog::LOW`]. This bounds memory even when a
+/// broker pours a long session backlog on us without waiting for acks (mosquitto did),
+/// and it can't deadlock: the writer never waits on the MQTT task while it has work.
+#[derive(Debug, Default)]
+pub struct Backlog {
+    n: std::sync::atomic::AtomicUsize,
+    notify: tokio::sync::Notify,
+}
+
+impl Backlog {
+    /// Pause reading at this many waiting publishes...
+    pub const HIGH: usize = 4096;
+    /// ...and resume below this many.
+    pub const LOW: usize = 1024;
+
+    /// One more publish handed to the writer.
+    pub fn add(&self) {
+        self.n.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// `k` publishes finished.
+    pub fn done(&self, k: usize) {
+        let before = self.n.fetch_sub(k, std::sync::atomic::Ordering::AcqRel);
+        if before - k < Self::LOW {
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// True when the MQTT task should pause.
+    pub fn is_high(&self) -> bool {
+        self.n.load(std::sync::atomic::Ordering::Acquire) >= Self::HIGH
+    }
+
+    /// Waits until the backlog is below [`Backlog::LOW`].
+    pub async fn wait_low(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.n.load(std::sync::atomic::Ordering::Acquire) < Self::LOW {
+                return;
+            }
+            notified.await;
+        }
     }
 }
