@@ -11,7 +11,6 @@
 //! from /proc. host-service runs with its defaults (console lines go to /dev/null).
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::io::{Read, Seek, SeekFrom};
@@ -27,11 +26,16 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut args = Args { messages: 100_000, runs: 3 };
+    let mut args = Args {
+        messages: 100_000,
+        runs: 3,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut num = |name: &str| -> usize {
-            it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{name} needs a number"))
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} needs a number"))
         };
         match a.as_str() {
             "--messages" => args.messages = num("--messages"),
@@ -51,7 +55,13 @@ fn build_host_service() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
     let st = Command::new(cargo)
-        .args(["build", "--release", "--bin", "host-service", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--bin",
+            "host-service",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .status()
         .expect("run cargo build");
@@ -73,7 +83,12 @@ struct LineCounter {
 
 impl LineCounter {
     fn new(path: &Path) -> Self {
-        LineCounter { path: path.to_owned(), offset: 0, lines: 0, buf: vec![0; 1 << 20] }
+        LineCounter {
+            path: path.to_owned(),
+            offset: 0,
+            lines: 0,
+            buf: vec![0; 1 << 20],
+        }
     }
     fn poll(&mut self) -> usize {
         if let Ok(mut f) = std::fs::File::open(&self.path) {
@@ -126,7 +141,15 @@ fn spawn(env: &Env, sub: Sub, qos: u8, id: &str, out: &Path) -> Child {
         Sub::MosquittoSub => {
             let file = std::fs::File::create(out).unwrap();
             Command::new(require("mosquitto_sub"))
-                .args(["-h", "127.0.0.1", "-p", &env.broker.port.to_string(), "-c", "-i", id])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &env.broker.port.to_string(),
+                    "-c",
+                    "-i",
+                    id,
+                ])
                 .args(["-q", &qos.to_string(), "-t", "sensor-data"])
                 .stdout(file)
                 .stderr(Stdio::null())
@@ -134,8 +157,18 @@ fn spawn(env: &Env, sub: Sub, qos: u8, id: &str, out: &Path) -> Child {
                 .unwrap()
         }
         Sub::HostService => Command::new(&env.host_service)
-            .args(["--broker", &format!("mqtt://127.0.0.1:{}", env.broker.port), "--client-id", id])
-            .args(["--qos", &qos.to_string(), "--status-addr", &format!("127.0.0.1:{}", env.status_port)])
+            .args([
+                "--broker",
+                &format!("mqtt://127.0.0.1:{}", env.broker.port),
+                "--client-id",
+                id,
+            ])
+            .args([
+                "--qos",
+                &qos.to_string(),
+                "--status-addr",
+                &format!("127.0.0.1:{}", env.status_port),
+            ])
             .arg("sensor-data")
             .arg(out)
             .env("RUST_LOG", "warn")
@@ -151,52 +184,12 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-/// Publishes the burst with a rumqttc client and waits until the broker has it all
-/// (every PUBACK at QoS 1; a clean DISCONNECT after the last write at QoS 0).
-/// mosquitto_pub -l is not used: at QoS 1 it lost two thirds of a 100k burst here.
-fn publish(env: &Env, qos: u8, burst: &[String]) {
-    use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let mut opts = MqttOptions::new("bench-pub", "127.0.0.1", env.broker.port);
-        opts.set_inflight(100).set_clean_session(true);
-        let (client, mut eventloop) = AsyncClient::new(opts, 1000);
-        let q = if qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
-        let payloads: Vec<Vec<u8>> = burst.iter().map(|l| l.as_bytes().to_vec()).collect();
-        let n = payloads.len();
-        let sender = tokio::spawn(async move {
-            for p in payloads {
-                client.publish("sensor-data", q, false, p).await.unwrap();
-            }
-            client
-        });
-        let (mut acked, mut sent) = (0usize, 0usize);
-        let mut client = None;
-        let mut sender = Some(sender);
-        loop {
-            if let Some(s) = sender.as_mut().filter(|s| s.is_finished()) {
-                client = Some(s.await.unwrap());
-                sender = None;
-            }
-            let done = if qos == 0 { sent == n } else { acked == n };
-            if done {
-                if let Some(c) = client.take() {
-                    c.disconnect().await.unwrap();
-                }
-            }
-            match eventloop.poll().await.expect("publisher connection") {
-                Event::Incoming(Packet::PubAck(_)) => acked += 1,
-                Event::Outgoing(Outgoing::Publish(_)) => sent += 1,
-                Event::Outgoing(Outgoing::Disconnect) => break,
-                _ => {}
-            }
-        }
-    });
-}
-
 /// One measurement: (seconds, peak RSS KiB).
 fn run_once(env: &Env, sub: Sub, qos: u8, n: usize, burst: &[String], run: usize) -> (f64, u64) {
-    let id = format!("bench-{}-q{qos}-{run}", if sub == Sub::HostService { "hs" } else { "sub" });
+    let id = format!(
+        "bench-{}-q{qos}-{run}",
+        if sub == Sub::HostService { "hs" } else { "sub" }
+    );
     let out = env.dir.path(&format!("{id}.out"));
     // Create the session, then leave.
     let child = spawn(env, sub, qos, &id, &out);
@@ -208,7 +201,7 @@ fn run_once(env: &Env, sub: Sub, qos: u8, n: usize, burst: &[String], run: usize
         p.push(ext);
         let _ = std::fs::remove_file(PathBuf::from(p));
     }
-    publish(env, qos, burst);
+    common::publish_many(env.broker.port, "sensor-data", qos, burst);
     let header = usize::from(sub == Sub::HostService);
     let mut counter = LineCounter::new(&out);
     let start = Instant::now();
@@ -217,12 +210,34 @@ fn run_once(env: &Env, sub: Sub, qos: u8, n: usize, burst: &[String], run: usize
     let mut peak = 0;
     while counter.poll() < n + header {
         peak = peak.max(peak_rss_kib(child.id()));
-        assert!(Instant::now() < deadline, "{}: only {} of {n} rows after 120 s", sub.name(), counter.lines);
+        assert!(
+            Instant::now() < deadline,
+            "{}: only {} of {n} rows after 120 s",
+            sub.name(),
+            counter.lines
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     let secs = start.elapsed().as_secs_f64();
     peak = peak.max(peak_rss_kib(child.id()));
     stop(child);
+    // Delete the session (a clean-session connect with the same id), so later bursts
+    // aren't also queued for this offline subscriber.
+    let st = Command::new(require("mosquitto_sub"))
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &env.broker.port.to_string(),
+            "-i",
+            &id,
+            "-t",
+            "bench/none",
+            "-E",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success(), "could not clear the session {id}");
     (secs, peak)
 }
 
@@ -243,9 +258,22 @@ fn main() {
         false,
         "max_queued_messages 10000000\nqueue_qos0_messages true\n",
     );
-    let env = Env { dir, broker, host_service, status_port: common::free_port() };
+    let env = Env {
+        dir,
+        broker,
+        host_service,
+        status_port: common::free_port(),
+    };
     let burst: Vec<String> = (0..args.messages)
-        .map(|i| format!("[\"lux-{}\", {}, {}.{:04}]", i % 4, i, 100 + i % 900, i % 10_000))
+        .map(|i| {
+            format!(
+                "[\"lux-{}\", {}, {}.{:04}]",
+                i % 4,
+                i,
+                100 + i % 900,
+                i % 10_000
+            )
+        })
         .collect();
 
     let mut table = Vec::new();
@@ -261,7 +289,11 @@ fn main() {
             let mut peak = 0;
             for run in 0..args.runs {
                 let (t, rss) = run_once(&env, sub, qos, args.messages, &burst, run);
-                eprintln!("  {} qos {qos} run {run}: {t:.3} s, peak RSS {:.1} MB", sub.name(), rss as f64 / 1024.0);
+                eprintln!(
+                    "  {} qos {qos} run {run}: {t:.3} s, peak RSS {:.1} MB",
+                    sub.name(),
+                    rss as f64 / 1024.0
+                );
                 times.push(t);
                 peak = peak.max(rss);
             }
@@ -294,7 +326,10 @@ fn main() {
 }
 
 fn mosquitto_version() -> String {
-    let out = Command::new(require("mosquitto")).arg("-h").output().unwrap();
+    let out = Command::new(require("mosquitto"))
+        .arg("-h")
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .next()

@@ -66,11 +66,16 @@ fn config(addr: SocketAddr, credentials: Option<&(String, String)>) -> Config {
 
 /// Starts the broker on `addr` in background threads and waits until it accepts
 /// connections. It runs until the process exits.
-pub fn start(addr: SocketAddr, credentials: Option<&(String, String)>) -> Result<SocketAddr, BrokerError> {
+pub fn start(
+    addr: SocketAddr,
+    credentials: Option<&(String, String)>,
+) -> Result<SocketAddr, BrokerError> {
     // rumqttd only logs a bind failure from its own thread; check first so the user
     // gets a clear error.
     let probe = TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
-    let addr = probe.local_addr().map_err(|source| BrokerError::Bind { addr, source })?;
+    let addr = probe
+        .local_addr()
+        .map_err(|source| BrokerError::Bind { addr, source })?;
     drop(probe);
     let mut broker = Broker::new(config(addr, credentials));
     let thread = std::thread::Builder::new()

@@ -20,16 +20,22 @@ pub struct Args {
     pub file: PathBuf,
 
     /// Broker URL: mqtt://host:port, or mqtts://host:port for TLS.
-    #[arg(long, env = "HOST_SERVICE_BROKER", default_value = "mqtt://localhost:1883")]
+    #[arg(
+        long,
+        env = "HOST_SERVICE_BROKER",
+        default_value = "mqtt://localhost:1883"
+    )]
     pub broker: String,
 
-    /// Run an MQTT broker in-process on ADDR and connect to it (no mosquitto needed).
-    /// It keeps sessions and queued messages only while this process runs.
+    /// Run an MQTT broker in-process on ADDR (default 127.0.0.1:1883; give it as
+    /// --embedded-broker=ADDR) and connect to it, so no mosquitto is needed. It keeps
+    /// sessions and queued messages only while this process runs.
     #[arg(
         long,
         env = "HOST_SERVICE_EMBEDDED_BROKER",
         value_name = "ADDR",
         num_args = 0..=1,
+        require_equals = true,
         default_missing_value = "127.0.0.1:1883"
     )]
     pub embedded_broker: Option<SocketAddr>,
@@ -52,7 +58,12 @@ pub struct Args {
     pub username: Option<String>,
 
     /// Password for the broker.
-    #[arg(long, env = "HOST_SERVICE_PASSWORD", hide_env_values = true, requires = "username")]
+    #[arg(
+        long,
+        env = "HOST_SERVICE_PASSWORD",
+        hide_env_values = true,
+        requires = "username"
+    )]
     pub password: Option<String>,
 
     /// Use TLS (implied by an mqtts:// or ssl:// broker URL).
@@ -64,15 +75,29 @@ pub struct Args {
     pub ca_file: Option<PathBuf>,
 
     /// PEM client certificate for mutual TLS (with --client-key).
-    #[arg(long, env = "HOST_SERVICE_CLIENT_CERT", value_name = "PEM", requires = "client_key")]
+    #[arg(
+        long,
+        env = "HOST_SERVICE_CLIENT_CERT",
+        value_name = "PEM",
+        requires = "client_key"
+    )]
     pub client_cert: Option<PathBuf>,
 
     /// PEM private key for --client-cert.
-    #[arg(long, env = "HOST_SERVICE_CLIENT_KEY", value_name = "PEM", requires = "client_cert")]
+    #[arg(
+        long,
+        env = "HOST_SERVICE_CLIENT_KEY",
+        value_name = "PEM",
+        requires = "client_cert"
+    )]
     pub client_key: Option<PathBuf>,
 
     /// Address of the status page (/, /status, /metrics, /healthz).
-    #[arg(long, env = "HOST_SERVICE_STATUS_ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "HOST_SERVICE_STATUS_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
     pub status_addr: SocketAddr,
 
     /// File that keeps rejected payloads verbatim (default: FILE.rejects).
@@ -228,10 +253,15 @@ impl Config {
         };
         let tls_on = args.tls || matches!(scheme, "mqtts" | "ssl");
         if args.embedded_broker.is_some() && tls_on {
-            return Err(ConfigError::Value("the embedded broker speaks plain MQTT; drop --tls".into()));
+            return Err(ConfigError::Value(
+                "the embedded broker speaks plain MQTT; drop --tls".into(),
+            ));
         }
         let read = |p: &PathBuf| {
-            std::fs::read(p).map_err(|source| ConfigError::TlsFile { path: p.clone(), source })
+            std::fs::read(p).map_err(|source| ConfigError::TlsFile {
+                path: p.clone(),
+                source,
+            })
         };
         let tls = if tls_on {
             let ca_pem = args.ca_file.as_ref().map(read).transpose()?;
@@ -239,26 +269,37 @@ impl Config {
                 (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
                 _ => None,
             };
-            Some(TlsSettings { ca_pem, client_auth })
+            Some(TlsSettings {
+                ca_pem,
+                client_auth,
+            })
         } else {
             None
         };
         if !(args.max_backoff.is_finite() && args.max_backoff > 0.0) {
-            return Err(ConfigError::Value("--max-backoff must be a positive number of seconds".into()));
+            return Err(ConfigError::Value(
+                "--max-backoff must be a positive number of seconds".into(),
+            ));
         }
         let qos = match args.qos {
             0 => rumqttc::QoS::AtMostOnce,
             1 => rumqttc::QoS::AtLeastOnce,
             _ => rumqttc::QoS::ExactlyOnce,
         };
-        let broker_url = format!("{}://{host}:{port}", if tls.is_some() { "mqtts" } else { "mqtt" });
+        let broker_url = format!(
+            "{}://{host}:{port}",
+            if tls.is_some() { "mqtts" } else { "mqtt" }
+        );
         let broker_url = if args.embedded_broker.is_some() {
             format!("{broker_url} (embedded)")
         } else {
             broker_url
         };
         Ok(Config {
-            rejects_path: args.rejects.clone().unwrap_or_else(|| with_suffix(&args.file, ".rejects")),
+            rejects_path: args
+                .rejects
+                .clone()
+                .unwrap_or_else(|| with_suffix(&args.file, ".rejects")),
             journal_path: with_suffix(&args.file, ".acklog"),
             csv_path: args.file,
             topic: args.topic,
@@ -270,7 +311,9 @@ impl Config {
             qos,
             client_id: args.client_id.unwrap_or_else(default_client_id),
             clean_session: args.clean_session,
-            credentials: args.username.map(|u| (u, args.password.unwrap_or_default())),
+            credentials: args
+                .username
+                .map(|u| (u, args.password.unwrap_or_default())),
             tls,
             status_addr: args.status_addr,
             max_payload: args.max_payload,
@@ -283,7 +326,10 @@ impl Config {
 
 /// Splits `mqtt://host:port` into its parts (port defaults to 1883, or 8883 for TLS).
 pub fn parse_broker_url(url: &str) -> Result<(&'static str, String, u16), ConfigError> {
-    let bad = |reason: &str| ConfigError::BrokerUrl { url: url.to_owned(), reason: reason.to_owned() };
+    let bad = |reason: &str| ConfigError::BrokerUrl {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
     let (scheme, rest) = match url.split_once("://") {
         Some((s, r)) => (s, r),
         None => ("mqtt", url),
@@ -295,11 +341,15 @@ pub fn parse_broker_url(url: &str) -> Result<(&'static str, String, u16), Config
     };
     let rest = rest.trim_end_matches('/');
     if rest.contains('/') || rest.contains('@') {
-        return Err(bad("expected scheme://host:port (credentials go in --username/--password)"));
+        return Err(bad(
+            "expected scheme://host:port (credentials go in --username/--password)",
+        ));
     }
     let default_port = if scheme == "mqtts" { 8883 } else { 1883 };
     let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or_else(|| bad("unclosed [ in IPv6 address"))?;
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| bad("unclosed [ in IPv6 address"))?;
         let port = match after.strip_prefix(':') {
             Some(p) => p.parse().map_err(|_| bad("bad port"))?,
             None if after.is_empty() => default_port,
@@ -324,10 +374,19 @@ mod tests {
 
     #[test]
     fn broker_urls() {
-        assert_eq!(parse_broker_url("mqtt://localhost:1883").unwrap(), ("mqtt", "localhost".into(), 1883));
-        assert_eq!(parse_broker_url("mqtts://h").unwrap(), ("mqtts", "h".into(), 8883));
+        assert_eq!(
+            parse_broker_url("mqtt://localhost:1883").unwrap(),
+            ("mqtt", "localhost".into(), 1883)
+        );
+        assert_eq!(
+            parse_broker_url("mqtts://h").unwrap(),
+            ("mqtts", "h".into(), 8883)
+        );
         assert_eq!(parse_broker_url("h:99").unwrap(), ("mqtt", "h".into(), 99));
-        assert_eq!(parse_broker_url("mqtt://[::1]:7").unwrap(), ("mqtt", "::1".into(), 7));
+        assert_eq!(
+            parse_broker_url("mqtt://[::1]:7").unwrap(),
+            ("mqtt", "::1".into(), 7)
+        );
         assert!(parse_broker_url("http://h").is_err());
         assert!(parse_broker_url("mqtt://u:p@h").is_err());
     }
@@ -339,8 +398,16 @@ mod tests {
         assert_eq!(c.subscription, "$share/g/sensor-data");
         assert_eq!(c.rejects_path, PathBuf::from("x.csv.rejects"));
         assert_eq!((c.host.as_str(), c.port), ("localhost", 1883));
-        let args = Args::parse_from(["host-service", "--embedded-broker", "--", "t", "x.csv"]);
+        let args = Args::parse_from(["host-service", "--embedded-broker", "t", "x.csv"]);
         let c = Config::from_args(args).unwrap();
-        assert_eq!(c.port, 1883);
+        assert_eq!((c.port, c.topic.as_str()), (1883, "t"));
+        let args = Args::parse_from([
+            "host-service",
+            "--embedded-broker=0.0.0.0:1999",
+            "t",
+            "x.csv",
+        ]);
+        let c = Config::from_args(args).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 1999));
     }
 }

@@ -99,7 +99,10 @@ pub struct Reject {
 
 impl Reject {
     fn new(kind: RejectKind, detail: impl Into<String>) -> Self {
-        Reject { kind, detail: detail.into() }
+        Reject {
+            kind,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -134,7 +137,10 @@ pub fn parse_event(payload: &[u8], max_len: usize) -> Result<SensorEvent, Reject
     if items.len() != 3 {
         return Err(Reject::new(
             RejectKind::WrongShape,
-            format!("expected 3 items [sensor_id, ts, value], got {}", items.len()),
+            format!(
+                "expected 3 items [sensor_id, ts, value], got {}",
+                items.len()
+            ),
         ));
     }
     let sensor_id: String = serde_json::from_str(items[0].get())
@@ -155,14 +161,20 @@ impl Reject {
 fn parse_number(raw: &str) -> Result<Value, Reject> {
     let starts_like_number = raw.starts_with(|c: char| c == '-' || c.is_ascii_digit());
     if !starts_like_number {
-        return Err(Reject::new(RejectKind::WrongShape, format!("not a number: {raw}")));
+        return Err(Reject::new(
+            RejectKind::WrongShape,
+            format!("not a number: {raw}"),
+        ));
     }
     if raw.contains(['.', 'e', 'E']) {
         let f: f64 = raw
             .parse()
             .map_err(|_| Reject::new(RejectKind::WrongShape, format!("bad number {raw}")))?;
         if !f.is_finite() {
-            return Err(Reject::new(RejectKind::NonFinite, format!("{raw} overflows a float")));
+            return Err(Reject::new(
+                RejectKind::NonFinite,
+                format!("{raw} overflows a float"),
+            ));
         }
         Ok(Value::Float(f))
     } else {
@@ -212,7 +224,10 @@ fn mentions_non_finite_token(text: &str) -> bool {
                 }
             }
             let word = &text[i..end];
-            if matches!(word, "NaN" | "nan" | "Infinity" | "inf" | "infinity" | "Inf") {
+            if matches!(
+                word,
+                "NaN" | "nan" | "Infinity" | "inf" | "infinity" | "Inf"
+            ) {
                 found = true;
                 replaced.push('0');
             } else {
@@ -276,7 +291,12 @@ impl<'a> Row<'a> {
 
     /// The CSV fields: `timestamp,datetime,sensor_id,value`.
     pub fn csv_fields(&self) -> [&str; 4] {
-        [&self.ts_repr, &self.datetime, &self.event.sensor_id, &self.value_repr]
+        [
+            &self.ts_repr,
+            &self.datetime,
+            &self.event.sensor_id,
+            &self.value_repr,
+        ]
     }
 }
 

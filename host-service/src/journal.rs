@@ -24,7 +24,12 @@ pub const KEEP: usize = 65_536;
 /// FNV-1a 64: stable across runs and Rust versions (unlike `DefaultHasher`).
 pub fn message_hash(topic: &str, payload: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in topic.as_bytes().iter().chain([0xffu8].iter()).chain(payload) {
+    for b in topic
+        .as_bytes()
+        .iter()
+        .chain([0xffu8].iter())
+        .chain(payload)
+    {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -52,7 +57,10 @@ pub struct Journal {
 impl Journal {
     /// Opens the journal at `path`, loading its last [`KEEP`] entries.
     pub fn open(path: &Path) -> Result<Journal, SinkError> {
-        let open_err = |source| SinkError::Open { path: path.to_owned(), source };
+        let open_err = |source| SinkError::Open {
+            path: path.to_owned(),
+            source,
+        };
         let mut recent = VecDeque::with_capacity(KEEP);
         match File::open(path) {
             Ok(f) => {
@@ -76,13 +84,22 @@ impl Journal {
         }
         let file = Self::rewrite(path, &recent)?;
         let lines_in_file = recent.len();
-        Ok(Journal { path: path.to_owned(), file, recent, pending: String::new(), lines_in_file })
+        Ok(Journal {
+            path: path.to_owned(),
+            file,
+            recent,
+            pending: String::new(),
+            lines_in_file,
+        })
     }
 
     /// Writes `entries` to a fresh file that replaces `path` atomically.
     fn rewrite(path: &Path, entries: &VecDeque<u64>) -> Result<File, SinkError> {
         let tmp = path.with_extension("tmp");
-        let err = |source| SinkError::Write { path: path.to_owned(), source };
+        let err = |source| SinkError::Write {
+            path: path.to_owned(),
+            source,
+        };
         let mut text = String::with_capacity(entries.len() * 24);
         for k in entries {
             // Stored as "0 KEY": the packet id is already folded into the key.
@@ -93,7 +110,10 @@ impl Journal {
         OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(|source| SinkError::Open { path: path.to_owned(), source })
+            .map_err(|source| SinkError::Open {
+                path: path.to_owned(),
+                source,
+            })
     }
 
     /// True if this (DUP-flagged) message was already written.
@@ -119,7 +139,10 @@ impl Journal {
         let n = self.pending.bytes().filter(|b| *b == b'\n').count();
         self.file
             .write_all(self.pending.as_bytes())
-            .map_err(|source| SinkError::Write { path: self.path.clone(), source })?;
+            .map_err(|source| SinkError::Write {
+                path: self.path.clone(),
+                source,
+            })?;
         self.pending.clear();
         self.lines_in_file += n;
         if self.lines_in_file > 2 * KEEP {
@@ -155,6 +178,9 @@ mod tests {
         assert!(!j.seen(0, 0));
         assert!(j.seen(((2 * KEEP) % 65535) as u16, (2 * KEEP) as u64));
         assert!(!j.seen(((2 * KEEP - 1) % 65535) as u16, (2 * KEEP - 1) as u64));
-        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), KEEP);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().lines().count(),
+            KEEP
+        );
     }
 }

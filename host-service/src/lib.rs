@@ -92,15 +92,26 @@ pub async fn run(config: Config) -> Result<(), Error> {
             rejects_file = %config.rejects_path.display(),
             "the CSV ended in a partial row (killed mid-write?); moved it to the rejects file"
         );
-        rejects.write(RejectKind::TornRow, "", "partial last line of the CSV", &fragment)?;
+        rejects.write(
+            RejectKind::TornRow,
+            "",
+            "partial last line of the CSV",
+            &fragment,
+        )?;
         rejects.flush()?;
         stats.count_reject(RejectKind::TornRow);
     }
 
     let listener = tokio::net::TcpListener::bind(config.status_addr)
         .await
-        .map_err(|source| Error::Status { addr: config.status_addr, source })?;
-    let status_addr = listener.local_addr().map_err(|source| Error::Status { addr: config.status_addr, source })?;
+        .map_err(|source| Error::Status {
+            addr: config.status_addr,
+            source,
+        })?;
+    let status_addr = listener.local_addr().map_err(|source| Error::Status {
+        addr: config.status_addr,
+        source,
+    })?;
     tracing::info!("status page on http://{status_addr}/ (JSON at /status)");
 
     if let Some(addr) = config.embedded_broker {
@@ -137,9 +148,11 @@ pub async fn run(config: Config) -> Result<(), Error> {
         client,
         eventloop,
         stats.clone(),
-        tx,
-        backlog,
-        done_rx,
+        mqtt::WriterLink {
+            tx,
+            backlog,
+            done: done_rx,
+        },
         shutdown_rx.clone(),
     ));
     let stats_for_log = stats.clone();
@@ -174,7 +187,10 @@ pub async fn run(config: Config) -> Result<(), Error> {
     };
     let _ = mqtt_task.await;
     let _ = status_task.await;
-    tracing::info!(backlog_max = Stats::get(&stats_for_log.backlog_max), "stopped");
+    tracing::debug!(
+        writer_backlog_max = Stats::get(&stats_for_log.backlog_max),
+        "stopped"
+    );
     match writer_result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.into()),

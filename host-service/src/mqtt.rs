@@ -46,9 +46,22 @@ pub fn client(config: &Config) -> (AsyncClient, EventLoop) {
 
 fn describe(e: &ConnectionError) -> String {
     match e {
-        ConnectionError::ConnectionRefused(code) => format!("connection refused by the broker: {code:?}"),
+        ConnectionError::ConnectionRefused(code) => {
+            format!("connection refused by the broker: {code:?}")
+        }
         other => other.to_string(),
     }
+}
+
+/// The MQTT task's side of the writer.
+#[derive(Debug)]
+pub struct WriterLink {
+    /// Publishes to write.
+    pub tx: mpsc::UnboundedSender<Publish>,
+    /// How far behind the writer is.
+    pub backlog: Arc<Backlog>,
+    /// Fires when the writer has finished (after shutdown).
+    pub done: oneshot::Receiver<()>,
 }
 
 /// Runs the event loop until `shutdown` flips, then waits for the writer to finish
@@ -58,11 +71,14 @@ pub async fn run(
     client: AsyncClient,
     mut eventloop: EventLoop,
     stats: Arc<Stats>,
-    tx: mpsc::UnboundedSender<Publish>,
-    backlog: Arc<Backlog>,
-    writer_done: oneshot::Receiver<()>,
+    writer: WriterLink,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let WriterLink {
+        tx,
+        backlog,
+        done: writer_done,
+    } = writer;
     let initial_backoff = Duration::from_millis(100);
     let mut backoff = initial_backoff;
     let mut connected_once = false;
@@ -119,7 +135,11 @@ pub async fn run(
                 }
             }
             Ok(Event::Incoming(Incoming::SubAck(ack))) => {
-                if ack.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) {
+                if ack
+                    .return_codes
+                    .iter()
+                    .any(|c| matches!(c, SubscribeReasonCode::Failure))
+                {
                     tracing::error!(filter = %config.subscription, "the broker refused the subscription");
                     stats.set_broker(
                         BrokerState::Connected,
@@ -174,7 +194,10 @@ pub async fn run(
             }
         }
     };
-    if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(5), drain)
+        .await
+        .is_err()
+    {
         tracing::warn!("shutdown: gave up waiting for the broker");
     }
 }

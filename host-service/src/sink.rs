@@ -46,7 +46,10 @@ fn open_append(path: &Path) -> Result<File, SinkError> {
         .append(true)
         .create(true)
         .open(path)
-        .map_err(|source| SinkError::Open { path: path.to_owned(), source })
+        .map_err(|source| SinkError::Open {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// Cuts a partial last line (one not ending in `\n`) off `file` and returns it.
@@ -103,11 +106,16 @@ impl CsvSink {
     /// cut off the end, if any; writes the header if the file is new or empty.
     pub fn open(path: &Path) -> Result<(CsvSink, Option<Vec<u8>>), SinkError> {
         let mut file = open_append(path)?;
-        let torn = cut_torn_tail(&mut file)
-            .map_err(|source| SinkError::Repair { path: path.to_owned(), source })?;
+        let torn = cut_torn_tail(&mut file).map_err(|source| SinkError::Repair {
+            path: path.to_owned(),
+            source,
+        })?;
         let empty = file
             .metadata()
-            .map_err(|source| SinkError::Repair { path: path.to_owned(), source })?
+            .map_err(|source| SinkError::Repair {
+                path: path.to_owned(),
+                source,
+            })?
             .len()
             == 0;
         // The csv module's dialect: minimal quoting, "\r\n" line ends.
@@ -117,16 +125,22 @@ impl CsvSink {
             .quote_style(csv::QuoteStyle::Necessary)
             .buffer_capacity(64 * 1024)
             .from_writer(file);
-        let mut sink = CsvSink { path: path.to_owned(), writer };
+        let mut sink = CsvSink {
+            path: path.to_owned(),
+            writer,
+        };
         if empty {
-            sink.write_record(&HEADER)?;
+            sink.write_record(HEADER)?;
             sink.flush()?;
         }
         Ok((sink, torn))
     }
 
     fn write_error(&self, e: impl Into<io::Error>) -> SinkError {
-        SinkError::Write { path: self.path.clone(), source: e.into() }
+        SinkError::Write {
+            path: self.path.clone(),
+            source: e.into(),
+        }
     }
 
     fn write_record<I, T>(&mut self, record: I) -> Result<(), SinkError>
@@ -139,7 +153,10 @@ impl CsvSink {
                 csv::ErrorKind::Io(io) => io,
                 other => io::Error::other(format!("{other:?}")),
             };
-            SinkError::Write { path: self.path.clone(), source: err }
+            SinkError::Write {
+                path: self.path.clone(),
+                source: err,
+            }
         })
     }
 
@@ -170,7 +187,9 @@ pub struct RejectSink {
 
 impl std::fmt::Debug for RejectSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RejectSink").field("path", &self.path).finish()
+        f.debug_struct("RejectSink")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -181,25 +200,37 @@ impl RejectSink {
         // A torn record here would confuse readers: finish it with a newline.
         let len = file
             .metadata()
-            .map_err(|source| SinkError::Repair { path: path.to_owned(), source })?
+            .map_err(|source| SinkError::Repair {
+                path: path.to_owned(),
+                source,
+            })?
             .len();
         let mut writer = io::BufWriter::with_capacity(16 * 1024, {
             if len > 0 {
                 let mut last = [0u8; 1];
                 file.seek(SeekFrom::Start(len - 1))
                     .and_then(|_| file.read_exact(&mut last))
-                    .map_err(|source| SinkError::Repair { path: path.to_owned(), source })?;
+                    .map_err(|source| SinkError::Repair {
+                        path: path.to_owned(),
+                        source,
+                    })?;
                 if last[0] != b'\n' {
-                    file.write_all(b"\n")
-                        .map_err(|source| SinkError::Repair { path: path.to_owned(), source })?;
+                    file.write_all(b"\n").map_err(|source| SinkError::Repair {
+                        path: path.to_owned(),
+                        source,
+                    })?;
                 }
             }
             file
         });
-        writer
-            .flush()
-            .map_err(|source| SinkError::Write { path: path.to_owned(), source })?;
-        Ok(RejectSink { path: path.to_owned(), writer })
+        writer.flush().map_err(|source| SinkError::Write {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(RejectSink {
+            path: path.to_owned(),
+            writer,
+        })
     }
 
     /// Buffers one rejected payload.
@@ -224,14 +255,18 @@ impl RejectSink {
             .write_all(header.as_bytes())
             .and_then(|_| self.writer.write_all(payload))
             .and_then(|_| self.writer.write_all(b"\n"));
-        res.map_err(|source| SinkError::Write { path: self.path.clone(), source })
+        res.map_err(|source| SinkError::Write {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Hands everything buffered to the OS.
     pub fn flush(&mut self) -> Result<(), SinkError> {
-        self.writer
-            .flush()
-            .map_err(|source| SinkError::Write { path: self.path.clone(), source })
+        self.writer.flush().map_err(|source| SinkError::Write {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// The rejects file's path.
@@ -259,19 +294,30 @@ pub fn read_rejects(data: &[u8]) -> Vec<RejectRecord> {
         let header = String::from_utf8_lossy(&rest[..nl]).into_owned();
         rest = &rest[nl + 1..];
         let mut parts = header.splitn(6, ' ');
-        let (Some("#"), Some(_time), Some(kind), Some(topic), Some(bytes)) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some("#"), Some(_time), Some(kind), Some(topic), Some(bytes)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             continue;
         };
         let topic = topic.strip_prefix("topic=").unwrap_or(topic).to_owned();
-        let Some(n) = bytes.strip_prefix("bytes=").and_then(|n| n.parse::<usize>().ok()) else {
+        let Some(n) = bytes
+            .strip_prefix("bytes=")
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
             continue;
         };
         if rest.len() < n {
             break;
         }
-        out.push(RejectRecord { kind: kind.to_owned(), topic, payload: rest[..n].to_vec() });
+        out.push(RejectRecord {
+            kind: kind.to_owned(),
+            topic,
+            payload: rest[..n].to_vec(),
+        });
         rest = &rest[n..];
         if rest.first() == Some(&b'\n') {
             rest = &rest[1..];
@@ -296,9 +342,13 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         drop(CsvSink::open(&path).unwrap());
         drop(CsvSink::open(&path).unwrap());
-        assert_eq!(std::fs::read(&path).unwrap(), b"timestamp,datetime,sensor_id,value\r\n");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"timestamp,datetime,sensor_id,value\r\n"
+        );
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(b"1.5,1970-01-01T00:00:01.500000,lux-1,3\r\n1.6,19").unwrap();
+        f.write_all(b"1.5,1970-01-01T00:00:01.500000,lux-1,3\r\n1.6,19")
+            .unwrap();
         let (_sink, torn) = CsvSink::open(&path).unwrap();
         assert_eq!(torn.as_deref(), Some(&b"1.6,19"[..]));
         assert_eq!(
@@ -312,8 +362,10 @@ mod tests {
         let path = temp_path("r.rejects");
         let _ = std::fs::remove_file(&path);
         let mut sink = RejectSink::open(&path).unwrap();
-        sink.write(RejectKind::NotUtf8, "t", "bad\nbyte", b"\xff\n\x00").unwrap();
-        sink.write(RejectKind::NotJson, "t", "x", b"hi, there").unwrap();
+        sink.write(RejectKind::NotUtf8, "t", "bad\nbyte", b"\xff\n\x00")
+            .unwrap();
+        sink.write(RejectKind::NotJson, "t", "x", b"hi, there")
+            .unwrap();
         sink.flush().unwrap();
         let recs = read_rejects(&std::fs::read(&path).unwrap());
         assert_eq!(recs.len(), 2);

@@ -91,7 +91,12 @@ pub struct Stats {
 
 impl Stats {
     /// Fresh counters.
-    pub fn new(broker_url: String, subscription: String, csv_path: PathBuf, rejects_path: PathBuf) -> Self {
+    pub fn new(
+        broker_url: String,
+        subscription: String,
+        csv_path: PathBuf,
+        rejects_path: PathBuf,
+    ) -> Self {
         let now = Instant::now();
         Stats {
             started: now,
@@ -153,12 +158,18 @@ impl Stats {
 
     /// Marks the subscription as active.
     pub fn set_subscribed(&self, subscribed: bool) {
-        self.broker.lock().unwrap_or_else(|p| p.into_inner()).subscribed = subscribed;
+        self.broker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .subscribed = subscribed;
     }
 
     /// A copy of the broker status.
     pub fn broker_status(&self) -> BrokerStatus {
-        self.broker.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.broker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Records a written row.
@@ -177,7 +188,12 @@ impl Stats {
             None => {
                 sensors.insert(
                     sensor_id.to_owned(),
-                    SensorStat { last_value: value_repr.to_owned(), last_ts: ts, last_seen: now, rows: 1 },
+                    SensorStat {
+                        last_value: value_repr.to_owned(),
+                        last_ts: ts,
+                        last_seen: now,
+                        rows: 1,
+                    },
                 );
             }
         }

@@ -40,7 +40,12 @@ pub fn status_json(stats: &Stats) -> serde_json::Value {
     let broker = stats.broker_status();
     let rejects: serde_json::Map<String, serde_json::Value> = RejectKind::ALL
         .iter()
-        .map(|k| (k.as_str().to_owned(), json!(Stats::get(&stats.rejects[k.index()]))))
+        .map(|k| {
+            (
+                k.as_str().to_owned(),
+                json!(Stats::get(&stats.rejects[k.index()])),
+            )
+        })
         .collect();
     let sensors: serde_json::Map<String, serde_json::Value> = stats
         .sensors
@@ -95,7 +100,9 @@ async fn healthz(State(stats): State<Arc<Stats>>) -> Response {
 
 /// Escapes a Prometheus label value.
 fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// The `/metrics` text.
@@ -171,7 +178,11 @@ pub fn metrics_text(stats: &Stats) -> String {
         "Size of the CSV file.",
         plain(csv_size(stats).unwrap_or(0).to_string()),
     );
-    let sensors = stats.sensors.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let sensors = stats
+        .sensors
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     metric(
         "host_service_sensor_last_value",
         "gauge",
@@ -180,7 +191,10 @@ pub fn metrics_text(stats: &Stats) -> String {
             .iter()
             .filter_map(|(id, s)| {
                 let v: f64 = s.last_value.parse().ok()?;
-                Some((format!("{{sensor_id=\"{}\"}}", label(id)), crate::pyrepr::float_repr(v)))
+                Some((
+                    format!("{{sensor_id=\"{}\"}}", label(id)),
+                    crate::pyrepr::float_repr(v),
+                ))
             })
             .collect(),
     );
@@ -203,14 +217,20 @@ pub fn metrics_text(stats: &Stats) -> String {
 
 async fn metrics(State(stats): State<Arc<Stats>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         metrics_text(&stats),
     )
         .into_response()
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 async fn index(State(stats): State<Arc<Stats>>) -> Html<String> {
@@ -264,13 +284,27 @@ mod tests {
 
     #[test]
     fn metrics_escape_labels_and_count() {
-        let stats = Stats::new("mqtt://x:1".into(), "t".into(), "/nonexistent.csv".into(), "r".into());
+        let stats = Stats::new(
+            "mqtt://x:1".into(),
+            "t".into(),
+            "/nonexistent.csv".into(),
+            "r".into(),
+        );
         stats.row_written("a\"b", "1.5", 1.0);
         stats.count_reject(RejectKind::NotJson);
         let text = metrics_text(&stats);
-        assert!(text.contains("host_service_sensor_last_value{sensor_id=\"a\\\"b\"} 1.5\n"), "{text}");
-        assert!(text.contains("host_service_rejects_total{kind=\"not-json\"} 1\n"), "{text}");
-        assert!(text.contains("host_service_rows_written_total 1\n"), "{text}");
+        assert!(
+            text.contains("host_service_sensor_last_value{sensor_id=\"a\\\"b\"} 1.5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("host_service_rejects_total{kind=\"not-json\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("host_service_rows_written_total 1\n"),
+            "{text}"
+        );
         let js = status_json(&stats);
         assert_eq!(js["rejects"], 1);
         assert_eq!(js["sensors"]["a\"b"]["last_value"], 1.5);

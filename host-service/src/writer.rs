@@ -50,7 +50,10 @@ impl Writer {
         if let (true, Some(h)) = (p.dup, hash) {
             if self.journal.seen(p.pkid, h) {
                 Stats::bump(&self.stats.duplicates);
-                tracing::debug!(pkid = p.pkid, "redelivery of a message already written; not writing it again");
+                tracing::debug!(
+                    pkid = p.pkid,
+                    "redelivery of a message already written; not writing it again"
+                );
                 return Ok(());
             }
         }
@@ -62,10 +65,12 @@ impl Writer {
                 if self.print_events {
                     row.write_console_line(console);
                 }
-                self.stats.row_written(&event.sensor_id, row.value_repr(), ts);
+                self.stats
+                    .row_written(&event.sensor_id, row.value_repr(), ts);
             }
             Err(reject) => {
-                self.rejects.write(reject.kind, &p.topic, &reject.detail, &p.payload)?;
+                self.rejects
+                    .write(reject.kind, &p.topic, &reject.detail, &p.payload)?;
                 if self.stats.count_reject(reject.kind) {
                     tracing::warn!(
                         kind = %reject.kind,
@@ -139,7 +144,9 @@ impl Writer {
                 }
             }
             let waiting = (rx.len() + batch.len()) as u64;
-            self.stats.backlog_max.fetch_max(waiting, std::sync::atomic::Ordering::Relaxed);
+            self.stats
+                .backlog_max
+                .fetch_max(waiting, std::sync::atomic::Ordering::Relaxed);
             for p in &batch {
                 self.handle(p, &mut console)?;
             }
@@ -147,7 +154,11 @@ impl Writer {
             if !console.is_empty() {
                 if stdout_ok {
                     let mut out = std::io::stdout().lock();
-                    if out.write_all(console.as_bytes()).and_then(|_| out.flush()).is_err() {
+                    if out
+                        .write_all(console.as_bytes())
+                        .and_then(|_| out.flush())
+                        .is_err()
+                    {
                         // A closed stdout must not stop the CSV.
                         stdout_ok = false;
                         tracing::warn!("stdout is closed; no more console lines");
@@ -156,7 +167,12 @@ impl Writer {
                 console.clear();
             }
             // Rows are on disk: now they may be acknowledged.
-            acks.extend(batch.iter().filter(|p| p.qos != QoS::AtMostOnce).map(|p| (p.qos, p.pkid)));
+            acks.extend(
+                batch
+                    .iter()
+                    .filter(|p| p.qos != QoS::AtMostOnce)
+                    .map(|p| (p.qos, p.pkid)),
+            );
             backlog.done(batch.len());
             batch.clear();
         }
@@ -191,9 +207,9 @@ pub struct Backlog {
 
 impl Backlog {
     /// Pause reading at this many waiting publishes...
-    pub const HIGH: usize = 4096;
+    pub const HIGH: usize = 16384;
     /// ...and resume below this many.
-    pub const LOW: usize = 1024;
+    pub const LOW: usize = 4096;
 
     /// One more publish handed to the writer.
     pub fn add(&self) {

@@ -18,8 +18,7 @@ fn embedded_broker_writes_rows_and_rejects() {
         &dir.0,
         "svc",
         &[
-            "--embedded-broker",
-            &format!("127.0.0.1:{port}"),
+            &format!("--embedded-broker=127.0.0.1:{port}"),
             "--client-id",
             "emb",
             "sensor-data",
@@ -27,13 +26,20 @@ fn embedded_broker_writes_rows_and_rejects() {
         ],
     );
     svc.wait_subscribed();
-    assert!(svc.status()["broker"]["url"].as_str().unwrap().contains("(embedded)"));
-    let events: Vec<String> = (0..200).map(|i| format!(r#"["lux-1", {i}, {i}.5]"#)).collect();
+    assert!(svc.status()["broker"]["url"]
+        .as_str()
+        .unwrap()
+        .contains("(embedded)"));
+    let events: Vec<String> = (0..200)
+        .map(|i| format!(r#"["lux-1", {i}, {i}.5]"#))
+        .collect();
     publish_lines(port, "sensor-data", 1, &events[..100]);
     publish_bytes(port, "sensor-data", 1, b"hi, there");
     publish_bytes(port, "sensor-data", 0, b"[\"lux-1\", 1, NaN]");
     publish_lines(port, "sensor-data", 0, &events[100..]);
-    wait_for(T, "200 rows", || (csv_rows(&csv).len() >= 200).then_some(()));
+    wait_for(T, "200 rows", || {
+        (csv_rows(&csv).len() >= 200).then_some(())
+    });
     let want: Vec<String> = (0..200).map(|i| format!("{i}.5")).collect();
     assert_eq!(csv_values(&csv), want);
     let s = wait_for(T, "rejects counted", || {
@@ -44,11 +50,20 @@ fn embedded_broker_writes_rows_and_rejects() {
     assert_eq!(s["rejects_by_kind"]["non-finite"], 1);
     assert_eq!(s["rows_written"], 200);
     assert_eq!(s["messages_received"], 202);
-    let recs = host_service::sink::read_rejects(&std::fs::read(dir.path("test.csv.rejects")).unwrap());
-    assert_eq!(recs.iter().map(|r| r.payload.as_slice()).collect::<Vec<_>>(), [&b"hi, there"[..], b"[\"lux-1\", 1, NaN]"]);
+    let recs =
+        host_service::sink::read_rejects(&std::fs::read(dir.path("test.csv.rejects")).unwrap());
+    assert_eq!(
+        recs.iter()
+            .map(|r| r.payload.as_slice())
+            .collect::<Vec<_>>(),
+        [&b"hi, there"[..], b"[\"lux-1\", 1, NaN]"]
+    );
     // The console lines are the tutorial's.
     let out = svc.stdout_text();
-    assert!(out.starts_with("SensorEvent(sensor_id='lux-1', ts="), "{out}");
+    assert!(
+        out.starts_with("SensorEvent(sensor_id='lux-1', ts="),
+        "{out}"
+    );
     assert!(out.lines().next().unwrap().ends_with(", val=0.5)"), "{out}");
     assert_eq!(svc.terminate(), 0);
 }
@@ -66,8 +81,7 @@ fn embedded_broker_sessions_and_share_groups() {
         &dir.0,
         "a",
         &[
-            "--embedded-broker",
-            &format!("127.0.0.1:{port}"),
+            &format!("--embedded-broker=127.0.0.1:{port}"),
             "--client-id",
             "emb-a",
             "--share-group",
@@ -98,7 +112,12 @@ fn embedded_broker_sessions_and_share_groups() {
     });
     std::thread::sleep(Duration::from_millis(500));
     let (va, vb) = (csv_values(&a_csv), csv_values(&b_csv));
-    assert!(!va.is_empty() && !vb.is_empty(), "split {} / {}", va.len(), vb.len());
+    assert!(
+        !va.is_empty() && !vb.is_empty(),
+        "split {} / {}",
+        va.len(),
+        vb.len()
+    );
     let mut all: Vec<u64> = va.iter().chain(&vb).map(|v| v.parse().unwrap()).collect();
     all.sort_unstable();
     assert_eq!(all, (0..400).collect::<Vec<u64>>(), "lost or duplicated");
@@ -118,13 +137,20 @@ fn embedded_broker_sessions_and_share_groups() {
     let c = Service::start(&dir.0, "c1", &c_args);
     c.wait_subscribed();
     publish_lines(port, "c/data", 1, &events[..50]);
-    wait_for(T, "50 rows", || (csv_rows(&c_csv).len() >= 50).then_some(()));
+    wait_for(T, "50 rows", || {
+        (csv_rows(&c_csv).len() >= 50).then_some(())
+    });
     c.kill();
     publish_lines(port, "c/data", 1, &events[50..100]);
     let c = Service::start(&dir.0, "c2", &c_args);
-    wait_for(T, "100 rows after the restart", || (csv_rows(&c_csv).len() >= 100).then_some(()));
+    wait_for(T, "100 rows after the restart", || {
+        (csv_rows(&c_csv).len() >= 100).then_some(())
+    });
     std::thread::sleep(Duration::from_millis(300));
-    let got: Vec<u64> = csv_values(&c_csv).iter().map(|v| v.parse().unwrap()).collect();
+    let got: Vec<u64> = csv_values(&c_csv)
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
     assert_eq!(got, (0..100).collect::<Vec<u64>>());
     assert_eq!(c.terminate(), 0);
     assert_eq!(a.terminate(), 0);

@@ -24,13 +24,45 @@ impl Rng {
 fn floats() -> Vec<f64> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut v = vec![
-        0.0, -0.0, 1.0, 284.0, 371.6063, 284.1312, 0.1, 0.3, 1e16, 1e15, 9999999999999998.0, 1e17, 1e-4,
-        1e-5, 0.00012345, 1.5e-5, 5e-324, f64::MIN_POSITIVE, f64::MAX, -f64::MAX, 123456789012345678.0,
-        1484535480.613611, 2.5, 1e22, 1e23, 0.000999, 100.0, 1e300, 12345678901234567890.0,
+        0.0,
+        -0.0,
+        1.0,
+        284.0,
+        371.6063,
+        284.1312,
+        0.1,
+        0.3,
+        1e16,
+        1e15,
+        9999999999999998.0,
+        1e17,
+        1e-4,
+        1e-5,
+        0.00012345,
+        1.5e-5,
+        5e-324,
+        f64::MIN_POSITIVE,
+        f64::MAX,
+        -f64::MAX,
+        123456789012345678.0,
+        1484535480.613611,
+        2.5,
+        1e22,
+        1e23,
+        0.000999,
+        100.0,
+        1e300,
+        12345678901234567890.0,
     ];
     for e in -30..30 {
         let p = 10f64.powi(e);
-        v.extend([p, -p, p * 1.5, p * (1.0 - f64::EPSILON), p * (1.0 + f64::EPSILON)]);
+        v.extend([
+            p,
+            -p,
+            p * 1.5,
+            p * (1.0 - f64::EPSILON),
+            p * (1.0 + f64::EPSILON),
+        ]);
     }
     for i in 0..3000u64 {
         // Subnormals, where short ties are possible.
@@ -50,7 +82,10 @@ fn floats() -> Vec<f64> {
 #[test]
 fn float_repr_matches_cpython() {
     let values = floats();
-    let input: String = values.iter().map(|f| format!("{:016x}\n", f.to_bits())).collect();
+    let input: String = values
+        .iter()
+        .map(|f| format!("{:016x}\n", f.to_bits()))
+        .collect();
     let out = common::python(
         "import sys, struct\n\
          for line in sys.stdin:\n\
@@ -66,20 +101,36 @@ fn float_repr_matches_cpython() {
             bad.push(format!("{f:e}: got {got}, CPython {want}"));
         }
     }
-    assert!(bad.is_empty(), "{} mismatches, first: {:?}", bad.len(), &bad[..bad.len().min(10)]);
+    assert!(
+        bad.is_empty(),
+        "{} mismatches, first: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(10)]
+    );
 }
 
 #[test]
 fn isoformat_matches_cpython() {
     let mut rng = Rng(12345);
-    let mut ts: Vec<f64> = vec![0.0, 1484535480.613611, 951782400.5, 1.0000005, 1.0000015, 1.9999995, 4102444799.9999995];
+    let mut ts: Vec<f64> = vec![
+        0.0,
+        1484535480.613611,
+        951782400.5,
+        1.0000005,
+        1.0000015,
+        1.9999995,
+        4102444799.9999995,
+    ];
     for _ in 0..3000 {
         ts.push(rng.below(4_102_444_800) as f64 + (rng.below(1_000_000_000) as f64) / 1e9);
         // Exactly half a microsecond after a whole one: round-half-even territory.
         ts.push(rng.below(2_000_000_000) as f64 + (rng.below(1_000_000) as f64 + 0.5) / 1e6);
         ts.push(rng.below(4_102_444_800) as f64);
     }
-    let input: String = ts.iter().map(|f| format!("{:016x}\n", f.to_bits())).collect();
+    let input: String = ts
+        .iter()
+        .map(|f| format!("{:016x}\n", f.to_bits()))
+        .collect();
     let out = common::python(
         "import sys, struct, warnings\nwarnings.simplefilter('ignore')\n\
          from datetime import datetime\n\
@@ -96,16 +147,40 @@ fn isoformat_matches_cpython() {
         .filter(|(t, want)| utc_isoformat(**t) != **want)
         .map(|(t, want)| format!("{t:?}: got {}, CPython {want}", utc_isoformat(*t)))
         .collect();
-    assert!(bad.is_empty(), "{} mismatches, first: {:?}", bad.len(), &bad[..bad.len().min(10)]);
+    assert!(
+        bad.is_empty(),
+        "{} mismatches, first: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(10)]
+    );
 }
 
 fn strings() -> Vec<String> {
     let mut rng = Rng(777);
     let mut v: Vec<String> = [
-        "lux-1", "", "it's", "say \"hi\"", "both ' and \"", "back\\slash", "tab\there", "new\nline", "cr\r",
-        "\u{0}\u{1}\u{1f}\u{7f}", "\u{80}\u{9f}\u{a0}\u{ad}", "héllo wörld", "日本語", "emoji 😀",
-        "\u{2028}\u{2029}\u{200b}\u{feff}", "\u{e000}\u{f8ff}", "\u{378}", "\u{10ffff}", "\u{1d400}",
-        "a,b", "x\"y", " lead", "trail ",
+        "lux-1",
+        "",
+        "it's",
+        "say \"hi\"",
+        "both ' and \"",
+        "back\\slash",
+        "tab\there",
+        "new\nline",
+        "cr\r",
+        "\u{0}\u{1}\u{1f}\u{7f}",
+        "\u{80}\u{9f}\u{a0}\u{ad}",
+        "héllo wörld",
+        "日本語",
+        "emoji 😀",
+        "\u{2028}\u{2029}\u{200b}\u{feff}",
+        "\u{e000}\u{f8ff}",
+        "\u{378}",
+        "\u{10ffff}",
+        "\u{1d400}",
+        "a,b",
+        "x\"y",
+        " lead",
+        "trail ",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -138,7 +213,10 @@ fn strings() -> Vec<String> {
 #[test]
 fn str_repr_matches_cpython() {
     let values = strings();
-    let input: String = values.iter().map(|s| serde_json::to_string(s).unwrap() + "\n").collect();
+    let input: String = values
+        .iter()
+        .map(|s| serde_json::to_string(s).unwrap() + "\n")
+        .collect();
     // Python prints the repr plus its Unicode category verdicts; characters that are
     // unassigned in CPython 3.11's Unicode 14 but assigned in our newer tables can't
     // match and are reported, not compared.
@@ -152,7 +230,10 @@ fn str_repr_matches_cpython() {
     );
     let mut compared = 0;
     let mut bad = Vec::new();
-    for (s, line) in values.iter().zip(std::str::from_utf8(&out).unwrap().lines()) {
+    for (s, line) in values
+        .iter()
+        .zip(std::str::from_utf8(&out).unwrap().lines())
+    {
         let (want, has_cn): (String, bool) = serde_json::from_str(line).unwrap();
         let got = str_repr(s);
         if got == want {
@@ -161,8 +242,17 @@ fn str_repr_matches_cpython() {
             bad.push(format!("{s:?}: got {got}, CPython {want}"));
         }
     }
-    assert!(bad.is_empty(), "{} mismatches, first: {:?}", bad.len(), &bad[..bad.len().min(10)]);
-    assert!(compared > values.len() * 9 / 10, "only {compared} of {} compared", values.len());
+    assert!(
+        bad.is_empty(),
+        "{} mismatches, first: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(10)]
+    );
+    assert!(
+        compared > values.len() * 9 / 10,
+        "only {compared} of {} compared",
+        values.len()
+    );
 }
 
 #[test]
@@ -197,7 +287,9 @@ fn whole_row_matches_python_csv_and_namedtuple() {
     drop(wtr);
     let input: String = cases
         .iter()
-        .map(|(p, ts)| serde_json::to_string(&(p, format!("{:016x}", ts.to_bits()))).unwrap() + "\n")
+        .map(|(p, ts)| {
+            serde_json::to_string(&(p, format!("{:016x}", ts.to_bits()))).unwrap() + "\n"
+        })
         .collect();
     let out = common::python(
         "import sys, json, csv, io, struct, warnings\nwarnings.simplefilter('ignore')\n\
@@ -214,7 +306,8 @@ fn whole_row_matches_python_csv_and_namedtuple() {
          sys.stdout.write(json.dumps([buf.getvalue(), lines]))\n",
         input.as_bytes(),
     );
-    let (want_csv, want_lines): (String, Vec<(String, bool)>) = serde_json::from_slice(&out).unwrap();
+    let (want_csv, want_lines): (String, Vec<(String, bool)>) =
+        serde_json::from_slice(&out).unwrap();
     let ours = String::from_utf8(ours).unwrap();
     assert_eq!(ours, want_csv, "CSV differs from Python's csv module");
     let got_lines: Vec<&str> = lines.lines().collect();

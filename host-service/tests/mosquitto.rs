@@ -6,7 +6,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{csv_rows, csv_values, publish_bytes, publish_lines, wait_for, Mosquitto, Service, TempDir};
+use common::{
+    csv_rows, csv_values, publish_bytes, publish_lines, wait_for, Mosquitto, Service, TempDir,
+};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -31,7 +33,14 @@ fn tutorial_events_match_server_py_byte_for_byte() {
     let svc = Service::start(
         &dir.0,
         "svc",
-        &["--broker", &broker_arg(&m), "--client-id", "tut", "sensor-data", csv.to_str().unwrap()],
+        &[
+            "--broker",
+            &broker_arg(&m),
+            "--client-id",
+            "tut",
+            "sensor-data",
+            csv.to_str().unwrap(),
+        ],
     );
     svc.wait_subscribed();
     let payloads: Vec<String> = vec![
@@ -125,11 +134,21 @@ fn bad_payloads_are_kept_and_counted_and_status_reports_them() {
         ("too-large", huge.into_bytes()),
         ("not-json", b"\x00\x01binary\r\n\x02".to_vec()),
     ];
-    publish_lines(m.port, "sensor-data", 1, &[r#"["lux-1", 1, 10.5]"#.to_owned()]);
+    publish_lines(
+        m.port,
+        "sensor-data",
+        1,
+        &[r#"["lux-1", 1, 10.5]"#.to_owned()],
+    );
     for (_, payload) in &bad {
         publish_bytes(m.port, "sensor-data", 1, payload);
     }
-    publish_lines(m.port, "sensor-data", 1, &[r#"["lux-1", 2, 11.5]"#.to_owned()]);
+    publish_lines(
+        m.port,
+        "sensor-data",
+        1,
+        &[r#"["lux-1", 2, 11.5]"#.to_owned()],
+    );
     wait_rows(&csv, 2);
     let records = wait_for(T, "all rejects on disk", || {
         let r = host_service::sink::read_rejects(&std::fs::read(&rejects).unwrap_or_default());
@@ -137,7 +156,12 @@ fn bad_payloads_are_kept_and_counted_and_status_reports_them() {
     });
     assert_eq!(records.len(), bad.len());
     for ((kind, payload), rec) in bad.iter().zip(&records) {
-        assert_eq!(rec.kind, *kind, "payload {:?}", String::from_utf8_lossy(payload));
+        assert_eq!(
+            rec.kind,
+            *kind,
+            "payload {:?}",
+            String::from_utf8_lossy(payload)
+        );
         assert_eq!(&rec.payload, payload, "kept verbatim");
         assert_eq!(rec.topic, "sensor-data");
     }
@@ -157,14 +181,26 @@ fn bad_payloads_are_kept_and_counted_and_status_reports_them() {
     assert_eq!(s["sensors"]["lux-1"]["last_value"], 11.5);
     assert_eq!(s["sensors"]["lux-1"]["rows"], 2);
     assert!(s["sensors"]["lux-1"]["age_seconds"].as_f64().unwrap() < 30.0);
-    assert_eq!(s["csv"]["size_bytes"], std::fs::metadata(&csv).unwrap().len());
+    assert_eq!(
+        s["csv"]["size_bytes"],
+        std::fs::metadata(&csv).unwrap().len()
+    );
     assert_eq!(s["broker"]["state"], "connected");
 
     let (code, metrics) = common::http_get(svc.status_port, "/metrics").unwrap();
     assert_eq!(code, 200);
-    assert!(metrics.contains("host_service_rows_written_total 2\n"), "{metrics}");
-    assert!(metrics.contains(&format!("host_service_messages_received_total {}\n", bad.len() + 2)));
-    assert!(metrics.contains("host_service_rejects_total{kind=\"wrong-shape\"} 5\n"), "{metrics}");
+    assert!(
+        metrics.contains("host_service_rows_written_total 2\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!(
+        "host_service_messages_received_total {}\n",
+        bad.len() + 2
+    )));
+    assert!(
+        metrics.contains("host_service_rejects_total{kind=\"wrong-shape\"} 5\n"),
+        "{metrics}"
+    );
     assert!(metrics.contains("host_service_sensor_last_value{sensor_id=\"lux-1\"} 11.5\n"));
     assert!(metrics.contains("host_service_broker_connected 1\n"));
     let (code, body) = common::http_get(svc.status_port, "/healthz").unwrap();
@@ -176,7 +212,11 @@ fn bad_payloads_are_kept_and_counted_and_status_reports_them() {
 
     // One warning per kind, not one per payload.
     let log = svc.stderr_text();
-    assert_eq!(log.matches("rejected a payload (kept verbatim").count(), by_kind.len(), "{log}");
+    assert_eq!(
+        log.matches("rejected a payload (kept verbatim").count(),
+        by_kind.len(),
+        "{log}"
+    );
     assert_eq!(svc.terminate(), 0);
 }
 
@@ -187,16 +227,26 @@ fn unwritable_csv_exits_nonzero_before_subscribing() {
     let m = Mosquitto::start(&dir.0, false);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_host-service"))
         .args(["--broker", &broker_arg(&m), "--client-id", "nowrite-client"])
-        .args(["--status-addr", &format!("127.0.0.1:{}", common::free_port())])
+        .args([
+            "--status-addr",
+            &format!("127.0.0.1:{}", common::free_port()),
+        ])
         .args(["sensor-data", "/nonexistent-dir/sub/test.csv"])
         .output()
         .unwrap();
     assert_ne!(out.status.code(), Some(0));
     assert!(out.status.code().is_some(), "exited by a signal?");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("cannot open /nonexistent-dir/sub/test.csv for writing"), "{stderr}");
+    assert!(
+        stderr.contains("cannot open /nonexistent-dir/sub/test.csv for writing"),
+        "{stderr}"
+    );
     std::thread::sleep(Duration::from_millis(200));
-    assert!(!m.log().contains("nowrite-client"), "it connected: {}", m.log());
+    assert!(
+        !m.log().contains("nowrite-client"),
+        "it connected: {}",
+        m.log()
+    );
 }
 
 /// A partial last line (SIGKILL mid-write) is cut and kept in the rejects file; the file
@@ -208,11 +258,21 @@ fn torn_last_row_is_repaired_and_file_is_appended() {
     let csv = dir.path("test.csv");
     let existing = "timestamp,datetime,sensor_id,value\r\n1700000000.5,2023-11-14T22:13:20.500000,lux-1,3.5\r\n";
     std::fs::write(&csv, format!("{existing}1700000002.25,2023-11-1")).unwrap();
-    let args = ["--broker", &broker_arg(&m), "--client-id", "torn", "--qos", "1", "t", csv.to_str().unwrap()];
+    let args = [
+        "--broker",
+        &broker_arg(&m),
+        "--client-id",
+        "torn",
+        "--qos",
+        "1",
+        "t",
+        csv.to_str().unwrap(),
+    ];
     let svc = Service::start(&dir.0, "svc", &args);
     svc.wait_subscribed();
     assert_eq!(std::fs::read_to_string(&csv).unwrap(), existing);
-    let recs = host_service::sink::read_rejects(&std::fs::read(dir.path("test.csv.rejects")).unwrap());
+    let recs =
+        host_service::sink::read_rejects(&std::fs::read(dir.path("test.csv.rejects")).unwrap());
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].kind, "torn-row");
     assert_eq!(recs[0].payload, b"1700000002.25,2023-11-1");
@@ -226,7 +286,13 @@ fn torn_last_row_is_repaired_and_file_is_appended() {
     publish_lines(m.port, "t", 1, &[r#"["lux-1", 2, 5.5]"#.to_owned()]);
     wait_rows(&csv, 3);
     assert_eq!(csv_values(&csv), ["3.5", "4.5", "5.5"]);
-    assert_eq!(std::fs::read_to_string(&csv).unwrap().matches("timestamp,").count(), 1);
+    assert_eq!(
+        std::fs::read_to_string(&csv)
+            .unwrap()
+            .matches("timestamp,")
+            .count(),
+        1
+    );
     assert_eq!(svc.terminate(), 0);
 }
 
@@ -240,7 +306,16 @@ fn broker_down_at_start_and_lost_later() {
     let svc = Service::start(
         &dir.0,
         "svc",
-        &["--broker", &format!("mqtt://127.0.0.1:{port}"), "--client-id", "down", "--max-backoff", "0.5", "t", csv.to_str().unwrap()],
+        &[
+            "--broker",
+            &format!("mqtt://127.0.0.1:{port}"),
+            "--client-id",
+            "down",
+            "--max-backoff",
+            "0.5",
+            "t",
+            csv.to_str().unwrap(),
+        ],
     );
     wait_for(T, "disconnected state with an error", || {
         let s = svc.status();
@@ -268,12 +343,24 @@ fn broker_down_at_start_and_lost_later() {
 fn assert_exactly_once(values: &[String], n: usize) {
     let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
     for v in values {
-        *counts.entry(v.parse().unwrap_or_else(|_| panic!("bad value {v}"))).or_default() += 1;
+        *counts
+            .entry(v.parse().unwrap_or_else(|_| panic!("bad value {v}")))
+            .or_default() += 1;
     }
     let missing: Vec<u64> = (0..n as u64).filter(|i| !counts.contains_key(i)).collect();
     let dups: Vec<(&u64, &usize)> = counts.iter().filter(|(_, c)| **c > 1).collect();
-    assert!(missing.is_empty(), "{} lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(10)]);
-    assert!(dups.is_empty(), "{} duplicated, e.g. {:?}", dups.len(), &dups[..dups.len().min(10)]);
+    assert!(
+        missing.is_empty(),
+        "{} lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    assert!(
+        dups.is_empty(),
+        "{} duplicated, e.g. {:?}",
+        dups.len(),
+        &dups[..dups.len().min(10)]
+    );
     assert_eq!(values.len(), n);
 }
 
@@ -308,8 +395,11 @@ fn restarts_lose_nothing_and_duplicate_nothing() {
 
     // 1. SIGKILL while a burst is being written.
     let port = m.port;
-    let publisher = std::thread::spawn(move || publish_lines(port, "p/data", 1, &events(0..3000)));
-    wait_for(T, "the burst to start arriving", || (csv_rows(&csv).len() > 200).then_some(()));
+    let publisher =
+        std::thread::spawn(move || common::publish_many(port, "p/data", 1, &events(0..3000)));
+    wait_for(T, "the burst to start arriving", || {
+        (csv_rows(&csv).len() > 200).then_some(())
+    });
     svc.kill();
     publisher.join().unwrap();
     // 2. More while it is down (queued in the session).
@@ -318,7 +408,9 @@ fn restarts_lose_nothing_and_duplicate_nothing() {
     wait_rows(&csv, 3500);
     // 3. Broker restart with the service running.
     m.stop();
-    wait_for(T, "disconnect noticed", || (svc.status()["broker"]["state"] != "connected").then_some(()));
+    wait_for(T, "disconnect noticed", || {
+        (svc.status()["broker"]["state"] != "connected").then_some(())
+    });
     m.restart();
     svc.wait_subscribed();
     publish_lines(m.port, "p/data", 1, &events(3500..4000));
@@ -364,16 +456,113 @@ fn share_group_splits_a_stream() {
     let b = start("share-b", &b_csv);
     a.wait_subscribed();
     b.wait_subscribed();
-    assert_eq!(a.status()["broker"]["subscription"], "$share/writers/s/data");
+    assert_eq!(
+        a.status()["broker"]["subscription"],
+        "$share/writers/s/data"
+    );
     publish_lines(m.port, "s/data", 1, &events(0..1000));
     wait_for(T, "all 1000 rows across both files", || {
         (csv_rows(&a_csv).len() + csv_rows(&b_csv).len() >= 1000).then_some(())
     });
     std::thread::sleep(Duration::from_millis(500));
     let (va, vb) = (csv_values(&a_csv), csv_values(&b_csv));
-    assert!(!va.is_empty() && !vb.is_empty(), "one instance got nothing: {} / {}", va.len(), vb.len());
+    assert!(
+        !va.is_empty() && !vb.is_empty(),
+        "one instance got nothing: {} / {}",
+        va.len(),
+        vb.len()
+    );
     let all: Vec<String> = va.into_iter().chain(vb).collect();
     assert_exactly_once(&all, 1000);
     assert_eq!(a.terminate(), 0);
     assert_eq!(b.terminate(), 0);
+}
+
+/// A long session backlog (the broker pours it out without waiting for acks) is written
+/// exactly once while the service's memory stays bounded: it stops reading the socket
+/// while the writer is behind.
+#[test]
+fn long_session_backlog_is_drained_with_bounded_queue() {
+    let dir = TempDir::new("backlog");
+    let m = Mosquitto::start_with(
+        &dir.0,
+        common::free_port(),
+        false,
+        "max_queued_messages 1000000\n",
+    );
+    let csv = dir.path("test.csv");
+    let args = [
+        "--broker",
+        &broker_arg(&m),
+        "--client-id",
+        "backlog",
+        "--quiet",
+        "b/data",
+        csv.to_str().unwrap(),
+    ];
+    let svc = Service::start(&dir.0, "svc1", &args);
+    svc.wait_subscribed();
+    assert_eq!(svc.terminate(), 0);
+    const N: usize = 30_000;
+    common::publish_many(m.port, "b/data", 1, &events(0..N));
+    let svc = Service::start(&dir.0, "svc2", &args);
+    wait_rows(&csv, N);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_exactly_once(&csv_values(&csv), N);
+    let s = svc.status();
+    let backlog = s["writer_backlog_max"].as_u64().unwrap();
+    let high = host_service::writer::Backlog::HIGH as u64;
+    assert!(
+        backlog <= high + 64,
+        "backlog reached {backlog} (pause at {high})"
+    );
+    assert_eq!(s["rows_written"], N as u64);
+    assert_eq!(svc.terminate(), 0);
+}
+
+/// The tutorial's device publishes with RETAIN set. Live events are written; the stale
+/// copy the broker replays on a fresh subscription is not (it would be an old reading
+/// stamped with a new time).
+#[test]
+fn retained_events_live_are_written_replays_are_not() {
+    let dir = TempDir::new("retained");
+    let m = Mosquitto::start(&dir.0, false);
+    let csv = dir.path("test.csv");
+    let args = [
+        "--broker",
+        &broker_arg(&m),
+        "--client-id",
+        "ret",
+        "--clean-session",
+        "r/data",
+        csv.to_str().unwrap(),
+    ];
+    let svc = Service::start(&dir.0, "svc1", &args);
+    svc.wait_subscribed();
+    let bin = common::require("mosquitto_pub");
+    let st = std::process::Command::new(bin)
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &m.port.to_string(),
+            "-i",
+            "ret-pub",
+            "-t",
+            "r/data",
+            "-r",
+        ])
+        .args(["-m", r#"["lux-1", 611, 284.1312]"#])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_rows(&csv, 1);
+    assert_eq!(svc.terminate(), 0);
+    let svc = Service::start(&dir.0, "svc2", &args);
+    svc.wait_subscribed();
+    wait_for(T, "the retained replay to be counted", || {
+        (svc.status()["retained_skipped"] == 1).then_some(())
+    });
+    assert_eq!(csv_values(&csv), ["284.1312"]);
+    assert_eq!(svc.terminate(), 0);
 }

@@ -36,7 +36,11 @@ impl Drop for TempDir {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Finds a program on PATH or in the sbin dirs, or fails with a clear message.
@@ -96,7 +100,13 @@ impl Mosquitto {
     /// Starts on `port` with `extra` lines appended to the generated config.
     pub fn start_with(dir: &Path, port: u16, persistence: bool, extra: &str) -> Mosquitto {
         let conf = dir.join(format!("mosquitto-{port}.conf"));
-        let mut text = format!("listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 20\n{extra}");
+        let anonymous = if extra.contains("allow_anonymous") {
+            ""
+        } else {
+            "allow_anonymous true\n"
+        };
+        let mut text =
+            format!("listener {port} 127.0.0.1\n{anonymous}max_inflight_messages 20\n{extra}");
         if persistence {
             // mosquitto started as root drops to the `mosquitto` user: let it write here.
             use std::os::unix::fs::PermissionsExt;
@@ -108,7 +118,12 @@ impl Mosquitto {
             ));
         }
         std::fs::write(&conf, text).unwrap();
-        let mut m = Mosquitto { port, conf, log: dir.join(format!("mosquitto-{port}.log")), child: None };
+        let mut m = Mosquitto {
+            port,
+            conf,
+            log: dir.join(format!("mosquitto-{port}.log")),
+            child: None,
+        };
         m.restart();
         m
     }
@@ -117,7 +132,11 @@ impl Mosquitto {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "mosquitto is already running");
         let bin = require("mosquitto");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let child = Command::new(bin)
             .arg("-c")
             .arg(&self.conf)
@@ -127,7 +146,9 @@ impl Mosquitto {
             .expect("start mosquitto");
         self.child = Some(child);
         let port = self.port;
-        wait_for(Duration::from_secs(10), "mosquitto to listen", || port_open(port).then_some(()));
+        wait_for(Duration::from_secs(10), "mosquitto to listen", || {
+            port_open(port).then_some(())
+        });
     }
 
     /// Stops it cleanly (SIGTERM: mosquitto saves its database).
@@ -154,7 +175,11 @@ impl Drop for Mosquitto {
 
 /// Sends a signal by name with kill(1).
 pub fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
     assert!(ok.success(), "kill -{sig} {pid} failed");
 }
 
@@ -162,7 +187,11 @@ pub fn signal(pid: u32, sig: &str) {
 /// mosquitto_pub sends by default.
 fn pub_id() -> String {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    format!("pub-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+    format!(
+        "pub-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    )
 }
 
 /// Waits for a publisher, killing it after a minute so a broker that never acks fails
@@ -186,7 +215,19 @@ fn wait_publisher(mut child: Child, what: &str) {
 pub fn publish_lines(port: u16, topic: &str, qos: u8, lines: &[String]) {
     let bin = require("mosquitto_pub");
     let mut child = Command::new(bin)
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-i", &pub_id(), "-t", topic, "-q", &qos.to_string(), "-l"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-i",
+            &pub_id(),
+            "-t",
+            topic,
+            "-q",
+            &qos.to_string(),
+            "-l",
+        ])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -207,7 +248,19 @@ pub fn publish_bytes(port: u16, topic: &str, qos: u8, payload: &[u8]) {
     // -s refuses an empty stdin; -n sends a zero-length message.
     let mode = if payload.is_empty() { "-n" } else { "-s" };
     let mut child = Command::new(bin)
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-i", &pub_id(), "-t", topic, "-q", &qos.to_string(), mode])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-i",
+            &pub_id(),
+            "-t",
+            topic,
+            "-q",
+            &qos.to_string(),
+            mode,
+        ])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -215,18 +268,77 @@ pub fn publish_bytes(port: u16, topic: &str, qos: u8, payload: &[u8]) {
     wait_publisher(child, "mosquitto_pub");
 }
 
+/// Publishes the burst with a rumqttc client and waits until the broker has it all
+/// (every PUBACK at QoS 1; a clean DISCONNECT after the last write at QoS 0).
+/// mosquitto_pub -l is not used: at QoS 1 it lost two thirds of a 100k burst here.
+pub fn publish_many(port: u16, topic: &str, qos: u8, burst: &[String]) {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut opts = MqttOptions::new(pub_id(), "127.0.0.1", port);
+        opts.set_inflight(100).set_clean_session(true);
+        let (client, mut eventloop) = AsyncClient::new(opts, 1000);
+        let q = if qos == 0 {
+            QoS::AtMostOnce
+        } else {
+            QoS::AtLeastOnce
+        };
+        let payloads: Vec<Vec<u8>> = burst.iter().map(|l| l.as_bytes().to_vec()).collect();
+        let n = payloads.len();
+        let topic = topic.to_owned();
+        let sender = tokio::spawn(async move {
+            let topic = topic;
+            for p in payloads {
+                client.publish(topic.as_str(), q, false, p).await.unwrap();
+            }
+            client
+        });
+        let (mut acked, mut sent) = (0usize, 0usize);
+        let mut client = None;
+        let mut sender = Some(sender);
+        loop {
+            if let Some(s) = sender.as_mut().filter(|s| s.is_finished()) {
+                client = Some(s.await.unwrap());
+                sender = None;
+            }
+            let done = if qos == 0 { sent == n } else { acked == n };
+            if done {
+                if let Some(c) = client.take() {
+                    c.disconnect().await.unwrap();
+                }
+            }
+            match eventloop.poll().await.expect("publisher connection") {
+                Event::Incoming(Packet::PubAck(_)) => acked += 1,
+                Event::Outgoing(Outgoing::Publish(_)) => sent += 1,
+                Event::Outgoing(Outgoing::Disconnect) => break,
+                _ => {}
+            }
+        }
+    });
+}
+
 /// GET over plain HTTP/1.1; returns (status code, body).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).ok()?;
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n")?;
     let code = head.split(' ').nth(1)?.parse().ok()?;
     // Undo chunked encoding if the server used it.
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         let mut out = String::new();
         let mut rest = body;
         while let Some((size, after)) = rest.split_once("\r\n") {
@@ -256,7 +368,9 @@ pub fn status(port: u16) -> serde_json::Value {
 pub fn host_service_bin() -> PathBuf {
     match option_env!("CARGO_BIN_EXE_host-service") {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(std::env::var_os("HOST_SERVICE_BIN").expect("HOST_SERVICE_BIN is not set")),
+        None => PathBuf::from(
+            std::env::var_os("HOST_SERVICE_BIN").expect("HOST_SERVICE_BIN is not set"),
+        ),
     }
 }
 
@@ -275,24 +389,44 @@ impl Service {
         let status_port = free_port();
         let stdout = dir.join(format!("{name}.stdout"));
         let stderr = dir.join(format!("{name}.stderr"));
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(&stdout).unwrap();
-        let err = std::fs::OpenOptions::new().create(true).append(true).open(&stderr).unwrap();
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stdout)
+            .unwrap();
+        let err = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stderr)
+            .unwrap();
         let child = Command::new(host_service_bin())
             .args(args)
             .args(["--status-addr", &format!("127.0.0.1:{status_port}")])
-            .env("RUST_LOG", std::env::var("HS_TEST_LOG").unwrap_or_else(|_| "host_service=debug,warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("HS_TEST_LOG").unwrap_or_else(|_| "host_service=debug,warn".into()),
+            )
             .stdout(out)
             .stderr(err)
             .spawn()
             .expect("start host-service");
-        let mut svc = Service { child, status_port, stdout, stderr };
+        let mut svc = Service {
+            child,
+            status_port,
+            stdout,
+            stderr,
+        };
         let port = svc.status_port;
         let deadline = Instant::now() + Duration::from_secs(15);
         while http_get(port, "/healthz").is_none() {
             if let Ok(Some(st)) = svc.child.try_wait() {
                 panic!("host-service exited early ({st}): {}", svc.stderr_text());
             }
-            assert!(Instant::now() < deadline, "host-service did not answer: {}", svc.stderr_text());
+            assert!(
+                Instant::now() < deadline,
+                "host-service did not answer: {}",
+                svc.stderr_text()
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
         svc
@@ -326,6 +460,13 @@ impl Service {
         st.code().unwrap_or(-1)
     }
 
+    /// SIGINT (Ctrl-C) and wait; returns the exit code.
+    pub fn interrupt(mut self) -> i32 {
+        signal(self.child.id(), "INT");
+        let st = self.child.wait().unwrap();
+        st.code().unwrap_or(-1)
+    }
+
     /// SIGKILL and wait.
     pub fn kill(mut self) {
         self.child.kill().unwrap();
@@ -354,7 +495,10 @@ pub fn csv_rows(path: &Path) -> Vec<String> {
 
 /// The value column of every row (for rows with plain sensor ids).
 pub fn csv_values(path: &Path) -> Vec<String> {
-    csv_rows(path).iter().map(|r| r.rsplit(',').next().unwrap().to_owned()).collect()
+    csv_rows(path)
+        .iter()
+        .map(|r| r.rsplit(',').next().unwrap().to_owned())
+        .collect()
 }
 
 /// Runs python3 with `script`, feeding `input` on stdin; returns stdout.

@@ -106,8 +106,7 @@ impl Obj {
     pub fn is_true(self) -> Result<bool> {
         protect(|| unsafe { ft().obj_is_true.unwrap_unchecked()(self.0) })
     }
-    /// The qstr of a `str` object (interning it if needed): `native_from_obj` has no qstr case,
-    /// so this goes through the buffer and `Qstr` comparison is by content.
+    /// The object's type (`type(self)`), for identity comparisons with known types.
     pub fn type_ptr(self) -> *const sys::mp_abi_type_t {
         unsafe { ft().obj_get_type.unwrap_unchecked()(self.0) }
     }

@@ -1,0 +1,287 @@
+//! TLS (rustls, with `--ca-file`) and username/password against a real mosquitto with a
+//! TLS listener and a password file. Certificates are made by `openssl` for the test.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{csv_values, require, wait_for, Mosquitto, Service, TempDir};
+
+const T: Duration = Duration::from_secs(30);
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a server certificate for 127.0.0.1, readable by the mosquitto user.
+fn make_certs(dir: &Path) {
+    let openssl = require("openssl");
+    let p = |f: &str| dir.join(f);
+    run(Command::new(&openssl)
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=lumen-link test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+        ])
+        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        .arg("-keyout")
+        .arg(p("ca.key"))
+        .arg("-out")
+        .arg(p("ca.crt")));
+    run(Command::new(&openssl)
+        .args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(p("server.key"))
+        .arg("-out")
+        .arg(p("server.csr")));
+    std::fs::write(
+        p("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(Command::new(&openssl)
+        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+        .arg("-in")
+        .arg(p("server.csr"))
+        .arg("-CA")
+        .arg(p("ca.crt"))
+        .arg("-CAkey")
+        .arg(p("ca.key"))
+        .arg("-out")
+        .arg(p("server.crt"))
+        .arg("-extfile")
+        .arg(p("ext.cnf")));
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["ca.crt", "server.crt", "server.key"] {
+        std::fs::set_permissions(p(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+}
+
+#[test]
+fn tls_and_password_auth() {
+    let dir = TempDir::new("tls");
+    make_certs(&dir.0);
+    let pwfile = dir.path("passwd");
+    run(Command::new(require("mosquitto_passwd"))
+        .args(["-b", "-c"])
+        .arg(&pwfile)
+        .args(["sensor", "s3cret"]));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pwfile, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let port = common::free_port();
+    let d = dir.0.display();
+    let m = Mosquitto::start_with(
+        &dir.0,
+        port,
+        false,
+        &format!(
+            "cafile {d}/ca.crt\ncertfile {d}/server.crt\nkeyfile {d}/server.key\n\
+             password_file {d}/passwd\nallow_anonymous false\n"
+        ),
+    );
+    let csv = dir.path("test.csv");
+    let ca = dir.path("ca.crt");
+    let url = format!("mqtts://127.0.0.1:{}", m.port);
+
+    // Wrong password: the status page says why, and it keeps retrying.
+    let bad = Service::start(
+        &dir.0,
+        "bad",
+        &[
+            "--broker",
+            &url,
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--username",
+            "sensor",
+            "--password",
+            "nope",
+            "--client-id",
+            "tls-bad",
+            "t",
+            dir.path("bad.csv").to_str().unwrap(),
+        ],
+    );
+    wait_for(T, "a refused connection on the status page", || {
+        let s = bad.status();
+        let err = s["broker"]["last_error"].as_str().unwrap_or("").to_owned();
+        (s["broker"]["state"] != "connected" && err.contains("refused")).then_some(())
+    });
+    drop(bad);
+
+    // Right password (from the environment twins), over TLS verified against the test CA.
+    let svc = {
+        let status_port = common::free_port();
+        let child = Command::new(common::host_service_bin())
+            .args([
+                "--broker",
+                &url,
+                "--ca-file",
+                ca.to_str().unwrap(),
+                "--client-id",
+                "tls-good",
+            ])
+            .args(["--status-addr", &format!("127.0.0.1:{status_port}"), "t"])
+            .arg(&csv)
+            .env("HOST_SERVICE_USERNAME", "sensor")
+            .env("HOST_SERVICE_PASSWORD", "s3cret")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path("good2.stderr")).unwrap())
+            .spawn()
+            .unwrap();
+        Service {
+            child,
+            status_port,
+            stdout: dir.path("none"),
+            stderr: dir.path("good2.stderr"),
+        }
+    };
+    wait_for(T, "the status page", || {
+        common::http_get(svc.status_port, "/healthz")
+    });
+    svc.wait_subscribed();
+    assert!(svc.status()["broker"]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("mqtts://"));
+    run(Command::new(require("mosquitto_pub"))
+        .args(["-h", "127.0.0.1", "-p", &m.port.to_string(), "--cafile"])
+        .arg(&ca)
+        .args([
+            "-u", "sensor", "-P", "s3cret", "-i", "tls-pub", "-q", "1", "-t", "t",
+        ])
+        .args(["-m", r#"["lux-1", 1, 42.5]"#]));
+    wait_for(T, "the row", || (csv_values(&csv).len() == 1).then_some(()));
+    assert_eq!(csv_values(&csv), ["42.5"]);
+    assert_eq!(svc.terminate(), 0);
+}
+
+/// Mutual TLS: the broker requires a client certificate signed by the CA.
+#[test]
+fn mutual_tls_with_client_certificate() {
+    let dir = TempDir::new("mtls");
+    make_certs(&dir.0);
+    let openssl = require("openssl");
+    let p = |f: &str| dir.path(f);
+    run(Command::new(&openssl)
+        .args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=host-service",
+        ])
+        .arg("-keyout")
+        .arg(p("client.key"))
+        .arg("-out")
+        .arg(p("client.csr")));
+    std::fs::write(
+        p("client.cnf"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    run(Command::new(&openssl)
+        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+        .arg("-in")
+        .arg(p("client.csr"))
+        .arg("-CA")
+        .arg(p("ca.crt"))
+        .arg("-CAkey")
+        .arg(p("ca.key"))
+        .arg("-out")
+        .arg(p("client.crt"))
+        .arg("-extfile")
+        .arg(p("client.cnf")));
+    let d = dir.0.display();
+    let m = Mosquitto::start_with(
+        &dir.0,
+        common::free_port(),
+        false,
+        &format!(
+            "cafile {d}/ca.crt\ncertfile {d}/server.crt\nkeyfile {d}/server.key\nrequire_certificate true\n"
+        ),
+    );
+    let csv = p("test.csv");
+    let url = format!("mqtts://127.0.0.1:{}", m.port);
+    let ca = p("ca.crt");
+    // Without a client certificate the handshake fails and the status page says so.
+    let anon = Service::start(
+        &dir.0,
+        "anon",
+        &[
+            "--broker",
+            &url,
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--client-id",
+            "mtls-anon",
+            "t",
+            p("anon.csv").to_str().unwrap(),
+        ],
+    );
+    wait_for(T, "a failed connection on the status page", || {
+        let s = anon.status();
+        (s["broker"]["state"] != "connected" && s["broker"]["last_error"].is_string()).then_some(())
+    });
+    drop(anon);
+    let svc = Service::start(
+        &dir.0,
+        "svc",
+        &[
+            "--broker",
+            &url,
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--client-cert",
+            p("client.crt").to_str().unwrap(),
+            "--client-key",
+            p("client.key").to_str().unwrap(),
+            "--client-id",
+            "mtls",
+            "t",
+            csv.to_str().unwrap(),
+        ],
+    );
+    svc.wait_subscribed();
+    run(Command::new(require("mosquitto_pub"))
+        .args(["-h", "127.0.0.1", "-p", &m.port.to_string(), "--cafile"])
+        .arg(&ca)
+        .arg("--cert")
+        .arg(p("client.crt"))
+        .arg("--key")
+        .arg(p("client.key"))
+        .args([
+            "-i",
+            "mtls-pub",
+            "-q",
+            "1",
+            "-t",
+            "t",
+            "-m",
+            r#"["lux-1", 1, 7.25]"#,
+        ]));
+    wait_for(T, "the row", || (csv_values(&csv).len() == 1).then_some(()));
+    assert_eq!(csv_values(&csv), ["7.25"]);
+    // Ctrl-C (SIGINT) is a clean stop too.
+    assert_eq!(svc.interrupt(), 0);
+}
