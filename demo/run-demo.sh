@@ -40,14 +40,14 @@ trap cleanup EXIT
 
 say "host-service sensor-data $CSV (embedded broker on 127.0.0.1:$DEMO_PORT, status on :$STATUS_PORT)"
 "$HOST_SERVICE" sensor-data "$CSV" \
-  --embedded-broker "127.0.0.1:$DEMO_PORT" --broker "mqtt://127.0.0.1:$DEMO_PORT" \
+  --embedded-broker="127.0.0.1:$DEMO_PORT" --broker "mqtt://127.0.0.1:$DEMO_PORT" \
   --status-addr "127.0.0.1:$STATUS_PORT" --rejects "$DEMO_DIR/rejects.log" &
 pids+=($!)
 for _ in $(seq 50); do port_busy "$STATUS_PORT" && port_busy "$DEMO_PORT" && break; sleep 0.1; done
 
 if command -v mosquitto_sub >/dev/null; then
   say "mosquitto_sub -t sensor-data (output in $DEMO_DIR/mosquitto_sub.txt)"
-  mosquitto_sub -h 127.0.0.1 -p "$DEMO_PORT" -t sensor-data > "$DEMO_DIR/mosquitto_sub.txt" &
+  mosquitto_sub -i demo-sub -h 127.0.0.1 -p "$DEMO_PORT" -t sensor-data > "$DEMO_DIR/mosquitto_sub.txt" &
   pids+=($!)
 fi
 
@@ -69,7 +69,7 @@ echo "(stopped the device after ${DEMO_SECONDS}s, as Ctrl-C would)"
 
 say "a malformed payload, the tutorial's own test: mosquitto_pub -m 'hi, there'"
 if command -v mosquitto_pub >/dev/null; then
-  mosquitto_pub -h 127.0.0.1 -p "$DEMO_PORT" -t sensor-data -m "hi, there" || echo "(mosquitto_pub failed)"
+  mosquitto_pub -i demo-pub -h 127.0.0.1 -p "$DEMO_PORT" -t sensor-data -m "hi, there" || echo "(mosquitto_pub failed)"
 fi
 sleep 0.5
 

@@ -68,7 +68,7 @@ fn device_to_csv_with_native_modules_and_embedded_broker() {
     let host = Kill(
         Command::new(lumen_link::host_service())
             .args(["sensor-data", csv.to_str().unwrap()])
-            .args(["--embedded-broker", &format!("127.0.0.1:{mqtt_port}")])
+            .arg(format!("--embedded-broker=127.0.0.1:{mqtt_port}"))
             .args(["--broker", &format!("mqtt://127.0.0.1:{mqtt_port}")])
             .args(["--status-addr", &format!("127.0.0.1:{status_port}")])
             .stdout(Stdio::piped())

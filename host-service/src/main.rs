@@ -12,7 +12,10 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("host_service=info,rumqttd=warn,warn")),
+                // rumqttd logs every ordinary client disconnect at ERROR; the service reports
+                // what matters about its embedded broker itself (bind failures, state on the
+                // status page). `RUST_LOG=rumqttd=info` shows the broker's own log.
+                .unwrap_or_else(|_| EnvFilter::new("host_service=info,rumqttd=off,warn")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
