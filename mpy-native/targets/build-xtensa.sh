@@ -46,12 +46,13 @@ for tool in "$AS" xtensa-lx106-elf-objdump jq; do
 done
 mkdir -p "$asm_dir" "$(dirname "$out")"
 
-# Xtensa defaults: opt-level "s". Code space is what the ESP8266 lacks (native code goes to
+# Xtensa defaults: opt-level "z". Code space is what the ESP8266 lacks (native code goes to
 # ~500 free bytes of IRAM or a flash region, and the loader first reads it into the 38 KiB
-# GC heap), and at opt-level 2 LLVM's Xtensa backend aborts on tsl2591 ("Cannot scavenge register without an emergency spill slot": with the
+# GC heap): "z" gives 1-5 % less text than "s" here. At opt-level 2 LLVM's Xtensa backend
+# aborts on tsl2591 ("Cannot scavenge register without an emergency spill slot": with the
 # call0 ABI it reserves no emergency slot for large frames). Override with
-# XTENSA_CARGO_CONFIG='profile.natmod.opt-level=2' (any `cargo --config` value).
-config=${XTENSA_CARGO_CONFIG:-profile.natmod.opt-level=\"s\"}
+# XTENSA_CARGO_CONFIG='profile.natmod.opt-level="s"' (any `cargo --config` value).
+config=${XTENSA_CARGO_CONFIG:-profile.natmod.opt-level=\"z\"}
 
 # `--emit=asm` without a path: rustc writes deps/<crate>-<hash>.s next to that build's other
 # outputs, so a cached build of another configuration never hands us a stale file.
@@ -96,8 +97,49 @@ place_literals() {
     ' "$1" >"$2"
 }
 
+# LLVM calls every function as `l32r aN, .LCPI; callx0 aN` (6 bytes + a 4-byte literal, its
+# runtime relocation, and one literal per call site, not per callee). A module is far below
+# call0's +-512 KiB, so each such pair whose literal is a plain symbol becomes `call0 sym`
+# (3 bytes; mpy-ld resolves it at link time), and literals nobody loads any more go. Only
+# when nothing between the two touches aN or branches (no label, no branch: straight line),
+# and aN is a0 or a8-a11 (caller-saved, not an argument: dead after the call anyway).
+# Calls through mp_fun_table and function pointers stay callx0.
+direct_calls() {
+    perl -e '
+        my @l = <>;
+        my (%lit, %refs);
+        for (@l) {
+            $lit{$1} = $2 if /^\s*\.literal\s+(\S+),\s*(\S+)\s*$/;
+            $refs{$1}++ if /^\s*l32r\s+a\d+,\s*(\S+)\s*$/;
+        }
+        for my $i (0 .. $#l) {
+            next unless $l[$i] =~ /^(\s*)callx0\s+(a(?:0|8|9|10|11))\s*$/;
+            my ($ind, $r) = ($1, $2);
+            for (my $j = $i - 1; $j >= 0; $j--) {
+                my $s = $l[$j];
+                next if $s =~ /^\s*(#.*)?$/;
+                last if $s =~ /^\s*[^\s#]\S*:/ || $s =~ /^\s*\./;   # label or directive
+                if ($s =~ /^\s*l32r\s+\Q$r\E,\s*(\S+)\s*$/) {
+                    my $lab = $1;
+                    my $v = $lit{$lab};
+                    last unless defined $v && $v =~ /^[A-Za-z_][A-Za-z0-9_\$.]*$/
+                        && $v ne "mp_fun_table" && $v !~ /^MP_QSTR_/;
+                    $refs{$lab}--;
+                    $l[$j] = "";
+                    $l[$i] = "${ind}call0\t$v\n";
+                    last;
+                }
+                last if $s =~ /\b\Q$r\E\b/ || $s =~ /^\s*(b|j|ret|loop|call)/;
+            }
+        }
+        for (@l) { $_ = "" if /^\s*\.literal\s+(\S+),/ && defined $refs{$1} && $refs{$1} <= 0 }
+        print @l;
+    ' "$1" >"$2"
+}
+
 assemble() { # in.s out.o
-    place_literals "$1" "${2%.o}.placed.s"
+    place_literals "$1" "${2%.o}.placed0.s"
+    direct_calls "${2%.o}.placed0.s" "${2%.o}.placed.s"
     "$AS" -o "$2" "${2%.o}.placed.s"
     # Every literal pool must be a .literal.* section (text region, before the code).
     if xtensa-lx106-elf-objdump -h "$2" | awk '$2 ~ /\.literal$/ && $2 !~ /^\.literal/ { print $2; bad = 1 } END { exit !bad }'; then
@@ -106,9 +148,9 @@ assemble() { # in.s out.o
     fi
 }
 
-# compiler_builtins rarely changes: assemble it once per .s.
+# compiler_builtins rarely changes: assemble it once per .s (and version of this script).
 cb_o=$asm_dir/$(basename "$cb_s" .s).o
-if [ "$cb_s" -nt "$cb_o" ]; then
+if [ "$cb_s" -nt "$cb_o" ] || [ "$0" -nt "$cb_o" ]; then
     assemble "$cb_s" "$cb_o"
 fi
 assemble "$mod_s" "$asm_dir/$module.o"

@@ -15,7 +15,7 @@
 //! use mpy_ld::{arch, input, link};
 //! let x64 = arch::by_name("x64").unwrap();
 //! let objs = input::load_path("libmod.a".as_ref(), x64)?;
-//! let opts = link::LinkOptions { arch: x64, entry: "mpy_init".into(), source_name: "mod.mpy".into() };
+//! let opts = link::LinkOptions::new(x64, "mod.mpy");
 //! let linked = link::link(&objs, &opts)?;
 //! std::fs::write("mod.mpy", linked.image.to_bytes()).unwrap();
 //! # Ok::<(), mpy_ld::LinkError>(())

@@ -33,6 +33,87 @@ pub struct LinkOptions {
     pub entry: String,
     /// Qstr entry 0: the module's source name (conventionally the `.mpy` file name).
     pub source_name: String,
+    /// Xtensa: keep one copy of each literal-pool word (same constant, or same symbol and
+    /// addend) across all kept `.literal*` sections, and point every `l32r` at it. All pools
+    /// sit before the code, so the copy kept is always behind its users. Ignored by arches
+    /// without literal pools. `link` turns it off (`--no-merge-literals`) for comparing with
+    /// GNU ld, which keeps every pool whole.
+    pub merge_literals: bool,
+}
+
+impl LinkOptions {
+    /// Options for `arch` with the defaults: entry `mpy_init`, literal merging on.
+    pub fn new(arch: &'static ArchData, source_name: impl Into<String>) -> Self {
+        LinkOptions {
+            arch,
+            entry: DEFAULT_ENTRY.into(),
+            source_name: source_name.into(),
+            merge_literals: true,
+        }
+    }
+}
+
+/// Key of a literal-pool word: what `l32r` loads from it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum LiteralKey {
+    Const(u32),
+    Sym(Target, i64),
+}
+
+/// Literal merging plan: per mergeable section, for each word, `None` if this copy is kept,
+/// else the (section, offset) of the earlier word it duplicates.
+type LiteralPlan = HashMap<SecId, Vec<Option<(SecId, u64)>>>;
+
+/// Plan literal merging over `secs` (in layout order). A section is merged only if it is
+/// whole words whose only relocations are absolute words at word offsets (what GNU as writes
+/// for `.literal`); anything else is laid out unchanged.
+fn plan_literal_merge(objs: &[InputObject], res: &Resolver, arch: &ArchData, secs: &[SecId]) -> LiteralPlan {
+    let is_literal = |s: SecId| objs[s.0].sections[s.1].name.starts_with(".literal");
+    let mut seen: HashMap<LiteralKey, (SecId, u64)> = HashMap::new();
+    let mut plan = LiteralPlan::new();
+    'sec: for &sec in secs {
+        let obj = &objs[sec.0];
+        let s = &obj.sections[sec.1];
+        if s.size % 4 != 0 || s.align < 4 || s.data.len() as u64 != s.size {
+            continue;
+        }
+        let mut at: HashMap<u64, LiteralKey> = HashMap::new();
+        for r in &s.relocs {
+            match (arch.classify)(r.r_type) {
+                RelocAction::Ignore => continue,
+                RelocAction::AbsWord if r.offset % 4 == 0 && r.offset < s.size => {}
+                _ => continue 'sec,
+            }
+            let t = res.target(sec.0, r.symbol);
+            let w = &s.data[r.offset as usize..r.offset as usize + 4];
+            let addend = r.addend + i64::from(i32::from_le_bytes(w.try_into().unwrap()));
+            let key = match t {
+                // A pointer into a literal pool stays where it is (and unique).
+                Target::Section { sec: ts, .. } if is_literal(ts) => continue 'sec,
+                Target::Undefined(_) | Target::Common(_) => continue 'sec,
+                t => LiteralKey::Sym(t, addend),
+            };
+            if at.insert(r.offset, key).is_some() {
+                continue 'sec; // two relocations on one word
+            }
+        }
+        let mut words = Vec::with_capacity((s.size / 4) as usize);
+        for off in (0..s.size).step_by(4) {
+            let key = at.remove(&off).unwrap_or_else(|| {
+                let w = &s.data[off as usize..off as usize + 4];
+                LiteralKey::Const(u32::from_le_bytes(w.try_into().unwrap()))
+            });
+            match seen.get(&key) {
+                Some(&first) => words.push(Some(first)),
+                None => {
+                    seen.insert(key, (sec, off));
+                    words.push(None);
+                }
+            }
+        }
+        plan.insert(sec, words);
+    }
+    plan
 }
 
 /// A linked module plus the layout that produced it.
@@ -516,6 +597,11 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
         .filter(|&s| kind(s) == SectionKind::Text && is_literal(s))
         .collect();
     let n_literal_secs = text_secs.len();
+    let literal_plan = if opts.merge_literals && arch.name == "xtensa" {
+        plan_literal_merge(objs, &res, arch, &text_secs)
+    } else {
+        LiteralPlan::new()
+    };
     text_secs.push(entry_sec);
     text_secs.extend(
         kept.iter()
@@ -606,12 +692,24 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                 region: region_name,
             });
         }
+        let mut size = s.size;
         let addr = match area {
             Area::Text | Area::Rodata => {
                 let buf = if area == Area::Text { text } else { rodata };
                 let at = align_to(buf.len() as u64, s.align);
                 buf.resize(at as usize, 0);
-                buf.extend_from_slice(&s.data);
+                match literal_plan.get(&sec) {
+                    // Merged literal pool: only the words not seen before.
+                    Some(words) => {
+                        for (i, w) in words.iter().enumerate() {
+                            if w.is_none() {
+                                buf.extend_from_slice(&s.data[i * 4..i * 4 + 4]);
+                            }
+                        }
+                        size = buf.len() as u64 - at;
+                    }
+                    None => buf.extend_from_slice(&s.data),
+                }
                 at
             }
             Area::Bss => {
@@ -626,7 +724,7 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
             name: s.name.clone(),
             area,
             addr,
-            size: s.size,
+            size,
             align: s.align,
         });
         Ok(())
@@ -661,6 +759,33 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
     }
     map.got_addr = got_addr;
 
+    // Address of each word of a merged literal section (a duplicate: its kept copy's).
+    let mut literal_addr: HashMap<SecId, Vec<u64>> = HashMap::new();
+    for &sec in &text_secs[..n_literal_secs] {
+        let Some(words) = literal_plan.get(&sec) else { continue };
+        let mut next = addrs[&sec].1;
+        let mut v = Vec::with_capacity(words.len());
+        for w in words {
+            v.push(match *w {
+                None => {
+                    next += 4;
+                    next - 4
+                }
+                Some((first, off)) if first == sec => v[(off / 4) as usize],
+                Some((first, off)) => literal_addr[&first][(off / 4) as usize],
+            });
+        }
+        literal_addr.insert(sec, v);
+    }
+    // Where byte `off` of section `sec` landed.
+    let sec_addr = |sec: SecId, off: u64| -> (Area, u64) {
+        let (area, base) = addrs[&sec];
+        match literal_addr.get(&sec) {
+            Some(words) if off < 4 * words.len() as u64 => (area, words[(off / 4) as usize] + off % 4),
+            _ => (area, base + off),
+        }
+    };
+
     let entry_addr = addrs[&entry_sec].1 + entry_off;
     map.entry_addr = entry_addr;
     if needs_jump {
@@ -691,8 +816,9 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                 continue;
             }
             if let SymDef::Section { section, value } = sym.def {
-                if let Some(&(area, a)) = addrs.get(&(o, section)) {
-                    map.symbols.push((pretty(&sym.name), area, a + value));
+                if addrs.contains_key(&(o, section)) {
+                    let (area, a) = sec_addr((o, section), value);
+                    map.symbols.push((pretty(&sym.name), area, a));
                 }
             }
         }
@@ -703,8 +829,8 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
     let loc = |t: &Target| -> Loc {
         match t {
             Target::Section { sec, off } => {
-                let (area, a) = addrs[sec];
-                Loc::In(area, a + off)
+                let (area, a) = sec_addr(*sec, *off);
+                Loc::In(area, a)
             }
             Target::Qstr(q) => Loc::Qstr(qstr_index[q.as_slice()]),
             Target::FunTable => Loc::FunTable,
@@ -714,6 +840,19 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                 unreachable!("unresolved target survived GC")
             }
         }
+    };
+    // `loc` of a target plus addend, folding the addend in when it lands in a merged literal
+    // pool (GNU as refers to literals as section + offset).
+    let loc_add = |t: &Target, addend: i64| -> (Loc, i64) {
+        if let Target::Section { sec, off } = t {
+            if let Ok(o) = u64::try_from(*off as i64 + addend) {
+                if literal_addr.contains_key(sec) {
+                    let (area, a) = sec_addr(*sec, o);
+                    return (Loc::In(area, a), 0);
+                }
+            }
+        }
+        (loc(t), addend)
     };
     // Link-time word and runtime dest for a location plus addend.
     let word_for = |l: Loc, addend: i64| -> (i64, Option<Dest>) {
@@ -741,8 +880,13 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
         let obj = &objs[o];
         let s = &obj.sections[si];
         let (area, base) = addrs[&sec];
+        let words = literal_plan.get(&sec);
         for r in &s.relocs {
             let action = (arch.classify)(r.r_type);
+            // A merged-away literal word: its kept copy carries the relocation.
+            if words.is_some_and(|w| w.get((r.offset / 4) as usize).is_some_and(|w| w.is_some())) {
+                continue;
+            }
             let here = || place(obj, si, r.offset);
             let t = res.target(o, r.symbol);
             let name = || res.describe(o, r.symbol, &t);
@@ -773,7 +917,7 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                 });
                 continue;
             }
-            let p = base + r.offset;
+            let p = sec_addr(sec, r.offset).1;
             let (buf, region) = match area {
                 Area::Text => (&mut text, Region::Text),
                 Area::Rodata => (&mut rodata, Region::Rodata),
@@ -781,14 +925,14 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
             };
             // A PC-relative target must sit in the same region as the place.
             let same_area_target = || -> Result<i64, LinkError> {
-                match loc(&t) {
-                    Loc::In(ta, a) if ta == area => Ok(a as i64 + r.addend),
-                    Loc::In(Area::Bss, _) => Err(LinkError::PcRelToBss {
+                match loc_add(&t, r.addend) {
+                    (Loc::In(ta, a), addend) if ta == area => Ok(a as i64 + addend),
+                    (Loc::In(Area::Bss, _), _) => Err(LinkError::PcRelToBss {
                         symbol: name(),
                         place: here(),
                         arch: arch.name,
                     }),
-                    Loc::In(ta, _) => Err(LinkError::PcRelOutsideText {
+                    (Loc::In(ta, _), _) => Err(LinkError::PcRelOutsideText {
                         symbol: name(),
                         what: if ta == Area::Rodata {
                             "in the separate rodata region"
@@ -797,12 +941,12 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                         },
                         place: here(),
                     }),
-                    Loc::Qstr(_) | Loc::FunTable => Err(LinkError::PcRelOutsideText {
+                    (Loc::Qstr(_) | Loc::FunTable, _) => Err(LinkError::PcRelOutsideText {
                         symbol: name(),
                         what: "provided by the runtime",
                         place: here(),
                     }),
-                    Loc::Abs(_) => Err(LinkError::UnsupportedSymbol {
+                    (Loc::Abs(_), _) => Err(LinkError::UnsupportedSymbol {
                         symbol: name(),
                         from: here(),
                         msg: "absolute symbol referenced PC-relative",
@@ -870,7 +1014,8 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                             existing as i64
                         };
                     }
-                    let (v, dest) = word_for(loc(&t), addend);
+                    let (l, addend) = loc_add(&t, addend);
+                    let (v, dest) = word_for(l, addend);
                     if let Some(dest) = dest {
                         relocs.push(Reloc {
                             region,

@@ -46,6 +46,10 @@ enum Command {
         /// Like --map, also listing every dropped section.
         #[arg(short, long)]
         verbose: bool,
+        /// xtensa: keep every literal pool whole (as GNU ld does) instead of sharing
+        /// duplicate literal words.
+        #[arg(long)]
+        no_merge_literals: bool,
     },
     /// Print what a native-module .mpy holds.
     Inspect {
@@ -87,6 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             name,
             map,
             verbose,
+            no_merge_literals,
         } => {
             let arch =
                 arch::by_name(&arch).ok_or_else(|| mpy_ld::LinkError::UnknownArch(arch.clone()))?;
@@ -106,6 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 arch,
                 entry,
                 source_name,
+                merge_literals: !no_merge_literals,
             };
             let linked = link::link(&objs, &opts)?;
             if map || verbose {

@@ -620,6 +620,7 @@ fn unimplemented_arches_say_so() {
             arch: a,
             entry: "mpy_init".into(),
             source_name: "t.mpy".into(),
+            merge_literals: true,
         };
         let e = mpy_ld::link(&[], &opts).unwrap_err();
         assert_eq!(e.to_string(), format!("arch {name}: not implemented yet"));

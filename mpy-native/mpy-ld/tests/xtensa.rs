@@ -62,23 +62,33 @@ fn xtensa() -> &'static arch::ArchData {
     arch::by_name("xtensa").unwrap()
 }
 
+/// The sample as GNU ld lays it out: every literal pool whole.
 fn link_sample() -> link::Linked {
+    link_sample_with(false)
+}
+
+fn link_sample_with(merge_literals: bool) -> link::Linked {
     regenerate_if_asked();
     let objs = input::load_path(&fixtures().join("sample.o"), xtensa()).expect("load sample.o");
     let opts = link::LinkOptions {
         arch: xtensa(),
         entry: "mpy_init".into(),
         source_name: "sample.mpy".into(),
+        merge_literals,
     };
     link::link(&objs, &opts).expect("link sample.o")
 }
 
 /// What the loader does: `*word += base` for every relocation.
 fn relocate(img: &MpyImage) -> (Vec<u8>, Vec<u8>) {
+    relocate_at(img, TEXT_BASE)
+}
+
+fn relocate_at(img: &MpyImage, text_base: u32) -> (Vec<u8>, Vec<u8>) {
     let (mut text, mut rodata) = (img.text.clone(), img.rodata.clone());
     for r in &img.relocs {
         let add = match r.dest {
-            Dest::Text => TEXT_BASE,
+            Dest::Text => text_base,
             Dest::Rodata => RODATA_BASE,
             Dest::Bss => BSS_BASE,
             Dest::QstrTable => QSTR_TABLE,
@@ -133,6 +143,76 @@ fn sample_matches_gnu_ld() {
     let j = u32::from_le_bytes([text[0], text[1], text[2], 0]);
     assert_eq!(j & 0x3F, 0x06, "j opcode");
     assert_eq!(((j as i32) << 8 >> 14) + 4, ref_entry as i32);
+}
+
+/// Where the code starts: the first text section that is not a literal pool.
+fn code_start(l: &link::Linked) -> u64 {
+    l.map
+        .sections
+        .iter()
+        .filter(|s| s.area == link::Area::Text && !s.name.starts_with(".literal"))
+        .map(|s| s.addr)
+        .min()
+        .unwrap()
+}
+
+/// Merging literal pools changes nothing but the pools and the `l32r` offsets: with the text
+/// of the merged link loaded so its code lands where the unmerged link's does, every
+/// instruction is the same and every `l32r` loads the same word.
+#[test]
+fn merged_literals_load_the_same_words() {
+    let plain = link_sample_with(false);
+    let merged = link_sample_with(true);
+    let (cp, cm) = (code_start(&plain), code_start(&merged));
+    // .literal.second repeats 5 words of .literal.mpy_init (mp_fun_table, 0x12345678,
+    // MP_QSTR_bar+2, helper, .L.str) and its own STATE+4; MP_QSTR_bar is new.
+    assert_eq!(cp - cm, 6 * 4, "merged literal bytes");
+    assert_eq!(plain.image.text.len() - merged.image.text.len(), 6 * 4);
+    assert_eq!(plain.image.relocs.len() - merged.image.relocs.len(), 5, "words relocated once");
+    let delta = (cp - cm) as u32;
+    let (tp, rp) = relocate_at(&plain.image, TEXT_BASE);
+    let (tm, rm) = relocate_at(&merged.image, TEXT_BASE + delta);
+    assert_eq!(rp, rm, "rodata (jump table, vtable: code addresses)");
+    assert_eq!(tp.len() - cp as usize, tm.len() - cm as usize);
+    // A word at run-time address `addr` of a text loaded at `base`.
+    let word = |text: &[u8], base: u32, addr: u32| {
+        let at = (addr - base) as usize;
+        u32::from_le_bytes(text[at..at + 4].try_into().unwrap())
+    };
+    let mut l32rs = 0;
+    // Instruction by instruction through each code section (padding between them is not code).
+    for sec in plain.map.sections.iter().filter(|s| {
+        s.area == link::Area::Text && !s.name.starts_with(".literal")
+    }) {
+        let (code_p, code_m) = (&tp[sec.addr as usize..], &tm[(sec.addr - cp + cm) as usize..]);
+        let mut i = 0;
+        while i < sec.size as usize {
+            let op0 = code_p[i] & 0xF;
+            let len = if (8..=0xD).contains(&op0) { 2 } else { 3 };
+            let pc = TEXT_BASE + sec.addr as u32 + i as u32; // the same in both
+            if op0 == 1 {
+                // l32r: literal at ((pc + 3) & ~3) + (0xFFFF0000 | imm16) * 4.
+                let load = |text: &[u8], base: u32, code: &[u8]| {
+                    let imm = u32::from(code[i + 1]) | u32::from(code[i + 2]) << 8;
+                    let at = ((pc + 3) & !3).wrapping_add((0xFFFF_0000 | imm) << 2);
+                    assert!(at >= base + 4 && at < TEXT_BASE + cp as u32, "l32r at {pc:#x} reads outside the pools");
+                    word(text, base, at)
+                };
+                assert_eq!(code_p[i] & 0xF0, code_m[i] & 0xF0, "l32r register at {pc:#x}");
+                assert_eq!(
+                    load(&tp, TEXT_BASE, code_p),
+                    load(&tm, TEXT_BASE + delta, code_m),
+                    "l32r at {pc:#x} in {}",
+                    sec.name
+                );
+                l32rs += 1;
+            } else {
+                assert_eq!(code_p[i..i + len], code_m[i..i + len], "instruction at {pc:#x}");
+            }
+            i += len;
+        }
+    }
+    assert!(l32rs >= 18, "walked {l32rs} l32r instructions");
 }
 
 #[test]
@@ -259,6 +339,7 @@ fn xtensa_errors_name_the_instruction() {
             arch: xtensa(),
             entry: "mpy_init".into(),
             source_name: "t.mpy".into(),
+            merge_literals: true,
         };
         link::link(&objs, &opts).unwrap_err()
     };
@@ -346,6 +427,7 @@ fn rodata_alignment_survives_the_loader_layout() {
         arch: xtensa(),
         entry: "mpy_init".into(),
         source_name: "t.mpy".into(),
+        merge_literals: true,
     };
     let l = link::link(&objs, &opts).unwrap();
     // Loader: rodata = bss + align(bss_size, 4); bss is padded so that is 8-aligned.
@@ -416,6 +498,7 @@ fn non_identifier_qstr_is_refused() {
         arch: xtensa(),
         entry: "mpy_init".into(),
         source_name: "q.mpy".into(),
+        merge_literals: true,
     };
     let e = link::link(&objs, &opts).unwrap_err();
     assert!(

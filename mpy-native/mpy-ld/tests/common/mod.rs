@@ -153,6 +153,7 @@ pub fn opts() -> LinkOptions {
         arch: x64(),
         entry: "mpy_init".into(),
         source_name: "test.mpy".into(),
+        merge_literals: true,
     }
 }
 
