@@ -67,14 +67,19 @@ type LiteralPlan = HashMap<SecId, Vec<Option<(SecId, u64)>>>;
 /// Plan literal merging over `secs` (in layout order). A section is merged only if it is
 /// whole words whose only relocations are absolute words at word offsets (what GNU as writes
 /// for `.literal`); anything else is laid out unchanged.
-fn plan_literal_merge(objs: &[InputObject], res: &Resolver, arch: &ArchData, secs: &[SecId]) -> LiteralPlan {
+fn plan_literal_merge(
+    objs: &[InputObject],
+    res: &Resolver,
+    arch: &ArchData,
+    secs: &[SecId],
+) -> LiteralPlan {
     let is_literal = |s: SecId| objs[s.0].sections[s.1].name.starts_with(".literal");
     let mut seen: HashMap<LiteralKey, (SecId, u64)> = HashMap::new();
     let mut plan = LiteralPlan::new();
     'sec: for &sec in secs {
         let obj = &objs[sec.0];
         let s = &obj.sections[sec.1];
-        if s.size % 4 != 0 || s.align < 4 || s.data.len() as u64 != s.size {
+        if !s.size.is_multiple_of(4) || s.align < 4 || s.data.len() as u64 != s.size {
             continue;
         }
         let mut at: HashMap<u64, LiteralKey> = HashMap::new();
@@ -762,7 +767,9 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
     // Address of each word of a merged literal section (a duplicate: its kept copy's).
     let mut literal_addr: HashMap<SecId, Vec<u64>> = HashMap::new();
     for &sec in &text_secs[..n_literal_secs] {
-        let Some(words) = literal_plan.get(&sec) else { continue };
+        let Some(words) = literal_plan.get(&sec) else {
+            continue;
+        };
         let mut next = addrs[&sec].1;
         let mut v = Vec::with_capacity(words.len());
         for w in words {
@@ -781,7 +788,9 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
     let sec_addr = |sec: SecId, off: u64| -> (Area, u64) {
         let (area, base) = addrs[&sec];
         match literal_addr.get(&sec) {
-            Some(words) if off < 4 * words.len() as u64 => (area, words[(off / 4) as usize] + off % 4),
+            Some(words) if off < 4 * words.len() as u64 => {
+                (area, words[(off / 4) as usize] + off % 4)
+            }
             _ => (area, base + off),
         }
     };

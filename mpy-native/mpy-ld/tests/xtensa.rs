@@ -168,7 +168,11 @@ fn merged_literals_load_the_same_words() {
     // MP_QSTR_bar+2, helper, .L.str) and its own STATE+4; MP_QSTR_bar is new.
     assert_eq!(cp - cm, 6 * 4, "merged literal bytes");
     assert_eq!(plain.image.text.len() - merged.image.text.len(), 6 * 4);
-    assert_eq!(plain.image.relocs.len() - merged.image.relocs.len(), 5, "words relocated once");
+    assert_eq!(
+        plain.image.relocs.len() - merged.image.relocs.len(),
+        5,
+        "words relocated once"
+    );
     let delta = (cp - cm) as u32;
     let (tp, rp) = relocate_at(&plain.image, TEXT_BASE);
     let (tm, rm) = relocate_at(&merged.image, TEXT_BASE + delta);
@@ -181,10 +185,16 @@ fn merged_literals_load_the_same_words() {
     };
     let mut l32rs = 0;
     // Instruction by instruction through each code section (padding between them is not code).
-    for sec in plain.map.sections.iter().filter(|s| {
-        s.area == link::Area::Text && !s.name.starts_with(".literal")
-    }) {
-        let (code_p, code_m) = (&tp[sec.addr as usize..], &tm[(sec.addr - cp + cm) as usize..]);
+    for sec in plain
+        .map
+        .sections
+        .iter()
+        .filter(|s| s.area == link::Area::Text && !s.name.starts_with(".literal"))
+    {
+        let (code_p, code_m) = (
+            &tp[sec.addr as usize..],
+            &tm[(sec.addr - cp + cm) as usize..],
+        );
         let mut i = 0;
         while i < sec.size as usize {
             let op0 = code_p[i] & 0xF;
@@ -195,10 +205,17 @@ fn merged_literals_load_the_same_words() {
                 let load = |text: &[u8], base: u32, code: &[u8]| {
                     let imm = u32::from(code[i + 1]) | u32::from(code[i + 2]) << 8;
                     let at = ((pc + 3) & !3).wrapping_add((0xFFFF_0000 | imm) << 2);
-                    assert!(at >= base + 4 && at < TEXT_BASE + cp as u32, "l32r at {pc:#x} reads outside the pools");
+                    assert!(
+                        at >= base + 4 && at < TEXT_BASE + cp as u32,
+                        "l32r at {pc:#x} reads outside the pools"
+                    );
                     word(text, base, at)
                 };
-                assert_eq!(code_p[i] & 0xF0, code_m[i] & 0xF0, "l32r register at {pc:#x}");
+                assert_eq!(
+                    code_p[i] & 0xF0,
+                    code_m[i] & 0xF0,
+                    "l32r register at {pc:#x}"
+                );
                 assert_eq!(
                     load(&tp, TEXT_BASE, code_p),
                     load(&tm, TEXT_BASE + delta, code_m),
@@ -207,7 +224,11 @@ fn merged_literals_load_the_same_words() {
                 );
                 l32rs += 1;
             } else {
-                assert_eq!(code_p[i..i + len], code_m[i..i + len], "instruction at {pc:#x}");
+                assert_eq!(
+                    code_p[i..i + len],
+                    code_m[i..i + len],
+                    "instruction at {pc:#x}"
+                );
             }
             i += len;
         }
