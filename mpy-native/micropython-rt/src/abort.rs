@@ -6,17 +6,13 @@
 //! `RuntimeError("Rust abort")` instead of stopping the chip; the abandoned Rust frames own
 //! nothing that needs dropping in this no-alloc crate. Other targets trap with an
 //! instruction (x64 `ud2`) and never reference `abort`.
-use crate::error::{Error, ExcKind, Msg};
+use crate::error::{Error, ExcKind};
 
 /// Called by trap code; never returns.
 #[no_mangle]
 pub extern "C" fn abort() -> ! {
     // SAFETY: see the module docs: the raise abandons the aborting frames.
     unsafe {
-        Error::Raise(
-            ExcKind::RuntimeError,
-            Msg::from_fmt(format_args!("Rust abort")),
-        )
-        .raise()
+        Error::new(ExcKind::RuntimeError, format_args!("Rust abort")).raise()
     }
 }

@@ -125,38 +125,55 @@ impl fmt::Debug for Msg {
     }
 }
 
-/// An error on its way to Python.
+/// An error on its way to Python: two or three words, so `Result`s stay cheap to move.
+///
+/// Messages are formatted once, on the error path, into a `str` object on the GC heap (the
+/// stack the error lives on is scanned by the GC, so the string stays alive).
 #[derive(Clone, Debug)]
 pub enum Error {
     /// An exception object raised by Python code or the runtime during a call Rust made.
     Py(Obj),
-    /// A caught exception with context added: raised as the same exception type with the
-    /// message `"<context>: <original>"` (an `OSError` keeps its errno).
-    Context(Obj, Msg),
-    /// `kind(message)`.
-    Raise(ExcKind, Msg),
-    /// `OSError(errno, message)`.
-    Os(i32, Msg),
+    /// A caught exception with context (a `str`) added: raised as the same exception type with
+    /// the message `"<context>: <original>"` (an `OSError` keeps its errno).
+    Context(Obj, Obj),
+    /// `kind(message)`, the message a `str`.
+    Raise(ExcKind, Obj),
+    /// `OSError(errno, message)`, the message a `str`.
+    Os(i32, Obj),
+}
+
+/// Format `args` into a new `str` (without allocating anything but the string).
+#[inline(never)]
+fn fmt_str(args: fmt::Arguments<'_>) -> Obj {
+    let m = Msg::from_fmt(args);
+    Obj::str(m.as_str())
+}
+
+/// `"<args>: <text of str object m>"` as a new `str`.
+#[inline(never)]
+fn prefixed(args: fmt::Arguments<'_>, m: Obj) -> Obj {
+    fmt_str(format_args!("{}: {}", args, m.str_ref().unwrap_or("")))
 }
 
 impl Error {
     /// `kind(message)`.
+    #[inline(never)]
     pub fn new(kind: ExcKind, args: fmt::Arguments<'_>) -> Error {
-        Error::Raise(kind, Msg::from_fmt(args))
+        Error::Raise(kind, fmt_str(args))
     }
     /// `OSError(errno, message)`.
+    #[inline(never)]
     pub fn os(errno: i32, args: fmt::Arguments<'_>) -> Error {
-        Error::Os(errno, Msg::from_fmt(args))
+        Error::Os(errno, fmt_str(args))
     }
     /// Add context to a caught exception (other errors get the context prefixed).
+    #[inline(never)]
     pub fn context(self, args: fmt::Arguments<'_>) -> Error {
         match self {
-            Error::Py(exc) => Error::Context(exc, Msg::from_fmt(args)),
-            Error::Context(exc, inner) => {
-                Error::Context(exc, Msg::from_fmt(format_args!("{}: {}", args, inner.as_str())))
-            }
-            Error::Raise(kind, m) => Error::Raise(kind, Msg::from_fmt(format_args!("{}: {}", args, m.as_str()))),
-            Error::Os(e, m) => Error::Os(e, Msg::from_fmt(format_args!("{}: {}", args, m.as_str()))),
+            Error::Py(exc) => Error::Context(exc, fmt_str(args)),
+            Error::Context(exc, inner) => Error::Context(exc, prefixed(args, inner)),
+            Error::Raise(kind, m) => Error::Raise(kind, prefixed(args, m)),
+            Error::Os(e, m) => Error::Os(e, prefixed(args, m)),
         }
     }
     /// The errno if this is (or wraps) an `OSError`.
@@ -181,18 +198,16 @@ impl Error {
         let build = || -> Result<Obj> {
             match self {
                 Error::Py(exc) => Ok(*exc),
-                Error::Raise(kind, m) => global(kind.qstr())?.call(&[Obj::str(m.as_str())]),
-                Error::Os(errno, m) => {
-                    global(ExcKind::OSError.qstr())?.call(&[Obj::int(*errno as isize), Obj::str(m.as_str())])
-                }
+                Error::Raise(kind, m) => global(kind.qstr())?.call(&[*m]),
+                Error::Os(errno, m) => global(ExcKind::OSError.qstr())?.call(&[Obj::int(*errno as isize), *m]),
                 Error::Context(exc, m) => {
                     let orig = global(qstr!("str"))?.call(&[*exc])?;
-                    let text = Msg::from_fmt(format_args!("{}: {}", m.as_str(), orig.str_ref().unwrap_or("?")));
+                    let text = fmt_str(format_args!("{}: {}", m.str_ref().unwrap_or(""), orig.str_ref().unwrap_or("?")));
                     if let Some(e) = exc_errno(*exc) {
-                        global(ExcKind::OSError.qstr())?.call(&[Obj::int(e as isize), Obj::str(text.as_str())])
+                        global(ExcKind::OSError.qstr())?.call(&[Obj::int(e as isize), text])
                     } else {
                         // Same type as the original: type(exc)(text)
-                        global(qstr!("type"))?.call(&[*exc])?.call(&[Obj::str(text.as_str())])
+                        global(qstr!("type"))?.call(&[*exc])?.call(&[text])
                     }
                 }
             }

@@ -33,9 +33,6 @@
 //! frames, which in a no-alloc crate hold nothing to free).
 #![no_std]
 #![deny(missing_docs)]
-// Errors carry their formatted message inline (there is no allocator); they are only built on
-// error paths, and the success path of a Result stays small.
-#![allow(clippy::result_large_err)]
 
 #[cfg(all(target_arch = "xtensa", target_os = "none"))]
 mod abort;

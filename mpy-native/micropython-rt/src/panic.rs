@@ -3,6 +3,7 @@
 use core::fmt::Write;
 
 use crate::error::{Error, ExcKind, Msg};
+use crate::obj::Obj;
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
@@ -13,5 +14,5 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     }
     // SAFETY: the panicking frames are abandoned; in a no_std, no-alloc module they own nothing
     // that needs dropping.
-    unsafe { Error::Raise(ExcKind::RuntimeError, msg).raise() }
+    unsafe { Error::Raise(ExcKind::RuntimeError, Obj::str(msg.as_str())).raise() }
 }
