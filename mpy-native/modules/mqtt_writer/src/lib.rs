@@ -123,58 +123,36 @@ fn encode_into(enc: &Encoder, x: Obj, buf: &mut Obj, at: usize, overhead: usize)
     }
 }
 
-/// The `time` functions, whichever the port has.
+/// MicroPython's millisecond clock (`time.ticks_ms`/`ticks_diff`/`sleep_ms`, on every port).
+/// Integer milliseconds only: no float arithmetic, so no soft-float code on the ESP8266.
 struct Clock {
     ticks_ms: Obj,
     ticks_diff: Obj,
-    time: Obj,
     sleep_ms: Obj,
-    sleep: Obj,
-}
-
-fn maybe_attr(m: Obj, name: Qstr) -> Obj {
-    if m.has_method(name) {
-        m.attr(name).unwrap_or(Obj::NULL)
-    } else {
-        Obj::NULL
-    }
 }
 
 impl Clock {
     fn new() -> Result<Clock> {
         let t = import(qstr!("time"))?;
-        Ok(Clock {
-            ticks_ms: maybe_attr(t, qstr!("ticks_ms")),
-            ticks_diff: maybe_attr(t, qstr!("ticks_diff")),
-            time: maybe_attr(t, qstr!("time")),
-            sleep_ms: maybe_attr(t, qstr!("sleep_ms")),
-            sleep: maybe_attr(t, qstr!("sleep")),
-        })
+        let get = |name: Qstr| -> Result<Obj> {
+            if t.has_method(name) {
+                t.attr(name)
+            } else {
+                Err(py_err!(RuntimeError, "mqtt_writer needs MicroPython's time.ticks_ms, ticks_diff and sleep_ms"))
+            }
+        };
+        Ok(Clock { ticks_ms: get(qstr!("ticks_ms"))?, ticks_diff: get(qstr!("ticks_diff"))?, sleep_ms: get(qstr!("sleep_ms"))? })
     }
-    /// A millisecond timestamp: `ticks_ms()`, else `time.time()` in ms.
+    /// A millisecond timestamp (wraps; compare with [`since`](Self::since)).
     fn now(&self) -> Result<isize> {
-        if !self.ticks_ms.is_null() {
-            self.ticks_ms.call(&[])?.to_int()
-        } else {
-            Ok((self.time.call(&[])?.to_float()? * 1000.0) as isize)
-        }
+        self.ticks_ms.call(&[])?.to_int()
     }
     fn since(&self, start: isize) -> Result<isize> {
         let now = self.now()?;
-        if !self.ticks_diff.is_null() {
-            self.ticks_diff
-                .call(&[Obj::int(now), Obj::int(start)])?
-                .to_int()
-        } else {
-            Ok(now - start)
-        }
+        self.ticks_diff.call(&[Obj::int(now), Obj::int(start)])?.to_int()
     }
     fn sleep_ms(&self, ms: isize) -> Result<()> {
-        if !self.sleep_ms.is_null() {
-            self.sleep_ms.call(&[Obj::int(ms)])?;
-        } else {
-            self.sleep.call(&[Obj::float(ms as f64 / 1000.0)])?;
-        }
+        self.sleep_ms.call(&[Obj::int(ms)])?;
         Ok(())
     }
 }
