@@ -64,23 +64,23 @@ impl ExcKind {
     }
 }
 
-/// A message formatted without allocation, truncated (with `...`) to fit.
+/// Text formatted on the stack without allocation, truncated (with `...`) to `CAP` bytes.
 #[derive(Clone)]
-pub struct Msg {
-    buf: [u8; Msg::CAP],
+pub struct Msg<const CAP: usize = 160> {
+    buf: [u8; CAP],
     len: usize,
 }
 
-impl Msg {
+impl<const CAP: usize> Msg<CAP> {
     /// Capacity in bytes.
-    pub const CAP: usize = 160;
+    pub const CAP: usize = CAP;
     /// An empty message.
-    pub const fn new() -> Msg {
-        Msg { buf: [0; Msg::CAP], len: 0 }
+    pub const fn new() -> Self {
+        Msg { buf: [0; CAP], len: 0 }
     }
     /// Format `args` into a message.
-    pub fn from_fmt(args: fmt::Arguments<'_>) -> Msg {
-        let mut m = Msg::new();
+    pub fn from_fmt(args: fmt::Arguments<'_>) -> Self {
+        let mut m = Self::new();
         let _ = m.write_fmt(args);
         m
     }
@@ -91,15 +91,15 @@ impl Msg {
     }
 }
 
-impl Default for Msg {
+impl<const CAP: usize> Default for Msg<CAP> {
     fn default() -> Self {
-        Msg::new()
+        Self::new()
     }
 }
 
-impl fmt::Write for Msg {
+impl<const CAP: usize> fmt::Write for Msg<CAP> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = Msg::CAP - self.len;
+        let room = CAP - self.len;
         if s.len() <= room {
             self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
             self.len += s.len();
@@ -112,17 +112,25 @@ impl fmt::Write for Msg {
         }
         self.buf[self.len..self.len + cut].copy_from_slice(&s.as_bytes()[..cut]);
         self.len += cut;
-        let dots = (Msg::CAP - self.len).min(3);
+        let dots = (CAP - self.len).min(3);
         self.buf[self.len..self.len + dots].copy_from_slice(&b"..."[..dots]);
         self.len += dots;
         Err(fmt::Error)
     }
 }
 
-impl fmt::Debug for Msg {
+impl<const CAP: usize> fmt::Debug for Msg<CAP> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
     }
+}
+
+/// `print(<formatted text>)` through the builtin `print` (the console, or wherever
+/// `sys.stdout` goes); lines longer than 400 bytes are truncated with `...`.
+pub fn print(args: fmt::Arguments<'_>) -> Result<()> {
+    let line = Msg::<400>::from_fmt(args);
+    global(qstr!("print"))?.call(&[Obj::str(line.as_str())])?;
+    Ok(())
 }
 
 /// An error on its way to Python: two or three words, so `Result`s stay cheap to move.
@@ -145,7 +153,7 @@ pub enum Error {
 /// Format `args` into a new `str` (without allocating anything but the string).
 #[inline(never)]
 fn fmt_str(args: fmt::Arguments<'_>) -> Obj {
-    let m = Msg::from_fmt(args);
+    let m = Msg::<160>::from_fmt(args);
     Obj::str(m.as_str())
 }
 

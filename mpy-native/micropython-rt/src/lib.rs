@@ -49,7 +49,7 @@ mod xtensa_i128;
 
 pub use args::Args;
 pub use class::{Class, ClassBuilder, Instance};
-pub use error::{errno, Error, ExcKind, Msg, Result};
+pub use error::{errno, print, Error, ExcKind, Msg, Result};
 pub use module::{Entry, Module};
 pub use obj::{global, import, Obj, Qstr};
 pub use protect::protect;

@@ -7,7 +7,7 @@ use crate::obj::Obj;
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    let mut msg = Msg::new();
+    let mut msg = Msg::<160>::new();
     let _ = write!(msg, "Rust panic: {}", info.message());
     if let Some(loc) = info.location() {
         let _ = write!(msg, " at {}:{}", loc.file(), loc.line());

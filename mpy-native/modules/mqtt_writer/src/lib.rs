@@ -38,7 +38,7 @@ use micropython_rt::{
 };
 use mqtt_codec::json::Writer;
 use mqtt_codec::mqtt::{self, Connect, LenDecoder, MAX_HEADER, MAX_REMAINING};
-use text::{error_text, py_text, text_of, Line};
+use text::{error_text, py_text, text_of};
 
 micropython_rt::entry!(init);
 
@@ -62,16 +62,15 @@ fn init(m: &Module) -> Result<()> {
         })
         .method(qstr!("on_error"), 1, 1, |w: &mut MqttWriter, a| {
             let r = py_text(a[0], true);
-            Line::new(format_args!(
+            micropython_rt::print(format_args!(
                 "Disconnecting from MQTT broker due to error: {}",
                 text_of(&r)
-            ))
-            .print()?;
+            ))?;
             w.disconnect();
             Ok(Obj::none())
         })
         .method(qstr!("on_completed"), 0, 0, |w: &mut MqttWriter, _| {
-            Line::new(format_args!("Disconnecting from MQTT broker")).print()?;
+            micropython_rt::print(format_args!("Disconnecting from MQTT broker"))?;
             w.disconnect();
             Ok(Obj::none())
         })
@@ -582,12 +581,11 @@ impl MqttWriter {
 
     fn open(&mut self, given: Option<Obj>) -> Result<()> {
         let (hs, ps) = (py_text(self.host, false), py_text(self.port, false));
-        Line::new(format_args!(
+        micropython_rt::print(format_args!(
             "Connecting to {}:{}",
             text_of(&hs),
             text_of(&ps)
-        ))
-        .print()?;
+        ))?;
         let sock = match given {
             Some(s) => s,
             None => self.dial()?,
@@ -604,7 +602,7 @@ impl MqttWriter {
             let _ = sock.call_method(qstr!("close"), &[]);
             return Err(e);
         }
-        Line::new(format_args!("Connection successful")).print()
+        micropython_rt::print(format_args!("Connection successful"))
     }
 
     /// Resolve and connect a TCP socket to host:port.
@@ -687,13 +685,12 @@ impl MqttWriter {
             py_text(self.port, false),
             error_text(&err),
         );
-        Line::new(format_args!(
+        micropython_rt::print(format_args!(
             "MQTT connection to {}:{} lost ({}); reconnecting",
             text_of(&hs),
             text_of(&ps),
             text_of(&es)
-        ))
-        .print()?;
+        ))?;
         if !self.sock.is_none() {
             let _ = self.sock.call_method(qstr!("close"), &[]);
             self.sock = Obj::none();
@@ -706,13 +703,12 @@ impl MqttWriter {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is(ExcKind::OSError) => {
                     let es = error_text(&e);
-                    Line::new(format_args!(
+                    micropython_rt::print(format_args!(
                         "Reconnect attempt {} failed ({}); retrying in {} ms",
                         attempt,
                         text_of(&es),
                         delay
-                    ))
-                    .print()?;
+                    ))?;
                 }
                 Err(e) => return Err(e),
             }
