@@ -135,6 +135,17 @@ raises("wrong self", TypeError, f.Counter.incr, 42)
 check("class constant", (f.Counter.MAX_STEP, c.MAX_STEP), (1000, 1000))
 check("type name", type(c).__name__ if hasattr(type(c), "__name__") else "Counter", "Counter")
 
+# a Python subclass of the native class: native methods and attributes still work
+class Doubler(f.Counter):
+    def twice(self):
+        self.incr()
+        return self.incr()
+
+
+d = Doubler(5, step=2)
+check("subclass method", d.twice(), 9)
+check("subclass attr", d.value, 9)
+
 # instances survive gc.collect() while alive, and keep their Python objects alive
 keep = [f.Counter(i, label=[i] * 3) for i in range(50)]
 gc.collect()
