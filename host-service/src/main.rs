@@ -8,6 +8,15 @@ use tracing_subscriber::EnvFilter;
 use host_service::cli::{Args, Config};
 
 fn main() -> ExitCode {
+    if let Some(addr) = spaced_embedded_broker_addr(std::env::args()) {
+        // `--embedded-broker` takes its optional address with `=` so that
+        // `host-service --embedded-broker TOPIC FILE` works; say so instead of clap's
+        // "unexpected argument".
+        eprintln!(
+            "host-service: error: write the broker address as --embedded-broker={addr} (with '=')"
+        );
+        return ExitCode::from(2);
+    }
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -39,4 +48,44 @@ fn run(args: Args) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(host_service::run(config))?;
     Ok(())
+}
+
+/// `--embedded-broker ADDR` (a space, where `=` is needed): the address the user meant.
+fn spaced_embedded_broker_addr(args: impl Iterator<Item = String>) -> Option<String> {
+    let args: Vec<String> = args.collect();
+    args.windows(2)
+        .find(|w| w[0] == "--embedded-broker" && w[1].parse::<std::net::SocketAddr>().is_ok())
+        .map(|w| w[1].clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spaced_embedded_broker_addr;
+
+    fn args(a: &[&str]) -> impl Iterator<Item = String> {
+        a.iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn spaced_embedded_broker_address_is_recognised() {
+        let got = spaced_embedded_broker_addr(args(&[
+            "hs",
+            "t",
+            "f.csv",
+            "--embedded-broker",
+            "0.0.0.0:1883",
+        ]));
+        assert_eq!(got.as_deref(), Some("0.0.0.0:1883"));
+        assert_eq!(
+            spaced_embedded_broker_addr(args(&["hs", "--embedded-broker", "sensor-data", "f.csv"])),
+            None
+        );
+        assert_eq!(
+            spaced_embedded_broker_addr(args(&["hs", "t", "f.csv", "--embedded-broker=0.0.0.0:1"])),
+            None
+        );
+    }
 }
