@@ -13,6 +13,11 @@ use crate::{ft, sys, zst_fn};
 /// Instances live on the GC heap as [`Instance<T>`]: the GC scans them, so `Obj` fields keep
 /// their objects alive. The GC frees instances without running `Drop`, so `T` should own
 /// nothing that needs dropping.
+///
+/// A method gets `&mut T` for the duration of the call. If it calls back into Python code that
+/// calls a method of the *same* instance, the inner call gets a second `&mut T`: keep such
+/// re-entrant designs out (or re-read state after calling out), as with any C extension that
+/// hands out its struct pointer.
 pub trait Class: Sized + 'static {
     /// The class name, e.g. `qstr!("Tsl2591")`.
     fn name() -> Qstr;
