@@ -139,6 +139,8 @@ class MQTTWriter:
 
     def __init__(self, name, host, port=1883, topic='sensor-data', qos=0,
                  keepalive=60, user=None, password=None, sock=None):
+        if not (isinstance(port, int) and 1 <= port <= 65535):
+            raise ValueError('port must be 1..65535, got %r' % (port,))
         if qos not in (0, 1):
             raise ValueError('qos must be 0 or 1, got %r' % (qos,))
         if not 0 <= keepalive <= 0xFFFF:

@@ -228,14 +228,16 @@ def test_connack_refusal_is_a_clear_oserror(writer_dir, tmp_path, run_mpy):
 def test_bad_arguments_are_value_errors(writer_dir, run_mpy):
     code = ("from mqtt_writer import MQTTWriter\n"
             "for kw in ({'qos': 2}, {'password': 'x'}, {'keepalive': 70000},"
-            " {'topic': 'a/#'}):\n"
+            " {'topic': 'a/#'}, {'port': 70000}, {'port': 0}):\n"
+            "    kw.setdefault('port', 1)\n"
             "    try:\n"
-            "        MQTTWriter('lux-1', '127.0.0.1', 1, **kw)\n"
+            "        MQTTWriter('lux-1', '127.0.0.1', **kw)\n"
             "        print('NO ERROR', kw)\n"
             "    except ValueError as e:\n"
             "        print('ValueError', e)\n")
     out = run_mpy(code, [writer_dir]).stdout
-    assert out.count("ValueError") == 4, out
+    assert out.count("ValueError") == 6, out
+    assert "port must be 1..65535, got 70000" in out, out
     assert "Connecting" not in out  # rejected before touching the network
 
 

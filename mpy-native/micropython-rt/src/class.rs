@@ -14,10 +14,9 @@ use crate::{ft, sys, zst_fn};
 /// their objects alive. The GC frees instances without running `Drop`, so `T` should own
 /// nothing that needs dropping.
 ///
-/// A method gets `&mut T` for the duration of the call. If it calls back into Python code that
-/// calls a method of the *same* instance, the inner call gets a second `&mut T`: keep such
-/// re-entrant designs out (or re-read state after calling out), as with any C extension that
-/// hands out its struct pointer.
+/// A method gets `&mut T` for the duration of the call. If it calls Python code that calls
+/// back into the *same* instance (a method or attribute), that inner call raises
+/// `RuntimeError` instead of getting a second `&mut T`.
 pub trait Class: Sized + 'static {
     /// The class name, e.g. `qstr!("Tsl2591")`.
     fn name() -> Qstr;
@@ -35,18 +34,21 @@ pub trait Class: Sized + 'static {
     }
 }
 
-/// The heap layout of an instance: the object header, then the Rust value.
+/// The heap layout of an instance: the object header, a busy flag, then the Rust value.
 #[repr(C)]
 pub struct Instance<T> {
     base: sys::mp_abi_obj_base_t,
+    /// Set while a method or attribute access runs, so a re-entrant call (Python code called
+    /// by the method calling back into the same object) is refused instead of creating a
+    /// second `&mut T`.
+    busy: bool,
     value: T,
 }
 
 impl<T: Class> Instance<T> {
-    /// The Rust value behind `obj`, if `obj` is an instance of `T`'s class (`TypeError`
+    /// The instance behind `obj`, if `obj` is an instance of `T`'s class (`TypeError`
     /// otherwise, e.g. `Tsl2591.sample(42)`).
-    #[allow(clippy::mut_from_ref)]
-    pub fn get(obj: Obj) -> Result<&'static mut T> {
+    fn from_obj(obj: Obj) -> Result<*mut Instance<T>> {
         let ty = obj.type_ptr();
         // Our types are recognised by their constructor slot, unique to T.
         let ours = unsafe {
@@ -56,8 +58,30 @@ impl<T: Class> Instance<T> {
         if !ours {
             return Err(Error::new(ExcKind::TypeError, format_args!("expected a native class instance")));
         }
-        // SAFETY: obj is a live Instance<T> (checked above); the GC keeps it while referenced.
-        Ok(unsafe { &mut (*(obj.0 as *mut Instance<T>)).value })
+        Ok(obj.0 as *mut Instance<T>)
+    }
+
+    /// Run `f` on the Rust value behind `obj` with exclusive access: a call into the same
+    /// object while `f` runs (through Python code `f` calls) is a `RuntimeError`.
+    pub fn with<R>(obj: Obj, f: impl FnOnce(&mut T) -> Result<R>) -> Result<R> {
+        let p = Self::from_obj(obj)?;
+        // SAFETY: p is a live Instance<T> (checked above), kept alive by the caller's `obj`; the
+        // busy flag guarantees this is the only `&mut` to its value.
+        unsafe {
+            if (*p).busy {
+                return Err(Error::new(
+                    ExcKind::RuntimeError,
+                    format_args!(
+                        "re-entrant call into a native object that is already running a method \
+                         (or whose earlier call panicked)"
+                    ),
+                ));
+            }
+            (*p).busy = true;
+            let r = f(&mut (*p).value);
+            (*p).busy = false;
+            r
+        }
     }
 }
 
@@ -70,7 +94,7 @@ unsafe extern "C" fn make_new_tramp<T: Class>(
     let args = Args::from_raw(n_args, n_kw, args.cast());
     let r = T::make_new(&args).and_then(|value| {
         let p = gc_alloc(core::mem::size_of::<Instance<T>>())? as *mut Instance<T>;
-        p.write(Instance { base: sys::mp_abi_obj_base_t { type_: ty }, value });
+        p.write(Instance { base: sys::mp_abi_obj_base_t { type_: ty }, busy: false, value });
         Ok(Obj(p.cast()))
     });
     finish(r)
@@ -78,16 +102,17 @@ unsafe extern "C" fn make_new_tramp<T: Class>(
 
 unsafe extern "C" fn attr_tramp<T: Class>(self_in: sys::mp_obj_t, attr: usize, dest: *mut sys::mp_obj_t) {
     let dest = core::slice::from_raw_parts_mut(dest as *mut Obj, 2);
-    let this = &mut (*(self_in as *mut Instance<T>)).value;
+    let obj = Obj(self_in);
     if dest[0].is_null() {
-        match this.get_attr(Qstr(attr)) {
+        match Instance::<T>::with(obj, |this| this.get_attr(Qstr(attr))) {
             Ok(Some(v)) => dest[0] = v,
             // Not ours: let the runtime continue with the locals dict (methods, constants).
             Ok(None) => dest[1] = Obj::SENTINEL,
             Err(e) => e.raise(),
         }
     } else if dest[0] == Obj::SENTINEL && !dest[1].is_null() {
-        match this.set_attr(Qstr(attr), dest[1]) {
+        let value = dest[1];
+        match Instance::<T>::with(obj, |this| this.set_attr(Qstr(attr), value)) {
             Ok(true) => dest[0] = Obj::NULL, // stored
             Ok(false) => {}                  // AttributeError
             Err(e) => e.raise(),
@@ -101,7 +126,7 @@ unsafe extern "C" fn method_tramp<T: Class, F: Fn(&mut T, &[Obj]) -> Result<Obj>
     args: *const sys::mp_obj_t,
 ) -> sys::mp_obj_t {
     let args: &[Obj] = core::slice::from_raw_parts(args.cast(), n);
-    let r = Instance::<T>::get(args[0]).and_then(|this| zst_fn::<F>()(this, &args[1..]));
+    let r = Instance::<T>::with(args[0], |this| zst_fn::<F>()(this, &args[1..]));
     finish(r)
 }
 

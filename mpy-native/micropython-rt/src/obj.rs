@@ -3,7 +3,7 @@ use core::ffi::c_void;
 
 use crate::error::{Error, ExcKind, Result};
 use crate::protect::protect;
-use crate::{ft, sys};
+use crate::{ft, qstr, sys};
 
 /// A Python object (`mp_obj_t`): an opaque machine word. Copying it does not keep the object
 /// alive; keep objects reachable from Python (an instance field, a global) or on the stack
@@ -94,8 +94,15 @@ impl Obj {
         self.0.is_null()
     }
 
-    /// `int(self)` for an int or bool; `TypeError` otherwise, `OverflowError` if too big.
+    /// The value of an int or bool; `TypeError` otherwise. A long int (beyond the port's
+    /// small ints: 62 bits on x64, 30 on the ESP8266) gives `OverflowError`: the runtime's
+    /// conversion would silently truncate it.
     pub fn to_int(self) -> Result<isize> {
+        // Small ints carry tag bit 0 on every representation with native code (A and C); the
+        // runtime converts them exactly. Anything else that is an int is a long int.
+        if self.0 as usize & 1 == 0 && self.type_ptr() == int_type()? {
+            return Err(Error::new(ExcKind::OverflowError, format_args!("int too large for a native integer")));
+        }
         protect(|| unsafe { ft().native_from_obj.unwrap_unchecked()(self.0, sys::MP_ABI_NATIVE_TYPE_INT as _) as isize })
     }
     /// The value of an int, float (or bool) as a double; `TypeError` otherwise.
@@ -245,6 +252,10 @@ unsafe fn slice_or_empty<'a>(p: *const u8, len: usize) -> &'a [u8] {
     } else {
         core::slice::from_raw_parts(p, len)
     }
+}
+
+fn int_type() -> Result<*const sys::mp_abi_type_t> {
+    Ok(global(qstr!("int"))?.0 as *const sys::mp_abi_type_t)
 }
 
 /// Look up a builtin or global by name (`load_global`), e.g. `global(qstr!("OSError"))`.

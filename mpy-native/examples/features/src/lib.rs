@@ -99,6 +99,12 @@ fn init(m: &Module) -> Result<()> {
             };
             Ok(Obj::none())
         })
+        // Calls back into Python while the method runs: a callback that touches the same
+        // counter gets RuntimeError (no second &mut Counter), other objects are fine.
+        .method(qstr!("visit"), 1, 1, |c: &mut Counter, a| {
+            c.value += 1;
+            a[0].call(&[])
+        })
         .constant(qstr!("MAX_STEP"), Obj::int(Counter::MAX_STEP))
         .register(m)?;
     Ok(())

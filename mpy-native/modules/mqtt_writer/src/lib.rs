@@ -235,6 +235,13 @@ impl Class for MqttWriter {
         let password = args.get_opt(7, names[7]);
         let sock = args.get_opt(8, names[8]);
 
+        match port.to_int() {
+            Ok(1..=65535) => {}
+            _ => {
+                let r = py_text(port, true);
+                return Err(py_err!(ValueError, "port must be 1..65535, got {}", text_of(&r)));
+            }
+        }
         let qos = match qos_obj.to_int() {
             Ok(q @ 0..=1) => q as u8,
             _ => {

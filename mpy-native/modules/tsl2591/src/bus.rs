@@ -64,16 +64,30 @@ impl PyI2c {
     fn read_mem(&mut self, addr: u8, reg: u8, out: &mut [u8]) -> Result<()> {
         let buf = self.buf(out.len())?;
         self.bus.call_method(qstr!("readfrom_mem_into"), &[Obj::int(addr as isize), Obj::int(reg as isize), buf])?;
-        out.copy_from_slice(buf.buffer()?);
-        Ok(())
+        copy_back(buf, out)
     }
 
     fn read_plain(&mut self, addr: u8, out: &mut [u8]) -> Result<()> {
         let buf = self.buf(out.len())?;
         self.bus.call_method(qstr!("readfrom_into"), &[Obj::int(addr as isize), buf])?;
-        out.copy_from_slice(buf.buffer()?);
-        Ok(())
+        copy_back(buf, out)
     }
+}
+
+/// Copy what the bus read into `out`; a bus object that resized our buffer is a bus error,
+/// not a panic.
+fn copy_back(buf: Obj, out: &mut [u8]) -> Result<()> {
+    let got = buf.buffer()?;
+    if got.len() != out.len() {
+        return Err(micropython_rt::os_err!(
+            errno::EIO,
+            "I2C bus object returned {} bytes, expected {}",
+            got.len(),
+            out.len()
+        ));
+    }
+    out.copy_from_slice(got);
+    Ok(())
 }
 
 impl i2c::ErrorType for PyI2c {

@@ -95,6 +95,15 @@ fn init(m: &Module) -> Result<()> {
     Ok(())
 }
 
+/// What went wrong on the bus: our own message for an error the adapter raised, else the
+/// usual words for the bus's errno.
+fn detail(inner: &Error, errno: i32) -> &str {
+    match inner {
+        Error::Os(_, msg) => msg.str_ref().unwrap_or("bus error"),
+        _ => describe(errno),
+    }
+}
+
 /// A TSL2591 on an I2C bus; Python: `Tsl2591(sensor_id, integration=INTEGRATIONTIME_100MS,
 /// gain=GAIN_LOW, i2c=None, addr=0x29, sleep_ms=None)`.
 struct Tsl2591 {
@@ -160,7 +169,7 @@ impl Tsl2591 {
         r.map_err(|e| match e {
             DrvError::I2c(BusError(inner)) => {
                 let errno = inner.errno().unwrap_or(errno::EIO);
-                os_err!(errno, "TSL2591 at {:#04x}: {} failed: {}", addr, what, describe(errno))
+                os_err!(errno, "TSL2591 at {:#04x}: {} failed: {}", addr, what, detail(&inner, errno))
             }
             DrvError::NotReady => os_err!(
                 errno::ETIMEDOUT,
@@ -215,7 +224,10 @@ impl Class for Tsl2591 {
             None => default_i2c()?,
         };
         let addr = match args.get(4, names[4]) {
-            Some(o) => u8::try_from(o.to_int()?).map_err(|_| py_err!(ValueError, "addr must be 0..127"))?,
+            Some(o) => match o.to_int()? {
+                a @ 0..=0x7F => a as u8,
+                a => return Err(py_err!(ValueError, "addr must be a 7-bit I2C address 0..127, got {}", a)),
+            },
             None => DEFAULT_ADDRESS,
         };
         let delay = PyDelay::new(args.get_opt(5, names[5]), bus)?;
@@ -225,7 +237,7 @@ impl Class for Tsl2591 {
             return Err(match e {
                 DrvError::I2c(BusError(inner)) => {
                     let errno = inner.errno().unwrap_or(errno::EIO);
-                    os_err!(errno, "TSL2591 not found at {:#04x}: {}", addr, describe(errno))
+                    os_err!(errno, "TSL2591 not found at {:#04x}: {}", addr, detail(&inner, errno))
                 }
                 DrvError::IdMismatch(id) => {
                     os_err!(errno::ENODEV, "TSL2591 not found at {:#04x}: device ID {:#04x}, expected 0x50", addr, id)
@@ -267,6 +279,3 @@ impl Tsl2591 {
     }
 }
 
-// Keep `Error` in scope for the trait-method signatures above.
-#[allow(dead_code)]
-type _E = Error;

@@ -1,0 +1,53 @@
+"""Bad input to the native `tsl2591` module (build/x64/tsl2591.mpy) in the real runtime: clear
+Python errors, never a Rust panic or a crash. (The shared behaviour tables for the native module
+and the pure-Python fallback are in mpy-scripts/tests/test_tsl2591_fallback.py.)"""
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "mpy-scripts" / "tests"))
+from mpyrun import find_micropython, mpy_env  # noqa: E402
+
+PATHS = [REPO / "build" / "x64", REPO / "mpy-scripts" / "sim"]
+
+
+def run(code):
+    assert (REPO / "build" / "x64" / "tsl2591.mpy").exists(), "run `make natmods` first"
+    r = subprocess.run([str(find_micropython()), "-c", code], capture_output=True, text=True,
+                       timeout=60, env=mpy_env(PATHS))
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_addr_must_be_a_7_bit_address():
+    out = run(
+        "import tsl2591, sim_tsl2591\n"
+        "for a in (200, -1, 128):\n"
+        "    try:\n"
+        "        tsl2591.Tsl2591('x', i2c=sim_tsl2591.SimTsl2591(), addr=a)\n"
+        "        print('accepted', a)\n"
+        "    except ValueError as e:\n"
+        "        print('ValueError', e)\n"
+    )
+    assert out.count("ValueError") == 3, out
+    assert "addr must be a 7-bit I2C address 0..127, got 200" in out
+
+
+def test_a_bus_that_resizes_the_buffer_is_a_bus_error_not_a_panic():
+    out = run(
+        "import tsl2591, sim_tsl2591\n"
+        "class Bad(sim_tsl2591.SimTsl2591):\n"
+        "    def readfrom_mem_into(self, addr, reg, buf):\n"
+        "        super().readfrom_mem_into(addr, reg, buf)\n"
+        "        buf.extend(b'xx')\n"
+        "try:\n"
+        "    tsl2591.Tsl2591('x', i2c=Bad())\n"
+        "except OSError as e:\n"
+        "    print('OSError', e.errno, e)\n"
+        "except RuntimeError as e:\n"
+        "    print('PANIC', e)\n"
+    )
+    assert "OSError 5" in out, out
+    assert "returned 3 bytes, expected 1" in out, out
+    assert "PANIC" not in out
