@@ -2,7 +2,7 @@
 use core::ffi::c_void;
 
 use crate::error::{Error, ExcKind, Result};
-use crate::protect::protect;
+use crate::protect::call as protect;
 use crate::{ft, qstr, sys};
 
 /// A Python object (`mp_obj_t`): an opaque machine word. Copying it does not keep the object

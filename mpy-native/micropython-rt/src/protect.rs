@@ -23,10 +23,20 @@ extern "C" fn trampoline<F: FnOnce() -> R, R>(ctx: *mut c_void) -> sys::mp_obj_t
 /// Run `f` (which calls into the runtime) and catch a Python exception it raises.
 ///
 /// The catch is `lumen_mp_protect` in C (`nlr_push` returns twice, which Rust cannot express).
-/// If `f` raises, the jump skips `f`'s frames: `f` must not own values with destructors (no
-/// type in this crate has one).
+///
+/// # Safety
+/// If `f` raises, the non-local jump skips `f`'s frames without running destructors: `f` must
+/// not own or create values whose destructors matter (the closure is taken out of its slot
+/// before it runs, so what it captured by value is already moved into those frames). Every
+/// safe method of [`Obj`] uses this with closures that only call the runtime.
 #[inline]
-pub fn protect<R, F: FnOnce() -> R>(f: F) -> Result<R> {
+pub unsafe fn protect<R, F: FnOnce() -> R>(f: F) -> Result<R> {
+    call(f)
+}
+
+/// The crate's own uses: each closure only calls one runtime function on copied words.
+#[inline]
+pub(crate) fn call<R, F: FnOnce() -> R>(f: F) -> Result<R> {
     let mut ctx = Ctx { f: Some(f), out: MaybeUninit::<R>::uninit() };
     let mut exc: sys::mp_obj_t = core::ptr::null_mut();
     // SAFETY: the trampoline matches `mp_abi_protected_fn` and `ctx` outlives the call.

@@ -386,9 +386,10 @@ impl MqttWriter {
                 Some(ioctl) => {
                     let sock = self.sock;
                     let mut err = 0;
-                    let ready = protect(|| unsafe {
-                        ioctl(sock.0, STREAM_POLL, POLL_RD | POLL_ERR | POLL_HUP, &mut err)
-                    })?;
+                    // SAFETY: the closure only calls the stream's C function (no destructors to skip).
+                    let ready = unsafe {
+                        protect(|| ioctl(sock.0, STREAM_POLL, POLL_RD | POLL_ERR | POLL_HUP, &mut err))
+                    }?;
                     if ready == usize::MAX {
                         if err == errno::EINVAL {
                             // A stream without poll support: use its methods from now on.
@@ -449,7 +450,8 @@ impl MqttWriter {
                 while done < n {
                     let mut err = 0;
                     let p = data[done..].as_ptr();
-                    let k = protect(|| unsafe { write(sock.0, p.cast(), n - done, &mut err) })?;
+                    // SAFETY: as for ioctl above.
+                    let k = unsafe { protect(|| write(sock.0, p.cast(), n - done, &mut err)) }?;
                     if k == usize::MAX {
                         if err == errno::EAGAIN {
                             return Err(Error::os(
@@ -500,7 +502,8 @@ impl MqttWriter {
                 Some(read) => {
                     let mut err = 0;
                     let p = out[got..].as_mut_ptr();
-                    let k = protect(|| unsafe { read(sock.0, p.cast(), want, &mut err) })?;
+                    // SAFETY: as for ioctl above.
+                    let k = unsafe { protect(|| read(sock.0, p.cast(), want, &mut err)) }?;
                     if k == usize::MAX {
                         if err == errno::EAGAIN || err == errno::ETIMEDOUT {
                             return Err(timed_out());
