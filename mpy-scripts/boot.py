@@ -7,7 +7,21 @@ try:
     # Keep the SDK's debug messages off UART0, which carries the REPL.
     esp.osdebug(None)
 except ImportError:  # not an ESP8266/ESP32
-    pass
+    esp = None
+
+# Native modules (.mpy built from Rust) need room for their machine code: by
+# default the ESP8266 has only ~500 bytes of IRAM for it. config.py can name a
+# flash region, NATIVE_CODE_LOCATION = (start, length) in bytes (multiples of
+# 4096, below 1 MiB, unused by the firmware and the filesystem; see the
+# repository README). It must be set before the first native import.
+try:
+    from config import NATIVE_CODE_LOCATION
+except ImportError:
+    NATIVE_CODE_LOCATION = None
+if NATIVE_CODE_LOCATION and esp is not None and hasattr(esp, "set_native_code_location"):
+    esp.set_native_code_location(*NATIVE_CODE_LOCATION)
+    print("native code goes to flash 0x%x..0x%x" % (
+        NATIVE_CODE_LOCATION[0], NATIVE_CODE_LOCATION[0] + NATIVE_CODE_LOCATION[1]))
 
 # Start the application with an unfragmented heap.
 gc.collect()

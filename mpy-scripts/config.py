@@ -25,3 +25,5 @@ SLEEP_TIME = 5.0
 # MQTT_PASSWORD = None
 # WIFI_TIMEOUT = 30         # seconds to wait for the Wi-Fi connection
 # SIM_CHANNELS = (611, 284) # unix demo only: raw (full, infrared) counts
+# NATIVE_CODE_LOCATION = (0xE0000, 0x20000)  # ESP8266 + native .mpy: flash region for
+#                                            # their machine code (boot.py; see README)

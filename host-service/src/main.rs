@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("host-service: error: {e:#}");
+            eprintln!("host-service: error: {}", error_text(&e));
             ExitCode::from(2)
         }
     }
@@ -48,6 +48,21 @@ fn run(args: Args) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(host_service::run(config))?;
     Ok(())
+}
+
+/// The error and its causes, each said once (our error types already quote their source).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&c);
+        }
+    }
+    text
 }
 
 /// `--embedded-broker ADDR` (a space, where `=` is needed): the address the user meant.
@@ -67,6 +82,15 @@ mod tests {
             .map(|s| s.to_string())
             .collect::<Vec<_>>()
             .into_iter()
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let e = anyhow::Error::new(io).context("cannot open x.csv: No such file or directory");
+        assert_eq!(super::error_text(&e), "cannot open x.csv: No such file or directory");
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(super::error_text(&e), "outer: inner");
     }
 
     #[test]

@@ -3,13 +3,16 @@
 The checks themselves are MicroPython code (mpy-native/examples/features/test_features.py),
 so they run inside the runtime that loads the module; this wrapper runs it and reports.
 """
-import os
 import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build" / "x64"
-MICROPYTHON = os.environ.get("MICROPYTHON", str(REPO / ".venv" / "bin" / "micropython"))
+sys.path.insert(0, str(REPO / "mpy-scripts" / "tests"))
+from mpyrun import find_micropython  # noqa: E402
+
+MICROPYTHON = str(find_micropython())
 
 
 def run_mpy(code, timeout=120):

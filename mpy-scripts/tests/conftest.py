@@ -17,7 +17,7 @@ subprocess, a mosquitto broker started on a free loopback port, and
   received ``Message(qos, retain, topic, payload)`` list.
 * ``writer_dir``: the directory that provides ``mqtt_writer`` (and
   ``tsl2591``) for the implementation under test; parametrized so the same
-  tests run on the pure-Python fallback and, later, the native ``.mpy``.
+  tests run on the pure-Python fallback and the native ``.mpy``.
 """
 
 import collections
@@ -44,10 +44,10 @@ MOSQUITTO_SUB = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
 STDBUF = [shutil.which("stdbuf"), "-oL"] if shutil.which("stdbuf") else []
 
 # Implementations the writer tests run on (directories: mpyrun.IMPL_DIRS).
-# "native" (build/x64/mqtt_writer.mpy) joins once CI builds it; the env var
-# MQTT_WRITER_IMPLS=fallback,native overrides the default.
+# "native" is build/x64/mqtt_writer.mpy (`make natmods`); the env var
+# MQTT_WRITER_IMPLS=fallback (or native) narrows the default.
 WRITER_IMPLS = [n.strip() for n in
-                os.environ.get("MQTT_WRITER_IMPLS", "fallback").split(",")
+                os.environ.get("MQTT_WRITER_IMPLS", "fallback,native").split(",")
                 if n.strip()]
 
 

@@ -4,14 +4,14 @@ Plain functions, no pytest dependency, so tests and benchmarks can share them:
 
 * ``find_micropython()``: env ``MICROPYTHON``, else ``<repo>/.venv/bin/micropython``,
   else a ``micropython`` next to the running Python (its venv), else
-  ``/tmp/venv/bin/micropython``, else ``micropython`` on PATH.
+  ``micropython`` on PATH.
 * ``run(code, paths)``: run ``code`` with ``paths`` first on ``sys.path``;
   returns stdout, raises ``MpyError`` (with stdout/stderr) on a non-zero exit.
 * ``run_json(code, paths)``: the same, parsing every stdout line that starts
   with ``JSON `` as JSON; returns the list of values.
 * ``IMPL_DIRS`` / ``TSL2591_IMPLS``: where each implementation of the device
   modules lives, and which ones the tsl2591 tests run on. ``TSL2591_IMPLS``
-  defaults to ``["fallback"]``; the env var ``TSL2591_IMPLS=fallback,native``
+  defaults to ``["fallback", "native"]`` (native = build/x64, `make natmods`); the env var ``TSL2591_IMPLS=fallback``
   overrides it (the lead flips the default once ``build/x64/tsl2591.mpy`` is
   built in CI).
 """
@@ -35,7 +35,7 @@ IMPL_DIRS = {
 }
 TSL2591_IMPLS = [
     name.strip()
-    for name in os.environ.get("TSL2591_IMPLS", "fallback").split(",")
+    for name in os.environ.get("TSL2591_IMPLS", "fallback,native").split(",")
     if name.strip()
 ]
 
@@ -56,8 +56,7 @@ def find_micropython():
     if env:
         return env
     for cand in (REPO / ".venv" / "bin" / "micropython",
-                 Path(sys.executable).parent / "micropython",
-                 Path("/tmp/venv/bin/micropython")):
+                 Path(sys.executable).parent / "micropython"):
         if cand.is_file() and os.access(cand, os.X_OK):
             return str(cand)
     found = shutil.which("micropython")

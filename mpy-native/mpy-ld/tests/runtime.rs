@@ -56,7 +56,7 @@ fn build_smoke() -> PathBuf {
 }
 
 #[test]
-#[ignore = "needs rust-src + build-std and a MicroPython runtime; run with --ignored"]
+#[ignore = "needs rust-src + build-std and a MicroPython runtime; `make test` runs it (--include-ignored)"]
 fn smoke_module_imports_in_micropython() {
     let lib = build_smoke();
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("smoke-mpy");
