@@ -90,8 +90,9 @@ print('SLOW', len(slow.events))
     assert [e[2] for e in fast] == list(range(1, 13))
     slow = int(out.split("SLOW ")[1].split()[0])
     # Both start at once; 11 fast periods = 330 ms, so the slow one ran
-    # 4 times (0, 90, 180, 270 ms) -- give or take one for scheduling jitter.
-    assert 3 <= slow <= 5, out
+    # 4 times (0, 90, 180, 270 ms); allow two either way for a loaded CI machine: what
+    # matters is that both streams ran interleaved.
+    assert 2 <= slow <= 6, out
     elapsed = int(out.split("ELAPSED ")[1].split()[0])
     assert elapsed >= 300, out  # it did wait between samples
 
