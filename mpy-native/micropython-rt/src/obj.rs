@@ -8,9 +8,12 @@ use crate::{ft, qstr, sys};
 /// A Python object (`mp_obj_t`): an opaque machine word. Copying it does not keep the object
 /// alive; keep objects reachable from Python (an instance field, a global) or on the stack
 /// (the GC scans the C stack) while they are used.
+///
+/// Only the runtime makes `Obj`s (safe code cannot forge one from an arbitrary word; see
+/// [`Obj::from_raw`]).
 #[repr(transparent)]
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub struct Obj(pub sys::mp_obj_t);
+pub struct Obj(pub(crate) sys::mp_obj_t);
 
 /// A qstr number (an interned string) as the runtime knows it; see [`qstr!`](crate::qstr).
 #[repr(transparent)]
@@ -18,6 +21,18 @@ pub struct Obj(pub sys::mp_obj_t);
 pub struct Qstr(pub usize);
 
 impl Obj {
+    /// Wrap a word the runtime handed over (e.g. from a raw slot call).
+    ///
+    /// # Safety
+    /// `raw` must be a valid object of the running runtime (or `MP_OBJ_NULL`, only compared).
+    pub unsafe fn from_raw(raw: sys::mp_obj_t) -> Obj {
+        Obj(raw)
+    }
+    /// The raw word, for slot calls and identity comparisons.
+    #[inline]
+    pub fn as_raw(self) -> sys::mp_obj_t {
+        self.0
+    }
     /// `MP_OBJ_NULL`: "no object" (never a valid Python value).
     pub const NULL: Obj = Obj(core::ptr::null_mut());
     pub(crate) const SENTINEL: Obj = Obj(sys::MP_ABI_OBJ_SENTINEL as usize as *mut c_void);
@@ -129,8 +144,12 @@ impl Obj {
         Ok(unsafe { slice_or_empty(info.buf as *const u8, info.len) })
     }
     /// Write access to a mutable buffer object (bytearray, array, memoryview).
-    #[allow(clippy::mut_from_ref)]
-    pub fn buffer_mut(&self) -> Result<&mut [u8]> {
+    ///
+    /// # Safety
+    /// No other reference to the same memory (from another `buffer`/`buffer_mut` of this or
+    /// another object viewing it) may be used while the returned slice lives, and Python code
+    /// must not resize the object meanwhile: the runtime cannot track Rust borrows.
+    pub unsafe fn buffer_mut(&self) -> Result<&mut [u8]> {
         let info = self.buffer_info(sys::MP_ABI_BUFFER_WRITE)?;
         if info.buf.is_null() {
             return Ok(&mut []);

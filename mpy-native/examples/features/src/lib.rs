@@ -35,7 +35,8 @@ fn init(m: &Module) -> Result<()> {
     m.fn1(qstr!("checksum"), |buf| Ok(Obj::int(buf.buffer()?.iter().map(|b| *b as isize).sum())))?;
     m.fn2(qstr!("fill"), |buf, v| {
         let v = u8::try_from(v.to_int()?).map_err(|_| py_err!(ValueError, "fill value must be 0..255"))?;
-        buf.buffer_mut()?.fill(v);
+        // SAFETY: the caller's buffer; no other Rust view of it is alive while we fill it.
+        unsafe { buf.buffer_mut() }?.fill(v);
         Ok(Obj::none())
     })?;
     m.fn1(qstr!("greet"), |name| {

@@ -88,7 +88,7 @@ pub struct Encoder {
 }
 
 fn type_of(name: Obj) -> *const sys::mp_abi_type_t {
-    name.0 as *const sys::mp_abi_type_t
+    name.as_raw() as *const sys::mp_abi_type_t
 }
 
 fn own_floats() -> Result<bool> {
@@ -141,7 +141,7 @@ impl Encoder {
         if ty == self.int_ty {
             // A small int is tagged with bit 0 on every object representation; a long int is a
             // heap object, which the conversion would truncate: the runtime prints those.
-            if x.0 as usize & 1 == 1 {
+            if x.as_raw() as usize & 1 == 1 {
                 return Ok(w.int(x.to_int()? as i64)?);
             }
         } else if (ty == self.tuple_ty || ty == self.list_ty) && depth < MAX_DEPTH {

@@ -102,7 +102,8 @@ fn encode_into(enc: &Encoder, x: Obj, buf: &mut Obj, at: usize, overhead: usize)
     let limit = MAX_REMAINING - overhead;
     loop {
         let room = {
-            let b = buf.buffer_mut()?;
+            // SAFETY: a buffer this code owns; no other view of it is alive here.
+            let b = unsafe { buf.buffer_mut() }?;
             let mut w = Writer::new(&mut b[at..]);
             match enc.value(&mut w, x, 0) {
                 Ok(()) if w.len() <= limit => return Ok(w.len()),
@@ -117,7 +118,8 @@ fn encode_into(enc: &Encoder, x: Obj, buf: &mut Obj, at: usize, overhead: usize)
         };
         let bigger = bytearray(at + room)?;
         let old = buf.buffer()?;
-        bigger.buffer_mut()?[..at].copy_from_slice(&old[..at]);
+        // SAFETY: a buffer this code owns; no other view of it is alive here.
+        unsafe { bigger.buffer_mut() }?[..at].copy_from_slice(&old[..at]);
         *buf = bigger;
     }
 }
@@ -184,7 +186,7 @@ struct MqttWriter {
 
 fn type_named(o: Obj, name: Qstr) -> bool {
     global(name)
-        .map(|t| o.type_ptr() == t.0 as *const sys::mp_abi_type_t)
+        .map(|t| o.type_ptr() == t.as_raw() as *const sys::mp_abi_type_t)
         .unwrap_or(false)
 }
 
@@ -292,7 +294,8 @@ impl Class for MqttWriter {
 
         let payload_at = MAX_HEADER + 2 + tb.len() + if qos == 1 { 2 } else { 0 };
         let frame = bytearray(payload_at + PAYLOAD_CAP)?;
-        mqtt::put_str(&mut frame.buffer_mut()?[MAX_HEADER..], tb);
+        // SAFETY: a buffer this code owns; no other view of it is alive here.
+        mqtt::put_str(&mut unsafe { frame.buffer_mut() }?[MAX_HEADER..], tb);
         let mut w = MqttWriter {
             host,
             port,
@@ -363,7 +366,8 @@ impl MqttWriter {
 
     fn publish(&mut self, n: usize) -> Result<()> {
         let rem = self.payload_at - MAX_HEADER + n;
-        let buf = self.frame.buffer_mut()?;
+        // SAFETY: a buffer this code owns; no other view of it is alive here.
+        let buf = unsafe { self.frame.buffer_mut() }?;
         let start = mqtt::publish_header(&mut buf[..MAX_HEADER], self.qos, rem);
         let pid = self.pid % 0xFFFF + 1; // 1..=65535, never 0
         if self.qos == 1 {
@@ -388,7 +392,7 @@ impl MqttWriter {
                     let mut err = 0;
                     // SAFETY: the closure only calls the stream's C function (no destructors to skip).
                     let ready = unsafe {
-                        protect(|| ioctl(sock.0, STREAM_POLL, POLL_RD | POLL_ERR | POLL_HUP, &mut err))
+                        protect(|| ioctl(sock.as_raw(), STREAM_POLL, POLL_RD | POLL_ERR | POLL_HUP, &mut err))
                     }?;
                     if ready == usize::MAX {
                         if err == errno::EINVAL {
@@ -451,7 +455,7 @@ impl MqttWriter {
                     let mut err = 0;
                     let p = data[done..].as_ptr();
                     // SAFETY: as for ioctl above.
-                    let k = unsafe { protect(|| write(sock.0, p.cast(), n - done, &mut err)) }?;
+                    let k = unsafe { protect(|| write(sock.as_raw(), p.cast(), n - done, &mut err)) }?;
                     if k == usize::MAX {
                         if err == errno::EAGAIN {
                             return Err(Error::os(
@@ -488,7 +492,8 @@ impl MqttWriter {
 
     /// A packet of up to 4 bytes (PINGREQ, DISCONNECT).
     fn send_small(&mut self, p: &[u8]) -> Result<()> {
-        self.rbuf.buffer_mut()?[..p.len()].copy_from_slice(p);
+        // SAFETY: a buffer this code owns; no other view of it is alive here.
+        unsafe { self.rbuf.buffer_mut() }?[..p.len()].copy_from_slice(p);
         self.send(self.rbuf, 0, p.len())
     }
 
@@ -503,7 +508,7 @@ impl MqttWriter {
                     let mut err = 0;
                     let p = out[got..].as_mut_ptr();
                     // SAFETY: as for ioctl above.
-                    let k = unsafe { protect(|| read(sock.0, p.cast(), want, &mut err)) }?;
+                    let k = unsafe { protect(|| read(sock.as_raw(), p.cast(), want, &mut err)) }?;
                     if k == usize::MAX {
                         if err == errno::EAGAIN || err == errno::ETIMEDOUT {
                             return Err(timed_out());
@@ -668,7 +673,8 @@ impl MqttWriter {
                 password: opt(&self.password)?,
             };
             let p = bytearray(c.packet_len())?;
-            let n = c.write(p.buffer_mut()?);
+            // SAFETY: a buffer this code owns; no other view of it is alive here.
+            let n = c.write(unsafe { p.buffer_mut() }?);
             (p, n)
         };
         self.send(p, 0, n)?;

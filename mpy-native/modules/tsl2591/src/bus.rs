@@ -56,7 +56,8 @@ impl PyI2c {
 
     fn write_bytes(&mut self, addr: u8, bytes: &[u8]) -> Result<()> {
         let buf = self.buf(bytes.len())?;
-        buf.buffer_mut()?.copy_from_slice(bytes);
+        // SAFETY: a buffer this code owns; no other view of it is alive here.
+        unsafe { buf.buffer_mut() }?.copy_from_slice(bytes);
         self.bus.call_method(qstr!("writeto"), &[Obj::int(addr as isize), buf])?;
         Ok(())
     }
