@@ -26,6 +26,10 @@
 //!   through the GOT. This crate needs none: type and function objects live on the GC heap,
 //!   reachable from the module's globals.
 //!
+//! Allocation: constructors that allocate (`Obj::str`, `tuple`, `float` on x64, ...) raise
+//! `MemoryError` directly when the heap is exhausted, like every MicroPython C function; that
+//! is one more reason no Rust value with a destructor should live across runtime calls.
+//!
 //! Frames skipped by a raise: Python raises with a non-local jump (like `longjmp`). This crate
 //! only raises from the outermost wrapper of a call from Python, after every Rust value is
 //! dropped, and catches jumps out of runtime calls with a small C shim; so no Rust frame with a
