@@ -449,42 +449,20 @@ mod tests {
     fn section_kinds() {
         let a = u64::from(elf::SHF_ALLOC);
         let w = u64::from(elf::SHF_WRITE);
-        assert_eq!(
-            classify_section(".text.f", elf::SHT_PROGBITS, a),
-            SectionKind::Text
-        );
-        assert_eq!(
-            classify_section(".data.rel.ro..L", elf::SHT_PROGBITS, a | w),
-            SectionKind::Rodata
-        );
-        assert_eq!(
-            classify_section(".rodata.cst8", elf::SHT_PROGBITS, a),
-            SectionKind::Rodata
-        );
-        assert_eq!(
-            classify_section(".data.x", elf::SHT_PROGBITS, a | w),
-            SectionKind::Data
-        );
-        assert_eq!(
-            classify_section(".bss.x", elf::SHT_NOBITS, a | w),
-            SectionKind::Bss
-        );
-        assert_eq!(
-            classify_section(".tbss.x", elf::SHT_NOBITS, a | w),
-            SectionKind::Tls
-        );
-        assert_eq!(
-            classify_section(".eh_frame", elf::SHT_PROGBITS, a),
-            SectionKind::Other
-        );
-        assert_eq!(
-            classify_section(".comment", elf::SHT_PROGBITS, 0),
-            SectionKind::NotAlloc
-        );
-        // `.textfoo` is not `.text`.
-        assert_eq!(
-            classify_section(".textfoo", elf::SHT_PROGBITS, a),
-            SectionKind::Other
-        );
+        let cases = [
+            (".text.f", elf::SHT_PROGBITS, a, SectionKind::Text),
+            (".data.rel.ro..L", elf::SHT_PROGBITS, a | w, SectionKind::Rodata),
+            (".rodata.cst8", elf::SHT_PROGBITS, a, SectionKind::Rodata),
+            (".data.x", elf::SHT_PROGBITS, a | w, SectionKind::Data),
+            (".bss.x", elf::SHT_NOBITS, a | w, SectionKind::Bss),
+            (".tbss.x", elf::SHT_NOBITS, a | w, SectionKind::Tls),
+            (".eh_frame", elf::SHT_PROGBITS, a, SectionKind::Other),
+            (".comment", elf::SHT_PROGBITS, 0, SectionKind::NotAlloc),
+            // `.textfoo` is not `.text`.
+            (".textfoo", elf::SHT_PROGBITS, a, SectionKind::Other),
+        ];
+        for (name, sh_type, flags, kind) in cases {
+            assert_eq!(classify_section(name, sh_type, flags), kind, "{name}");
+        }
     }
 }
