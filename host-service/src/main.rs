@@ -88,7 +88,10 @@ mod tests {
     fn each_cause_is_said_once() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
         let e = anyhow::Error::new(io).context("cannot open x.csv: No such file or directory");
-        assert_eq!(super::error_text(&e), "cannot open x.csv: No such file or directory");
+        assert_eq!(
+            super::error_text(&e),
+            "cannot open x.csv: No such file or directory"
+        );
         let e = anyhow::anyhow!("inner").context("outer");
         assert_eq!(super::error_text(&e), "outer: inner");
     }

@@ -39,6 +39,23 @@ fn make_certs(dir: &Path) {
         .arg(p("ca.key"))
         .arg("-out")
         .arg(p("ca.crt")));
+    signed_cert(
+        dir,
+        "server",
+        "localhost",
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["ca.crt", "server.crt", "server.key"] {
+        std::fs::set_permissions(p(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+}
+
+/// `NAME.key` and `NAME.crt` for `/CN=cn`, signed by the test CA with the X.509 extensions `ext`.
+fn signed_cert(dir: &Path, name: &str, cn: &str, ext: &str) {
+    let openssl = require("openssl");
+    let p = |suffix: &str| dir.join(format!("{name}.{suffix}"));
     run(Command::new(&openssl)
         .args([
             "req",
@@ -46,34 +63,25 @@ fn make_certs(dir: &Path) {
             "rsa:2048",
             "-nodes",
             "-subj",
-            "/CN=localhost",
+            &format!("/CN={cn}"),
         ])
         .arg("-keyout")
-        .arg(p("server.key"))
+        .arg(p("key"))
         .arg("-out")
-        .arg(p("server.csr")));
-    std::fs::write(
-        p("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
+        .arg(p("csr")));
+    std::fs::write(p("cnf"), ext).unwrap();
     run(Command::new(&openssl)
         .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
         .arg("-in")
-        .arg(p("server.csr"))
+        .arg(p("csr"))
         .arg("-CA")
-        .arg(p("ca.crt"))
+        .arg(dir.join("ca.crt"))
         .arg("-CAkey")
-        .arg(p("ca.key"))
+        .arg(dir.join("ca.key"))
         .arg("-out")
-        .arg(p("server.crt"))
+        .arg(p("crt"))
         .arg("-extfile")
-        .arg(p("ext.cnf")));
-    use std::os::unix::fs::PermissionsExt;
-    for f in ["ca.crt", "server.crt", "server.key"] {
-        std::fs::set_permissions(p(f), std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
+        .arg(p("cnf")));
 }
 
 #[test]
@@ -180,38 +188,13 @@ fn tls_and_password_auth() {
 fn mutual_tls_with_client_certificate() {
     let dir = TempDir::new("mtls");
     make_certs(&dir.0);
-    let openssl = require("openssl");
     let p = |f: &str| dir.path(f);
-    run(Command::new(&openssl)
-        .args([
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=host-service",
-        ])
-        .arg("-keyout")
-        .arg(p("client.key"))
-        .arg("-out")
-        .arg(p("client.csr")));
-    std::fs::write(
-        p("client.cnf"),
+    signed_cert(
+        &dir.0,
+        "client",
+        "host-service",
         "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-    )
-    .unwrap();
-    run(Command::new(&openssl)
-        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
-        .arg("-in")
-        .arg(p("client.csr"))
-        .arg("-CA")
-        .arg(p("ca.crt"))
-        .arg("-CAkey")
-        .arg(p("ca.key"))
-        .arg("-out")
-        .arg(p("client.crt"))
-        .arg("-extfile")
-        .arg(p("client.cnf")));
+    );
     let d = dir.0.display();
     let m = Mosquitto::start_with(
         &dir.0,

@@ -211,26 +211,20 @@ fn wait_publisher(mut child: Child, what: &str) {
     }
 }
 
-/// Publishes each payload as one message with mosquitto_pub (`-l`: one per line).
-pub fn publish_lines(port: u16, topic: &str, qos: u8, lines: &[String]) {
-    let bin = require("mosquitto_pub");
-    let mut child = Command::new(bin)
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-i",
-            &pub_id(),
-            "-t",
-            topic,
-            "-q",
-            &qos.to_string(),
-            "-l",
-        ])
+/// Starts mosquitto_pub for one topic and QoS, reading its message(s) from stdin as `mode`
+/// says (`-l` one per line, `-s` one message, `-n` an empty message).
+fn spawn_pub(port: u16, topic: &str, qos: u8, mode: &str) -> Child {
+    Command::new(require("mosquitto_pub"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-i", &pub_id()])
+        .args(["-t", topic, "-q", &qos.to_string(), mode])
         .stdin(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Publishes each payload as one message with mosquitto_pub (`-l`: one per line).
+pub fn publish_lines(port: u16, topic: &str, qos: u8, lines: &[String]) {
+    let mut child = spawn_pub(port, topic, qos, "-l");
     {
         let mut stdin = child.stdin.take().unwrap();
         for l in lines {
@@ -244,26 +238,9 @@ pub fn publish_lines(port: u16, topic: &str, qos: u8, lines: &[String]) {
 
 /// Publishes one payload (any bytes) with mosquitto_pub -s (message from stdin).
 pub fn publish_bytes(port: u16, topic: &str, qos: u8, payload: &[u8]) {
-    let bin = require("mosquitto_pub");
     // -s refuses an empty stdin; -n sends a zero-length message.
     let mode = if payload.is_empty() { "-n" } else { "-s" };
-    let mut child = Command::new(bin)
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-i",
-            &pub_id(),
-            "-t",
-            topic,
-            "-q",
-            &qos.to_string(),
-            mode,
-        ])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_pub(port, topic, qos, mode);
     child.stdin.take().unwrap().write_all(payload).unwrap();
     wait_publisher(child, "mosquitto_pub");
 }
