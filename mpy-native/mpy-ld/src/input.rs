@@ -451,7 +451,12 @@ mod tests {
         let w = u64::from(elf::SHF_WRITE);
         let cases = [
             (".text.f", elf::SHT_PROGBITS, a, SectionKind::Text),
-            (".data.rel.ro..L", elf::SHT_PROGBITS, a | w, SectionKind::Rodata),
+            (
+                ".data.rel.ro..L",
+                elf::SHT_PROGBITS,
+                a | w,
+                SectionKind::Rodata,
+            ),
             (".rodata.cst8", elf::SHT_PROGBITS, a, SectionKind::Rodata),
             (".data.x", elf::SHT_PROGBITS, a | w, SectionKind::Data),
             (".bss.x", elf::SHT_NOBITS, a | w, SectionKind::Bss),

@@ -12,9 +12,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::Obj;
 use mpy_ld::mpy::{self, Dest, MpyImage, QstrEntry, Region};
 use mpy_ld::{arch, input, link, LinkError};
-use object::{Object, ObjectSection, ObjectSymbol};
+use object::{Architecture, Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
 
 const TEXT_BASE: u32 = 0;
 const RODATA_BASE: u32 = 0x10000;
@@ -60,6 +61,25 @@ fn regenerate() {
 
 fn xtensa() -> &'static arch::ArchData {
     arch::by_name("xtensa").unwrap()
+}
+
+const R_XTENSA_32: u32 = 1;
+const R_XTENSA_SLOT0_OP: u32 = 20;
+
+/// `.text.mpy_init` holding `code` (4-byte aligned, as the assembler emits it) and its
+/// global `mpy_init` symbol.
+fn xtensa_entry(o: &mut Obj, code: &[u8]) -> object::write::SectionId {
+    let text = o.section(".text.mpy_init", SectionKind::Text, code, 4);
+    o.def(
+        "mpy_init",
+        text,
+        0,
+        code.len() as u64,
+        SymbolKind::Text,
+        true,
+        false,
+    );
+    text
 }
 
 /// The sample as GNU ld lays it out: every literal pool whole.
@@ -307,62 +327,22 @@ fn x64_objects_are_refused_for_xtensa() {
 
 #[test]
 fn xtensa_errors_name_the_instruction() {
-    use object::write::{Object as WObject, Relocation, Symbol, SymbolSection};
-    use object::{
-        Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags,
-        SymbolKind, SymbolScope,
-    };
     let build = |insn: [u8; 3], r_type: u32, target_qstr: bool| -> Vec<u8> {
-        let mut o = WObject::new(BinaryFormat::Elf, Architecture::Xtensa, Endianness::Little);
-        let text = o.add_section(Vec::new(), b".text.mpy_init".to_vec(), SectionKind::Text);
+        let mut o = Obj::with_arch(Architecture::Xtensa);
         let mut code = insn.to_vec();
         code.extend_from_slice(&[0x0d, 0xf0]); // ret.n
-        o.append_section_data(text, &code, 4);
-        o.add_symbol(Symbol {
-            name: b"mpy_init".to_vec(),
-            value: 0,
-            size: 5,
-            kind: SymbolKind::Text,
-            scope: SymbolScope::Dynamic,
-            weak: false,
-            section: SymbolSection::Section(text),
-            flags: SymbolFlags::None,
-        });
+        let text = xtensa_entry(&mut o, &code);
         let target = if target_qstr {
-            o.add_symbol(Symbol {
-                name: b"MP_QSTR_x".to_vec(),
-                value: 0,
-                size: 0,
-                kind: SymbolKind::Unknown,
-                scope: SymbolScope::Dynamic,
-                weak: false,
-                section: SymbolSection::Undefined,
-                flags: SymbolFlags::None,
-            })
+            o.undef("MP_QSTR_x", false)
         } else {
-            o.section_symbol(text)
+            o.section_sym(text)
         };
-        o.add_relocation(
-            text,
-            Relocation {
-                offset: 0,
-                symbol: target,
-                addend: 0,
-                flags: RelocationFlags::Elf { r_type },
-            },
-        )
-        .unwrap();
-        o.write().unwrap()
+        o.reloc(text, 0, target, r_type, 0);
+        o.bytes()
     };
     let run = |bytes: Vec<u8>| {
         let objs = input::load_bytes("t.o", &bytes, xtensa()).unwrap();
-        let opts = link::LinkOptions {
-            arch: xtensa(),
-            entry: "mpy_init".into(),
-            source_name: "t.mpy".into(),
-            merge_literals: true,
-        };
-        link::link(&objs, &opts).unwrap_err()
+        link::link(&objs, &link::LinkOptions::new(xtensa(), "t.mpy")).unwrap_err()
     };
     // call0 to a qstr: runtime symbols are only reachable through literal words.
     let e = run(build([0x05, 0, 0], 20, true));
@@ -389,68 +369,24 @@ fn xtensa_errors_name_the_instruction() {
 
 #[test]
 fn rodata_alignment_survives_the_loader_layout() {
-    use object::write::{Object as WObject, Relocation, Symbol, SymbolSection};
-    use object::{
-        Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags,
-        SymbolKind, SymbolScope,
-    };
-    let mut o = WObject::new(BinaryFormat::Elf, Architecture::Xtensa, Endianness::Little);
-    let lit = o.add_section(Vec::new(), b".literal.mpy_init".to_vec(), SectionKind::Text);
-    o.append_section_data(lit, &[0u8; 8], 4);
-    let text = o.add_section(Vec::new(), b".text.mpy_init".to_vec(), SectionKind::Text);
+    let mut o = Obj::with_arch(Architecture::Xtensa);
+    let lit = o.section(".literal.mpy_init", SectionKind::Text, &[0u8; 8], 4);
     // l32r a2, <literal 0>; l32r a3, <literal 1>; ret.n
-    o.append_section_data(text, &[0x21, 0, 0, 0x31, 0, 0, 0x0d, 0xf0], 4);
-    let cst = o.add_section(
-        Vec::new(),
-        b".rodata.cst8".to_vec(),
+    let text = xtensa_entry(&mut o, &[0x21, 0, 0, 0x31, 0, 0, 0x0d, 0xf0]);
+    let cst = o.section(
+        ".rodata.cst8",
         SectionKind::ReadOnlyData,
+        &2.5f64.to_le_bytes(),
+        8,
     );
-    o.append_section_data(cst, &2.5f64.to_le_bytes(), 8);
-    let bss = o.add_section(
-        Vec::new(),
-        b".bss.x".to_vec(),
-        SectionKind::UninitializedData,
-    );
-    o.append_section_bss(bss, 6, 2);
-    o.add_symbol(Symbol {
-        name: b"mpy_init".to_vec(),
-        value: 0,
-        size: 8,
-        kind: SymbolKind::Text,
-        scope: SymbolScope::Dynamic,
-        weak: false,
-        section: SymbolSection::Section(text),
-        flags: SymbolFlags::None,
-    });
-    let (lit_s, cst_s, bss_s) = (
-        o.section_symbol(lit),
-        o.section_symbol(cst),
-        o.section_symbol(bss),
-    );
-    let mut rel = |sec, offset, symbol, r_type, addend| {
-        o.add_relocation(
-            sec,
-            Relocation {
-                offset,
-                symbol,
-                addend,
-                flags: RelocationFlags::Elf { r_type },
-            },
-        )
-        .unwrap()
-    };
-    rel(text, 0, lit_s, 20, 0);
-    rel(text, 3, lit_s, 20, 4);
-    rel(lit, 0, cst_s, 1, 0);
-    rel(lit, 4, bss_s, 1, 0);
-    let objs = input::load_bytes("t.o", &o.write().unwrap(), xtensa()).unwrap();
-    let opts = link::LinkOptions {
-        arch: xtensa(),
-        entry: "mpy_init".into(),
-        source_name: "t.mpy".into(),
-        merge_literals: true,
-    };
-    let l = link::link(&objs, &opts).unwrap();
+    let bss = o.section(".bss.x", SectionKind::UninitializedData, &[0u8; 6], 2);
+    let (lit_s, cst_s, bss_s) = (o.section_sym(lit), o.section_sym(cst), o.section_sym(bss));
+    o.reloc(text, 0, lit_s, R_XTENSA_SLOT0_OP, 0);
+    o.reloc(text, 3, lit_s, R_XTENSA_SLOT0_OP, 4);
+    o.reloc(lit, 0, cst_s, R_XTENSA_32, 0);
+    o.reloc(lit, 4, bss_s, R_XTENSA_32, 0);
+    let objs = input::load_bytes("t.o", &o.bytes(), xtensa()).unwrap();
+    let l = link::link(&objs, &link::LinkOptions::new(xtensa(), "t.mpy")).unwrap();
     // Loader: rodata = bss + align(bss_size, 4); bss is padded so that is 8-aligned.
     assert_eq!(l.image.bss_size, 8);
     assert_eq!(l.image.rodata, 2.5f64.to_le_bytes());
@@ -462,66 +398,16 @@ fn rodata_alignment_survives_the_loader_layout() {
 
 #[test]
 fn non_identifier_qstr_is_refused() {
-    use object::write::{Object as WObject, Relocation, Symbol, SymbolSection};
-    use object::{
-        Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags,
-        SymbolKind, SymbolScope,
-    };
-    let mut o = WObject::new(BinaryFormat::Elf, Architecture::Xtensa, Endianness::Little);
-    let lit = o.add_section(Vec::new(), b".literal.mpy_init".to_vec(), SectionKind::Text);
-    o.append_section_data(lit, &[0u8; 4], 4);
-    let text = o.add_section(Vec::new(), b".text.mpy_init".to_vec(), SectionKind::Text);
-    o.append_section_data(text, &[0x21, 0, 0, 0x0d, 0xf0], 4); // l32r a2, <literal>; ret.n
-    o.add_symbol(Symbol {
-        name: b"mpy_init".to_vec(),
-        value: 0,
-        size: 5,
-        kind: SymbolKind::Text,
-        scope: SymbolScope::Dynamic,
-        weak: false,
-        section: SymbolSection::Section(text),
-        flags: SymbolFlags::None,
-    });
-    let q = o.add_symbol(Symbol {
-        name: b"MP_QSTR_a b".to_vec(),
-        value: 0,
-        size: 0,
-        kind: SymbolKind::Unknown,
-        scope: SymbolScope::Dynamic,
-        weak: false,
-        section: SymbolSection::Undefined,
-        flags: SymbolFlags::None,
-    });
+    let mut o = Obj::with_arch(Architecture::Xtensa);
+    let lit = o.section(".literal.mpy_init", SectionKind::Text, &[0u8; 4], 4);
+    let text = xtensa_entry(&mut o, &[0x21, 0, 0, 0x0d, 0xf0]); // l32r a2, <literal>; ret.n
+    let q = o.undef("MP_QSTR_a b", false);
     // The literal word holds the qstr's address (R_XTENSA_32); mpy_init reaches the literal.
-    o.add_relocation(
-        lit,
-        Relocation {
-            offset: 0,
-            symbol: q,
-            addend: 0,
-            flags: RelocationFlags::Elf { r_type: 1 },
-        },
-    )
-    .unwrap();
-    let lit_sym = o.section_symbol(lit);
-    o.add_relocation(
-        text,
-        Relocation {
-            offset: 0,
-            symbol: lit_sym,
-            addend: 0,
-            flags: RelocationFlags::Elf { r_type: 20 }, // R_XTENSA_SLOT0_OP
-        },
-    )
-    .unwrap();
-    let objs = input::load_bytes("q.o", &o.write().unwrap(), xtensa()).unwrap();
-    let opts = link::LinkOptions {
-        arch: xtensa(),
-        entry: "mpy_init".into(),
-        source_name: "q.mpy".into(),
-        merge_literals: true,
-    };
-    let e = link::link(&objs, &opts).unwrap_err();
+    o.reloc(lit, 0, q, R_XTENSA_32, 0);
+    let lit_sym = o.section_sym(lit);
+    o.reloc(text, 0, lit_sym, R_XTENSA_SLOT0_OP, 0);
+    let objs = input::load_bytes("q.o", &o.bytes(), xtensa()).unwrap();
+    let e = link::link(&objs, &link::LinkOptions::new(xtensa(), "q.mpy")).unwrap_err();
     assert!(
         matches!(&e, LinkError::BadQstrName { name, .. } if name == "a b"),
         "{e}"
