@@ -21,7 +21,13 @@ event is published as ``json.dumps(event)`` in UTF-8, e.g.
   0.5 s, 1 s, 2 s ... up to 30 s between tries and printing each step, like
   ``umqtt.robust``; ``on_next`` blocks until the event is sent (a QoS 1
   event may then arrive twice, which QoS 1 allows).
-* CONNACK refusals raise ``OSError`` naming the reason. Bad arguments
+* Errors name the broker, as the native module's do: a refused TCP
+  connection raises ``OSError(111, 'MQTT broker HOST:PORT refused
+  connection')`` (printed ``[Errno 111] ECONNREFUSED: MQTT broker ...``),
+  another socket error ``OSError(errno, 'cannot connect to MQTT broker
+  HOST:PORT')``, a name that does not resolve ``OSError('cannot resolve
+  MQTT broker host HOST: ...')``, a refused CONNACK ``OSError('MQTT broker
+  refused the connection: REASON (CONNACK code N)')``. Bad arguments
   raise ``ValueError``.
 * ``on_completed()`` sends DISCONNECT and closes; ``on_error(e)`` does the
   same after printing ``e``.
@@ -72,6 +78,7 @@ _MAX_REMAINING = const(268435455)
 _TIMEOUT_S = const(10)  # socket timeout for the handshake, acks and writes
 _BACKOFF_MIN_MS = const(500)
 _BACKOFF_MAX_MS = const(30000)
+_ECONNREFUSED = const(111)
 
 _CONNACK_REASONS = (
     None,
@@ -90,6 +97,11 @@ def _connack_error(code):
         reason = 'unknown return code'
     return OSError('MQTT broker refused the connection: %s (CONNACK code %d)'
                    % (reason, code))
+
+
+def _errno(e):
+    a = e.args
+    return a[0] if a and isinstance(a[0], int) else 0
 
 
 def _put_str(buf, i, b):
@@ -337,15 +349,7 @@ class MQTTWriter:
     def _open(self, sock=None):
         print('Connecting to %s:%s' % (self.host, self.port))
         if sock is None:
-            ai = socket.getaddrinfo(self.host, self.port, 0,
-                                    socket.SOCK_STREAM)[0]
-            sock = socket.socket(ai[0], ai[1], ai[2])
-            try:
-                sock.settimeout(_TIMEOUT_S)
-                sock.connect(ai[-1])
-            except BaseException:
-                sock.close()
-                raise
+            sock = self._dial()
         self._sock = sock
         try:
             sock.settimeout(_TIMEOUT_S)
@@ -362,6 +366,32 @@ class MQTTWriter:
             sock.close()
             raise
         print('Connection successful')
+
+    def _dial(self):
+        # The same messages as the native module: they name the broker.
+        where = '%s:%s' % (self.host, self.port)
+        try:
+            ai = socket.getaddrinfo(self.host, self.port, 0,
+                                    socket.SOCK_STREAM)[0]
+        except OSError as e:
+            raise OSError('cannot resolve MQTT broker host %s: %s'
+                          % (self.host, e))
+        sock = socket.socket(ai[0], ai[1], ai[2])
+        try:
+            sock.settimeout(_TIMEOUT_S)
+            sock.connect(ai[-1])
+        except OSError as e:
+            sock.close()
+            code = _errno(e)
+            if code == _ECONNREFUSED:
+                raise OSError(code, 'MQTT broker %s refused connection' % where)
+            if code:
+                raise OSError(code, 'cannot connect to MQTT broker %s' % where)
+            raise OSError('cannot connect to MQTT broker %s: %s' % (where, e))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     def _reconnect(self, err):
         print('MQTT connection to %s:%s lost (%s); reconnecting'

@@ -242,15 +242,34 @@ def test_bad_arguments_are_value_errors(writer_dir, run_mpy):
 
 
 def test_connection_refused_raises(writer_dir, run_mpy):
+    # Native and fallback give the same errno and text, naming the broker.
     from conftest import free_port
+    port = free_port()
     code = ("from mqtt_writer import MQTTWriter\n"
             "try:\n"
             "    MQTTWriter('lux-1', '127.0.0.1', %d)\n"
             "except OSError as e:\n"
-            "    print('OSError', e)\n" % free_port())
-    out = run_mpy(code, [writer_dir]).stdout
-    assert "Connecting to 127.0.0.1:" in out
-    assert "OSError" in out and "Connection successful" not in out
+            "    print('ERRNO', e.errno)\n"
+            "    print('OSError', e)\n" % port)
+    out = run_mpy(code, [writer_dir]).stdout.splitlines()
+    assert out == [
+        "Connecting to 127.0.0.1:%d" % port,
+        "ERRNO 111",
+        "OSError [Errno 111] ECONNREFUSED: MQTT broker 127.0.0.1:%d refused "
+        "connection" % port,
+    ]
+
+
+def test_unresolvable_host_names_it(writer_dir, run_mpy):
+    code = ("from mqtt_writer import MQTTWriter\n"
+            "try:\n"
+            "    MQTTWriter('lux-1', 'no-such-host.invalid', 1883)\n"
+            "except OSError as e:\n"
+            "    print('OSError', e)\n")
+    out = run_mpy(code, [writer_dir], timeout=30).stdout.splitlines()
+    assert out[0] == "Connecting to no-such-host.invalid:1883"
+    assert out[1].startswith("OSError cannot resolve MQTT broker host "
+                             "no-such-host.invalid: "), out
 
 
 def test_on_error_disconnects(writer_dir, broker, run_mpy):
