@@ -66,20 +66,149 @@ def test_client_publishes_samples(writer_dir, broker, mosquitto_sub,
         in broker.log()
 
 
-def test_client_with_bad_broker_address_fails_clearly(writer_dir, tmp_path,
-                                                      mpy_process):
+RETRY = "RETRY_DELAY = 0.1\nRETRY_MAX_DELAY = 0.2\nRETRY_LIMIT = {limit}\n"
+
+
+def write_config(tmp_path, port, full=109, ir=24, limit=None, sleep=0.2):
+    cfg = tmp_path / "cfg"
+    cfg.mkdir(exist_ok=True)
+    (cfg / "config.py").write_text(
+        CONFIG.format(port=port, full=full, ir=ir).replace(
+            "SLEEP_TIME = 0.2", "SLEEP_TIME = %s" % sleep)
+        + RETRY.format(limit=limit))
+    return cfg
+
+
+def test_client_refused_broker_retries_bounded_then_fails(writer_dir, tmp_path,
+                                                         mpy_process):
     from conftest import free_port
     port = free_port()
-    cfg = tmp_path / "cfg"
-    cfg.mkdir()
-    (cfg / "config.py").write_text(CONFIG.format(port=port, full=1, ir=1))
+    cfg = write_config(tmp_path, port, limit=3)
     p = mpy_process("", [cfg, SCRIPTS, writer_dir, SIM_DIR],
                     args=["-c", "import client"])
-    out = p.finish()
+    out = p.finish().splitlines()
     assert p.proc.returncode != 0
-    assert "Connecting to 127.0.0.1:%d" % port in out
-    assert "ECONNREFUSED" in out
-    assert "Running main loop" not in out
+    refused = ("OSError: [Errno 111] ECONNREFUSED: MQTT broker 127.0.0.1:%d "
+               "refused connection" % port)
+    # Each attempt: connect, refused, a printed wait that doubles up to the cap.
+    waits = [line for line in out if line.startswith("client: ")]
+    assert waits == [
+        "client: %s; retrying in 0.1 s (attempt 1)" % refused,
+        "client: %s; retrying in 0.2 s (attempt 2)" % refused,
+        "client: %s; retrying in 0.2 s (attempt 3)" % refused,
+        "client: %s; giving up after 4 attempts (RETRY_LIMIT)" % refused,
+    ]
+    assert out.count("Connecting to 127.0.0.1:%d" % port) == 4
+    assert "Running main loop" not in "\n".join(out)
+    assert out[-1] == "OSError: [Errno 111] ECONNREFUSED: MQTT broker " \
+        "127.0.0.1:%d refused connection" % port
+
+
+def test_client_waits_for_a_broker_that_comes_up(writer_dir, tmp_path,
+                                                 mpy_process, mosquitto_sub):
+    from conftest import MosquittoBroker, free_port
+    port = free_port()
+    cfg = write_config(tmp_path, port)
+    p = mpy_process("", [cfg, SCRIPTS, writer_dir, SIM_DIR],
+                    args=["-c", "import client"])
+    broker = None
+    try:
+        p.wait_line("retrying in 0.2 s (attempt 2)")
+        d = tmp_path / "late-broker"
+        d.mkdir()
+        broker = MosquittoBroker(d, port=port).start()
+        sub = mosquitto_sub("test-topic", port)
+        p.wait_line("Running main loop with sample every 0.2 seconds...")
+        msgs = sub.wait_messages(2, timeout=5)
+    finally:
+        p.kill()
+        if broker:
+            broker.stop()
+    assert [json.loads(m.payload)[0] for m in msgs] == ["lux-7", "lux-7"]
+
+
+# A flaky bus: the simulated TSL2591 fails with EIO (a loose wire) while the
+# file "fail" exists in the working directory.
+FLAKY = """\
+import os
+import sim_tsl2591
+_Sim = sim_tsl2591.SimTsl2591
+class Flaky(_Sim):
+    def readfrom_mem_into(self, addr, memaddr, buf, addrsize=8):
+        try:
+            os.stat('fail')
+        except OSError:
+            return _Sim.readfrom_mem_into(self, addr, memaddr, buf, addrsize)
+        raise OSError(5)
+sim_tsl2591.SimTsl2591 = Flaky
+"""
+
+
+def test_client_recovers_from_a_sensor_error(writer_dir, broker, tmp_path,
+                                             mosquitto_sub, mpy_process):
+    cfg = write_config(tmp_path, broker.port, limit=5)
+    (cfg / "flaky.py").write_text(FLAKY)
+    sub = mosquitto_sub("test-topic", broker.port)
+    p = mpy_process("", [cfg, SCRIPTS, writer_dir, SIM_DIR],
+                    args=["-c", "import flaky, client"])
+    fail = tmp_path / "fail"  # the process runs in tmp_path
+    try:
+        sub.wait_messages(2, timeout=5)
+        fail.write_text("")
+        p.wait_line("retrying in 0.2 s (attempt 2)")
+        fail.unlink()
+        n = len(p.lines)
+        p.wait_line("Running main loop with sample every 0.2 seconds...")
+        msgs = sub.wait_messages(2, timeout=5)
+    finally:
+        p.kill()
+    out = p.lines
+    assert [json.loads(m.payload)[2] for m in msgs] == \
+        [pytest.approx(284.1312)] * 2
+    # The stream's end is reported by thingflow, the writer and the client.
+    i = next(i for i, line in enumerate(out) if line.startswith("Error from sensor"))
+    assert out[i].startswith("Error from sensor lux-7: OSError(5, 'TSL2591 at 0x29: ")
+    assert out[i + 1].startswith("Disconnecting from MQTT broker due to error: OSError(5")
+    assert out[i + 2] == "Scheduler: no task left, leaving the main loop"
+    assert out[i + 3].startswith("client: sensor lux-7 failed (OSError: [Errno 5] EIO: TSL2591 at 0x29")
+    assert out[i + 3].endswith("retrying in 0.1 s (attempt 1)")
+    # Set-up fails while the bus is down: the sensor is not found (its ID
+    # check), the writer's connection is closed again, the wait doubles.
+    fails = [line for line in out[i + 4:n] if line.startswith("client: ")]
+    assert fails == ["client: OSError: [Errno 5] EIO: TSL2591 not found at 0x29: "
+                     "bus error (EIO); retrying in 0.2 s (attempt 2)"]
+    assert "Connection successful" in out[i + 4:n]
+
+
+def test_client_falls_back_when_the_native_module_cannot_load(broker, tmp_path,
+                                                              mosquitto_sub,
+                                                              mpy_process):
+    # As on a board after `make deploy`: the fallbacks under their own
+    # names, and a native module that fails to load (MemoryError, as a
+    # fragmented ESP8266 heap gives) or is missing.
+    from mpyrun import IMPL_DIRS
+    cfg = write_config(tmp_path, broker.port)
+    board = tmp_path / "board"
+    board.mkdir()
+    for mod in ("tsl2591", "mqtt_writer"):
+        (board / (mod + "_fallback.py")).write_text(
+            (IMPL_DIRS["fallback"] / (mod + ".py")).read_text())
+    (board / "mqtt_writer.py").write_text(
+        "raise MemoryError('memory allocation failed, allocating 29882 bytes')\n")
+    sub = mosquitto_sub("test-topic", broker.port)
+    p = mpy_process("", [cfg, board, SCRIPTS, SIM_DIR],
+                    args=["-c", "import client"])
+    try:
+        p.wait_line("Running main loop")
+        sub.wait_messages(1, timeout=5)
+    finally:
+        p.kill()
+    assert p.lines[:2] == [
+        "mqtt_writer: native module not used (MemoryError: memory allocation "
+        "failed, allocating 29882 bytes); using mqtt_writer_fallback",
+        "tsl2591: native module not used (ImportError: no module named "
+        "'tsl2591'); using tsl2591_fallback",
+    ]
 
 
 # A stand-in for the ESP8266 `network` module (the unix port has none), so
