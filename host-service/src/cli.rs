@@ -100,6 +100,30 @@ pub struct Args {
     )]
     pub status_addr: SocketAddr,
 
+    /// A host name the status page answers to besides IP addresses and localhost
+    /// (repeatable); other `Host` headers are refused (DNS rebinding protection).
+    #[arg(
+        long = "allowed-host",
+        env = "HOST_SERVICE_ALLOWED_HOSTS",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+
+    /// Mark a sensor stale on the status page after this many seconds without a row.
+    #[arg(
+        long,
+        env = "HOST_SERVICE_STALE_AFTER",
+        value_name = "SECS",
+        default_value_t = 60.0
+    )]
+    pub stale_after: f64,
+
+    /// Remember at most this many sensors for the status page (the least recently seen
+    /// is forgotten first; the CSV is not affected).
+    #[arg(long, env = "HOST_SERVICE_MAX_SENSORS", value_name = "N", default_value_t = crate::stats::DEFAULT_MAX_SENSORS)]
+    pub max_sensors: usize,
+
     /// File that keeps rejected payloads verbatim (default: FILE.rejects).
     #[arg(long, env = "HOST_SERVICE_REJECTS", value_name = "FILE")]
     pub rejects: Option<PathBuf>,
@@ -199,6 +223,12 @@ pub struct Config {
     pub status_addr: SocketAddr,
     /// Payload limit.
     pub max_payload: usize,
+    /// Host names the status page answers to (besides IPs and localhost).
+    pub allowed_hosts: Vec<String>,
+    /// Stale sensor limit.
+    pub stale_after: Duration,
+    /// Per-sensor table cap.
+    pub max_sensors: usize,
     /// Keep-alive.
     pub keep_alive: Duration,
     /// Reconnection backoff cap.
@@ -281,6 +311,16 @@ impl Config {
                 "--max-backoff must be a positive number of seconds".into(),
             ));
         }
+        if !(args.stale_after.is_finite() && args.stale_after > 0.0) {
+            return Err(ConfigError::Value(
+                "--stale-after must be a positive number of seconds".into(),
+            ));
+        }
+        if args.max_sensors == 0 {
+            return Err(ConfigError::Value(
+                "--max-sensors must be at least 1".into(),
+            ));
+        }
         let qos = match args.qos {
             0 => rumqttc::QoS::AtMostOnce,
             1 => rumqttc::QoS::AtLeastOnce,
@@ -317,6 +357,9 @@ impl Config {
             tls,
             status_addr: args.status_addr,
             max_payload: args.max_payload,
+            allowed_hosts: args.allowed_hosts,
+            stale_after: Duration::from_secs_f64(args.stale_after),
+            max_sensors: args.max_sensors,
             keep_alive: Duration::from_secs(args.keep_alive.max(5)),
             max_backoff: Duration::from_secs_f64(args.max_backoff),
             print_events: !args.quiet,

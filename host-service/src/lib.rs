@@ -79,12 +79,15 @@ pub async fn run(config: Config) -> Result<(), Error> {
     let (csv, torn) = sink::CsvSink::open(&config.csv_path)?;
     let mut rejects = sink::RejectSink::open(&config.rejects_path)?;
     let journal = journal::Journal::open(&config.journal_path)?;
-    let stats = Arc::new(Stats::new(
+    let mut stats = Stats::new(
         config.broker_url.clone(),
         config.subscription.clone(),
         config.csv_path.clone(),
         config.rejects_path.clone(),
-    ));
+    );
+    stats.requested_qos = config.qos as u8;
+    stats.set_max_sensors(config.max_sensors);
+    let stats = Arc::new(stats);
     if let Some(fragment) = torn {
         tracing::warn!(
             csv = %config.csv_path.display(),
@@ -156,13 +159,16 @@ pub async fn run(config: Config) -> Result<(), Error> {
         shutdown_rx.clone(),
     ));
     let stats_for_log = stats.clone();
+    let status_config = status::StatusConfig {
+        allowed_hosts: config.allowed_hosts.clone(),
+        stale_after: config.stale_after,
+    };
     let mut status_shutdown = shutdown_rx.clone();
     let status_task = tokio::spawn(async move {
-        let _ = axum::serve(listener, status::app(stats))
-            .with_graceful_shutdown(async move {
-                let _ = status_shutdown.changed().await;
-            })
-            .await;
+        status::serve(listener, status::app(stats, status_config), async move {
+            let _ = status_shutdown.changed().await;
+        })
+        .await;
     });
 
     tracing::info!(

@@ -1,5 +1,5 @@
-//! The MQTT task: owns the rumqttc event loop, reconnects with backoff, subscribes when
-//! the broker has no session for us, and hands publishes to the writer.
+//! The MQTT task: owns the rumqttc event loop, reconnects with backoff, subscribes on
+//! every connection, and hands publishes to the writer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use rumqttc::{
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cli::Config;
-use crate::stats::{BrokerState, Stats};
+use crate::stats::{BrokerState, Stats, SubscriptionState};
 use crate::writer::Backlog;
 
 /// The largest MQTT packet. Oversized payloads must reach the writer (to be kept as
@@ -119,38 +119,43 @@ pub async fn run(
                     session_present = ack.session_present,
                     "connected to the broker"
                 );
-                if ack.session_present {
-                    // The broker kept our subscription: subscribing again would replay
-                    // retained messages for nothing.
-                    stats.set_subscribed(true);
-                } else {
-                    let client = client.clone();
-                    let filter = config.subscription.clone();
-                    let qos = config.qos;
-                    tokio::spawn(async move {
-                        if let Err(e) = client.subscribe(filter, qos).await {
-                            tracing::error!(error = %e, "cannot queue the subscription");
-                        }
-                    });
-                }
+                // Subscribe on every connection, session or not: the saved session may
+                // hold another topic, no share group or no subscription at all, and only
+                // the SUBACK tells what the broker will send us. A retained message the
+                // broker replays for it is skipped by the writer.
+                stats.set_subscription(SubscriptionState::Pending);
+                let client = client.clone();
+                let filter = config.subscription.clone();
+                let qos = config.qos;
+                tokio::spawn(async move {
+                    if let Err(e) = client.subscribe(filter, qos).await {
+                        tracing::error!(error = %e, "cannot queue the subscription");
+                    }
+                });
             }
-            Ok(Event::Incoming(Incoming::SubAck(ack))) => {
-                if ack
-                    .return_codes
-                    .iter()
-                    .any(|c| matches!(c, SubscribeReasonCode::Failure))
-                {
-                    tracing::error!(filter = %config.subscription, "the broker refused the subscription");
+            Ok(Event::Incoming(Incoming::SubAck(ack))) => match ack.return_codes.first() {
+                Some(SubscribeReasonCode::Success(q)) => {
+                    let granted = *q as u8;
+                    tracing::info!(filter = ?config.subscription, granted_qos = granted, "subscribed");
+                    if granted < config.qos as u8 {
+                        tracing::warn!(
+                            filter = ?config.subscription,
+                            requested_qos = config.qos as u8,
+                            granted_qos = granted,
+                            "the broker granted a lower QoS than asked for"
+                        );
+                    }
+                    stats.set_subscription(SubscriptionState::Granted(granted));
+                }
+                _ => {
+                    tracing::error!(filter = ?config.subscription, "the broker refused the subscription");
                     stats.set_broker(
                         BrokerState::Connected,
                         Some(format!("subscription to {} refused", config.subscription)),
                     );
-                    stats.set_subscribed(false);
-                } else {
-                    tracing::info!(filter = %config.subscription, "subscribed");
-                    stats.set_subscribed(true);
+                    stats.set_subscription(SubscriptionState::Refused);
                 }
-            }
+            },
             Ok(_) => {}
             Err(e) => {
                 let msg = describe(&e);

@@ -204,11 +204,24 @@ fn bad_payloads_are_kept_and_counted_and_status_reports_them() {
     assert!(metrics.contains("host_service_sensor_last_value{sensor_id=\"lux-1\"} 11.5\n"));
     assert!(metrics.contains("host_service_broker_connected 1\n"));
     let (code, body) = common::http_get(svc.status_port, "/healthz").unwrap();
-    assert_eq!((code, body.trim()), (200, "ok broker=connected"));
+    assert_eq!(
+        (code, body.trim()),
+        (
+            200,
+            "ok broker=connected subscription=sensor-data granted granted_qos=1"
+        )
+    );
     let (code, html) = common::http_get(svc.status_port, "/").unwrap();
     assert_eq!(code, 200);
-    assert!(html.contains("<td>lux-1</td><td>11.5</td>"), "{html}");
-    assert!(html.contains(&format!("{} rejected", bad.len())), "{html}");
+    assert!(html.contains("<td class=\"id\">lux-1</td>"), "{html}");
+    assert!(html.contains("<td class=\"value\">11.5</td>"), "{html}");
+    assert!(
+        html.contains(&format!(
+            "<b id=\"rejects\" class=\"bad\">{}</b>rejected",
+            bad.len()
+        )),
+        "{html}"
+    );
 
     // One warning per kind, not one per payload.
     let log = svc.stderr_text();
@@ -564,5 +577,68 @@ fn retained_events_live_are_written_replays_are_not() {
         (svc.status()["retained_skipped"] == 1).then_some(())
     });
     assert_eq!(csv_values(&csv), ["284.1312"]);
+    assert_eq!(svc.terminate(), 0);
+}
+
+/// SUBSCRIBE goes out on every connection, even when the broker kept a session: a
+/// session saved for another topic, or without the share group, would otherwise leave
+/// the service deaf while `/status` said `subscribed`. `/status` and `/healthz` show
+/// what the SUBACK granted.
+#[test]
+fn saved_session_with_another_topic_still_subscribes() {
+    let dir = TempDir::new("resub");
+    let m = Mosquitto::start(&dir.0, false);
+    let csv = dir.path("test.csv");
+    let run = |name: &str, extra: &[&str], topic: &str| {
+        let mut args = vec!["--broker", &*Box::leak(broker_arg(&m).into_boxed_str())];
+        args.extend_from_slice(&["--client-id", "resub", "--quiet"]);
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[topic, csv.to_str().unwrap()]);
+        Service::start(&dir.0, name, &args)
+    };
+    // 1. A session saved with the topic "old/t".
+    let svc = run("svc1", &[], "old/t");
+    svc.wait_subscribed();
+    assert_eq!(svc.terminate(), 0);
+    // 2. Same client id, new topic: the broker says session_present.
+    let svc = run("svc2", &[], "new/t");
+    svc.wait_subscribed();
+    let s = svc.status();
+    assert_eq!(
+        s["broker"]["subscriptions"],
+        serde_json::json!([{"filter": "new/t", "requested_qos": 1, "state": "granted", "granted_qos": 1}])
+    );
+    let (code, body) = common::http_get(svc.status_port, "/healthz").unwrap();
+    assert_eq!(
+        (code, body.trim()),
+        (
+            200,
+            "ok broker=connected subscription=new/t granted granted_qos=1"
+        )
+    );
+    publish_lines(m.port, "new/t", 1, &events(0..3));
+    wait_rows(&csv, 3);
+    assert!(
+        svc.stderr_text().contains("session_present=true"),
+        "{}",
+        svc.stderr_text()
+    );
+    assert_eq!(svc.terminate(), 0);
+    // 3. Same session, now in a share group.
+    let svc = run("svc3", &["--share-group", "g"], "new/t");
+    svc.wait_subscribed();
+    assert_eq!(
+        svc.status()["broker"]["subscriptions"][0]["filter"],
+        "$share/g/new/t"
+    );
+    publish_lines(m.port, "new/t", 1, &events(3..6));
+    wait_rows(&csv, 6);
+    std::thread::sleep(Duration::from_millis(300));
+    // The session still holds new/t as well, so mosquitto may deliver both copies of
+    // each event (plain + shared): every event arrives at least once.
+    let values = csv_values(&csv);
+    for i in 0..6 {
+        assert!(values.contains(&i.to_string()), "{i} missing: {values:?}");
+    }
     assert_eq!(svc.terminate(), 0);
 }
