@@ -40,7 +40,8 @@ pub struct Args {
     )]
     pub embedded_broker: Option<SocketAddr>,
 
-    /// Subscription QoS (use 1 with a persistent session so nothing is lost).
+    /// Subscription QoS: 1 (default; with the persistent session and the delivery journal
+    /// each row is written once) or 0. QoS 2 is refused, see README.
     #[arg(long, env = "HOST_SERVICE_QOS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
     pub qos: u8,
 
@@ -178,6 +179,13 @@ pub enum ConfigError {
     #[error("{0}")]
     Value(String),
 }
+
+/// Why `--qos 2` is refused.
+pub const QOS2_REFUSED: &str =
+    "--qos 2 is not supported: the MQTT client (rumqttc 0.24) forgets the QoS 2 \
+handshake when the service restarts and drops the connection on the broker's PUBREL redelivery, \
+reconnecting forever without progress. Use --qos 1 (the default): QoS 2 publishers are delivered \
+at QoS 1 and the delivery journal still writes each row once";
 
 /// TLS settings, files already read.
 #[derive(Debug, Clone)]
@@ -324,7 +332,7 @@ impl Config {
         let qos = match args.qos {
             0 => rumqttc::QoS::AtMostOnce,
             1 => rumqttc::QoS::AtLeastOnce,
-            _ => rumqttc::QoS::ExactlyOnce,
+            _ => return Err(ConfigError::Value(QOS2_REFUSED.into())),
         };
         let broker_url = format!(
             "{}://{host}:{port}",

@@ -642,3 +642,67 @@ fn saved_session_with_another_topic_still_subscribes() {
     }
     assert_eq!(svc.terminate(), 0);
 }
+
+/// `--qos 2` is refused with the reason (rumqttc can't answer the broker's PUBREL
+/// redelivery after a restart: it reconnected ~10 times a second without progress).
+/// QoS 2 publishers are still served: the broker delivers at our QoS 1, and a SIGKILL
+/// during their backlog loses and duplicates nothing.
+#[test]
+fn qos2_subscription_refused_and_qos2_publishers_survive_a_kill() {
+    let dir = TempDir::new("qos2");
+    let mut m = Mosquitto::start(&dir.0, true);
+    let csv = dir.path("test.csv");
+    let out = std::process::Command::new(common::host_service_bin())
+        .args(["--broker", &broker_arg(&m), "--qos", "2", "q/data"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("host-service: error: --qos 2 is not supported")
+            && err.contains("PUBREL")
+            && err.contains("--qos 1"),
+        "{err}"
+    );
+    assert!(
+        !csv.exists(),
+        "nothing may be created before the options are checked"
+    );
+
+    let args = [
+        "--broker",
+        &broker_arg(&m),
+        "--client-id",
+        "qos2",
+        "--max-backoff",
+        "0.5",
+        "--quiet",
+        "q/data",
+        csv.to_str().unwrap(),
+    ];
+    let svc = Service::start(&dir.0, "svc1", &args);
+    svc.wait_subscribed();
+    let port = m.port;
+    let publisher =
+        std::thread::spawn(move || common::publish_many(port, "q/data", 2, &events(0..3000)));
+    wait_for(T, "the QoS 2 burst to start arriving", || {
+        (csv_rows(&csv).len() > 200).then_some(())
+    });
+    svc.kill();
+    publisher.join().unwrap();
+    let svc = Service::start(&dir.0, "svc2", &args);
+    wait_rows(&csv, 3000);
+    // A broker restart with the QoS 2 messages acknowledged in between.
+    m.stop();
+    m.restart();
+    svc.wait_subscribed();
+    publish_lines(m.port, "q/data", 2, &events(3000..3100));
+    wait_rows(&csv, 3100);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_exactly_once(&csv_values(&csv), 3100);
+    let s = svc.status();
+    assert_eq!(s["broker"]["subscriptions"][0]["granted_qos"], 1);
+    assert!(s["broker"]["reconnects"].as_u64().unwrap() <= 2, "{s}");
+    assert_eq!(svc.terminate(), 0);
+}
