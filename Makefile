@@ -88,7 +88,7 @@ $(STAMPS)/venv:
 # --- native modules ---------------------------------------------------------------------
 natmods: $(addprefix $(BUILD)/,$(addsuffix .mpy,$(MODULES)))
 
-$(MPY_LD): $(STAMPS)/rust $(shell find mpy-native/mpy-ld/src -name '*.rs') mpy-native/mpy-ld/Cargo.toml
+$(MPY_LD): $(STAMPS)/rust $(shell find mpy-native/mpy-ld/src -name '*.rs') mpy-native/mpy-ld/Cargo.toml mpy-native/targets/esp8266-rom.txt
 	cargo build --release -p mpy-ld
 
 NATMOD_SOURCES := $(shell find mpy-native -name '*.rs' -o -name '*.h' -o -name '*.c' -o -name Cargo.toml -o -name '*.json' | grep -v -e mpy-ld -e abi-check -e xtensa-check)

@@ -5,8 +5,9 @@
 #
 # MODULE is the crate's library name (lib<MODULE>.a). Environment: XTENSA_MANIFEST (a
 # Cargo.toml of another workspace, e.g. mpy-native/xtensa-check's), XTENSA_CARGO_CONFIG
-# (below), XTENSA_AS. Writes mpy-ld's link map next to the output (OUTPUT.map, e.g.
-# build/xtensa/tsl2591.map): what was kept, where, and the symbols.
+# (below), XTENSA_AS, XTENSA_BUILTINS_OUT (below). Writes mpy-ld's link map next to the
+# output (OUTPUT.map, e.g. build/xtensa/tsl2591.map): what was kept, where, the symbols, and
+# which went to the ESP8266 ROM.
 #
 # Why not like x64 (cargo staticlib -> mpy-ld): LLVM's integrated Xtensa assembler writes
 # broken objects (each function's l32r literal pool lands, unaligned, in the previous
@@ -154,5 +155,8 @@ if [ "$cb_s" -nt "$cb_o" ] || [ "$0" -nt "$cb_o" ]; then
     assemble "$cb_s" "$cb_o"
 fi
 assemble "$mod_s" "$asm_dir/$module.o"
+# XTENSA_BUILTINS_OUT=FILE: a copy of the assembled compiler_builtins object, for an image that
+# must implement the ROM functions mpy-ld sends calls to (xtensa-check's QEMU test).
+[ -z "${XTENSA_BUILTINS_OUT:-}" ] || cp "$cb_o" "$XTENSA_BUILTINS_OUT"
 "$mpy_ld" link --arch xtensa --name "$module.mpy" -o "$out" --map \
     "$asm_dir/$module.o" "$cb_o" ${glue:+"$glue"} >"${out%.mpy}.map"

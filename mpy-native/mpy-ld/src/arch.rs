@@ -73,6 +73,27 @@ pub struct ArchData {
     /// Patches the instruction starting at `code[0]` (the rest of its section follows), at
     /// region offset `place`, to reach region offset `target`. For [`RelocAction::Insn`].
     pub patch_insn: fn(code: &mut [u8], place: u64, target: u64) -> Result<(), String>,
+    /// How a direct call reaches a ROM function out of its range (None: ROM symbols are not
+    /// supported on this arch).
+    pub veneer: Option<&'static Veneer>,
+}
+
+/// A veneer: a few instructions in the text that a direct call or jump to a far, fixed
+/// address (a ROM function) is sent to, and that jump on from a literal word.
+#[derive(Debug)]
+pub struct Veneer {
+    /// The code; its first instruction loads the literal word (through `load_reloc`) and
+    /// the rest jumps to it, leaving the return address and arguments alone.
+    pub code: &'static [u8],
+    /// Alignment of the veneer (a call target).
+    pub align: u64,
+    /// `r_type` of the literal word: an absolute word.
+    pub word_reloc: u32,
+    /// `r_type` of the literal load at code offset 0.
+    pub load_reloc: u32,
+    /// True if the instruction at `code[0]` is a direct call or jump that may go through a
+    /// veneer instead (not a literal load or a branch).
+    pub can_redirect: fn(code: &[u8]) -> bool,
 }
 
 impl ArchData {
@@ -109,6 +130,7 @@ pub static ARCHES: &[ArchData] = &[
         classify: x64_classify,
         reloc_name: x64_reloc_name,
         patch_insn: no_insn,
+        veneer: None,
     },
     ArchData {
         name: "armv6m",
@@ -125,6 +147,7 @@ pub static ARCHES: &[ArchData] = &[
         classify: unsupported_all,
         reloc_name: generic_reloc_name,
         patch_insn: no_insn,
+        veneer: None,
     },
     ArchData {
         name: "armv7m",
@@ -141,6 +164,7 @@ pub static ARCHES: &[ArchData] = &[
         classify: unsupported_all,
         reloc_name: generic_reloc_name,
         patch_insn: no_insn,
+        veneer: None,
     },
     ArchData {
         name: "xtensa",
@@ -158,6 +182,7 @@ pub static ARCHES: &[ArchData] = &[
         classify: xtensa_classify,
         reloc_name: xtensa_reloc_name,
         patch_insn: xtensa_patch,
+        veneer: Some(&XTENSA_VENEER),
     },
     ArchData {
         name: "xtensawin",
@@ -174,6 +199,7 @@ pub static ARCHES: &[ArchData] = &[
         classify: xtensa_classify,
         reloc_name: xtensa_reloc_name,
         patch_insn: xtensa_patch,
+        veneer: Some(&XTENSA_VENEER),
     },
     ArchData {
         name: "rv32imc",
@@ -190,12 +216,55 @@ pub static ARCHES: &[ArchData] = &[
         classify: unsupported_all,
         reloc_name: generic_reloc_name,
         patch_insn: no_insn,
+        veneer: None,
     },
 ];
 
 /// Looks an arch up by its command-line name.
 pub fn by_name(name: &str) -> Option<&'static ArchData> {
     ARCHES.iter().find(|a| a.name == name)
+}
+
+/// The arches `link` implements, in table order (`x64, xtensa`).
+pub fn implemented_names() -> Vec<&'static str> {
+    ARCHES
+        .iter()
+        .filter(|a| a.implemented)
+        .map(|a| a.name)
+        .collect()
+}
+
+/// The arches in the table whose linking is planned but not written yet.
+pub fn planned_names() -> Vec<&'static str> {
+    ARCHES
+        .iter()
+        .filter(|a| !a.implemented)
+        .map(|a| a.name)
+        .collect()
+}
+
+/// What to say after "unknown arch `name`": a hint for common device names, then the
+/// valid names.
+pub fn choices_for(name: &str) -> String {
+    let hint = match name.to_ascii_lowercase().as_str() {
+        "esp8266" | "lx106" | "esp" | "xtensa-lx106" => "the ESP8266 is arch `xtensa`; ",
+        "esp32" | "xtensa-esp32" => "the ESP32 is arch `xtensawin` (planned); ",
+        "x86_64" | "x86-64" | "amd64" | "unix" => "64-bit x86 (the unix port) is arch `x64`; ",
+        _ => "",
+    };
+    format!(
+        "{hint}valid arches: {} (planned: {})",
+        implemented_names().join(", "),
+        planned_names().join(", ")
+    )
+}
+
+/// Looks an arch up for linking: unknown names and planned arches are errors that list the
+/// implemented ones.
+pub fn for_link(name: &str) -> Result<&'static ArchData, LinkError> {
+    let arch = by_name(name).ok_or_else(|| LinkError::UnknownArch(name.to_string()))?;
+    arch.check_implemented()?;
+    Ok(arch)
 }
 
 /// Looks an arch up by its mpy arch code (for reading `.mpy` files).
@@ -350,6 +419,24 @@ fn xtensa_jump(target: u64) -> Result<Vec<u8>, LinkError> {
     }
     let insn = ((off as u32) & 0x3_FFFF) << 6 | 0x06;
     Ok(insn.to_le_bytes()[..3].to_vec())
+}
+
+/// `l32r a8, <literal>; jx a8`: a8 is caller-saved and not an argument in the call0 ABI, and
+/// a0 still holds the caller's return address, so the ROM function returns to the caller.
+static XTENSA_VENEER: Veneer = Veneer {
+    code: &[0x81, 0x00, 0x00, 0xA0, 0x08, 0x00],
+    align: 4,
+    word_reloc: r_xtensa::R32,
+    load_reloc: r_xtensa::SLOT0_OP,
+    can_redirect: xtensa_is_call0_or_j,
+};
+
+/// `call0` (op0 5, n 0) or `j` (op0 6, n 0).
+fn xtensa_is_call0_or_j(code: &[u8]) -> bool {
+    match code.first() {
+        Some(&b) => matches!((b & 0x0F, (b >> 4) & 3), (5, 0) | (6, 0)) && code.len() >= 3,
+        None => false,
+    }
 }
 
 fn xtensa_classify(r_type: u32) -> RelocAction {
@@ -525,6 +612,34 @@ mod tests {
     fn unimplemented_arch_says_so() {
         let e = by_name("armv7m").unwrap().check_implemented().unwrap_err();
         assert!(by_name("xtensa").unwrap().check_implemented().is_ok());
-        assert_eq!(e.to_string(), "arch armv7m: not implemented yet");
+        assert_eq!(
+            e.to_string(),
+            "arch armv7m: not implemented yet (planned); implemented: x64, xtensa"
+        );
+    }
+
+    #[test]
+    fn unknown_arch_lists_the_valid_ones() {
+        let e = for_link("esp8266").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "unknown arch `esp8266`: the ESP8266 is arch `xtensa`; valid arches: x64, xtensa \
+             (planned: armv6m, armv7m, xtensawin, rv32imc)"
+        );
+        assert!(for_link("xtensa").is_ok());
+        assert!(for_link("xtensawin").is_err());
+    }
+
+    #[test]
+    fn veneer_only_for_call0_and_j() {
+        let v = by_name("xtensa").unwrap().veneer.unwrap();
+        // call0 (op0 5, n 0) and j (op0 6, n 0) go through a veneer ...
+        assert!((v.can_redirect)(&[0x05, 0, 0]));
+        assert!((v.can_redirect)(&[0x06, 0, 0]));
+        // ... l32r, call8, beqz and a narrow instruction do not.
+        for insn in [[0x21u8, 0, 0], [0x25, 0, 0], [0x16, 0, 0], [0x8C, 0, 0]] {
+            assert!(!(v.can_redirect)(&insn), "{insn:x?}");
+        }
+        assert!(by_name("x64").unwrap().veneer.is_none());
     }
 }

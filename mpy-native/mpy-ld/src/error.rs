@@ -105,13 +105,16 @@ pub enum LinkError {
         msg: String,
     },
     /// The arch is in the table but its code isn't written.
-    #[error("arch {arch}: not implemented yet")]
+    #[error(
+        "arch {arch}: not implemented yet (planned); implemented: {}",
+        crate::arch::implemented_names().join(", ")
+    )]
     ArchNotImplemented {
         /// The arch.
         arch: &'static str,
     },
     /// Unknown arch name.
-    #[error("unknown arch `{0}`")]
+    #[error("unknown arch `{0}`: {choices}", choices = crate::arch::choices_for(.0))]
     UnknownArch(String),
     /// A relocation type we cannot handle.
     #[error("unsupported relocation {r_type} against `{symbol}` at {place}")]
@@ -304,6 +307,48 @@ pub enum LinkError {
     /// Something the format or arch cannot express.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// A ROM table file that does not parse.
+    #[error("ROM table {table}, line {line}: {msg}")]
+    RomTable {
+        /// `esp8266` or the file.
+        table: String,
+        /// 1-based line (0: the whole file).
+        line: usize,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A `--rom` value that names no ROM.
+    #[error(
+        "unknown ROM `{0}`: use esp8266 (the ESP8266 boot ROM, default for xtensa), none, \
+         or the path of a table file (`NAME ADDRESS` lines)"
+    )]
+    UnknownRom(String),
+    /// A ROM table for another arch.
+    #[error("ROM {rom} is for arch {rom_arch}, not {arch} (use --rom none)")]
+    RomWrongArch {
+        /// The ROM table.
+        rom: String,
+        /// Its arch.
+        rom_arch: &'static str,
+        /// The arch linked for.
+        arch: &'static str,
+    },
+    /// A ROM function reached by an instruction that cannot be sent through a veneer.
+    #[error(
+        "`{symbol}` is in ROM at {addr:#x}, out of PC-relative range, and the instruction at \
+         {place} is not a call0 or j that mpy-ld can send through an l32r/jx veneer"
+    )]
+    RomInsn {
+        /// The ROM symbol.
+        symbol: String,
+        /// Its ROM address.
+        addr: u32,
+        /// Where.
+        place: Place,
+    },
+    /// `rom-stubs` cannot place what was asked.
+    #[error("rom-stubs: {0}")]
+    RomStubs(String),
     /// Several errors found in one pass (e.g. all undefined symbols).
     #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
     Many(Vec<LinkError>),

@@ -9,6 +9,8 @@
 //! - undefined symbols `MP_QSTR_NAME` are qstrs: each NAME gets an index `i >= 1` in the
 //!   file's qstr list (sorted by name) and the symbol's address is `qstr_table + 2*i`,
 //!   where the runtime stores the interned u16 qstr number;
+//! - on xtensa, undefined soft-float, division and memory helpers resolve to the ESP8266
+//!   ROM's fixed addresses ([`rom`]), unless an input defines them strongly;
 //! - any other undefined symbol is an error.
 //!
 //! ```no_run
@@ -28,6 +30,7 @@ pub mod funtable;
 pub mod input;
 pub mod link;
 pub mod mpy;
+pub mod rom;
 
 pub use error::LinkError;
 pub use link::{link, LinkOptions, Linked};

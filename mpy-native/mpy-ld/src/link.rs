@@ -3,10 +3,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 
-use crate::arch::{ArchData, RelocAction};
+use crate::arch::{ArchData, RelocAction, Veneer};
 use crate::error::{LinkError, Place};
-use crate::input::{is_init_array, Binding, InputObject, SectionKind, SymDef};
+use crate::input::{self, is_init_array, Binding, InputObject, SectionKind, SymDef};
 use crate::mpy::{Dest, MpyImage, QstrEntry, Region, Reloc};
+use crate::rom::RomTable;
 
 /// Name of the runtime's function table symbol.
 pub const FUN_TABLE_SYMBOL: &str = "mp_fun_table";
@@ -39,16 +40,25 @@ pub struct LinkOptions {
     /// without literal pools. `link` turns it off (`--no-merge-literals`) for comparing with
     /// GNU ld, which keeps every pool whole.
     pub merge_literals: bool,
+    /// Functions the chip has in ROM at fixed addresses (the ESP8266's soft-float, division
+    /// and memory helpers). A symbol in the table resolves to its ROM address unless an input
+    /// defines it strongly; weak definitions (all of compiler_builtins') lose to ROM and their
+    /// sections are dropped by GC. `call0`/`j` to a ROM function go through a veneer
+    /// (`l32r a8; jx a8`, one per function); literal words hold the ROM address itself, with
+    /// no load-time relocation.
+    pub rom: Option<RomTable>,
 }
 
 impl LinkOptions {
-    /// Options for `arch` with the defaults: entry `mpy_init`, literal merging on.
+    /// Options for `arch` with the defaults: entry `mpy_init`, literal merging on, the arch's
+    /// ROM (the ESP8266's for xtensa, none elsewhere).
     pub fn new(arch: &'static ArchData, source_name: impl Into<String>) -> Self {
         LinkOptions {
             arch,
             entry: DEFAULT_ENTRY.into(),
             source_name: source_name.into(),
             merge_literals: true,
+            rom: crate::rom::default_for(arch.name),
         }
     }
 }
@@ -219,6 +229,27 @@ pub struct LinkMap {
     pub got_addr: u64,
     /// Module qstrs (index 1 onwards).
     pub qstrs: Vec<Vec<u8>>,
+    /// The ROM table used, if any.
+    pub rom_table: Option<String>,
+    /// Symbols resolved to ROM, sorted by name.
+    pub rom: Vec<RomUse>,
+    /// ROM names that an input defines strongly, so its definition was used: (name, file).
+    pub rom_overridden: Vec<(String, String)>,
+}
+
+/// A symbol the link resolved to a ROM address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RomUse {
+    /// The symbol.
+    pub name: String,
+    /// Its ROM address.
+    pub addr: u32,
+    /// Text offset of its veneer, when direct calls reach it.
+    pub veneer: Option<u64>,
+    /// Kept references: literal/absolute words (the ROM address stored as a constant).
+    pub words: usize,
+    /// Kept references: calls and jumps sent through the veneer.
+    pub calls: usize,
 }
 
 impl LinkMap {
@@ -288,6 +319,28 @@ impl LinkMap {
         for (i, q) in self.qstrs.iter().enumerate() {
             let _ = writeln!(s, "  {:4} {:?}", i + 1, String::from_utf8_lossy(q));
         }
+        match &self.rom_table {
+            None => {
+                let _ = writeln!(s, "ROM: none");
+            }
+            Some(t) => {
+                let _ = writeln!(s, "ROM {t}: {} symbols resolved to ROM", self.rom.len());
+                for r in &self.rom {
+                    let via = match r.veneer {
+                        Some(v) => format!(", veneer at text {v:#x}"),
+                        None => String::new(),
+                    };
+                    let _ = writeln!(
+                        s,
+                        "  rom    {:#010x} {:<16} {} calls, {} words{via}",
+                        r.addr, r.name, r.calls, r.words
+                    );
+                }
+                for (name, file) in &self.rom_overridden {
+                    let _ = writeln!(s, "  not from ROM: {name} (defined strongly in {file})");
+                }
+            }
+        }
         s
     }
 }
@@ -297,10 +350,15 @@ type SecId = (usize, usize);
 /// What a relocation's symbol resolves to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Target {
-    Section { sec: SecId, off: u64 },
+    Section {
+        sec: SecId,
+        off: u64,
+    },
     FunTable,
     Qstr(Vec<u8>),
     Abs(u64),
+    /// A function in ROM (name; the address is in the ROM table).
+    Rom(Vec<u8>),
     Undefined(Vec<u8>),
     Common(Vec<u8>),
 }
@@ -326,10 +384,11 @@ pub fn pretty(name: &[u8]) -> String {
 struct Resolver<'a> {
     objs: &'a [InputObject],
     globals: HashMap<&'a [u8], (usize, usize)>,
+    rom: Option<&'a RomTable>,
 }
 
 impl<'a> Resolver<'a> {
-    fn new(objs: &'a [InputObject]) -> Result<Self, LinkError> {
+    fn new(objs: &'a [InputObject], rom: Option<&'a RomTable>) -> Result<Self, LinkError> {
         let mut globals: HashMap<&[u8], (usize, usize)> = HashMap::new();
         let mut errors = Vec::new();
         for (oi, obj) in objs.iter().enumerate() {
@@ -367,7 +426,17 @@ impl<'a> Resolver<'a> {
             }
         }
         LinkError::collect(errors)?;
-        Ok(Resolver { objs, globals })
+        Ok(Resolver { objs, globals, rom })
+    }
+
+    /// The ROM address `name` resolves to, if it does: it is in the ROM table and no input
+    /// defines it strongly.
+    fn rom_addr(&self, name: &[u8]) -> Option<u32> {
+        let addr = self.rom?.get(name)?;
+        match self.globals.get(name) {
+            Some(&(o, i)) if self.objs[o].symbols[i].binding != Binding::Weak => None,
+            _ => Some(addr),
+        }
     }
 
     fn def_target(&self, obj: usize, sym: usize) -> Target {
@@ -396,6 +465,9 @@ impl<'a> Resolver<'a> {
         }
         if let Some(q) = s.name.strip_prefix(QSTR_PREFIX.as_bytes()) {
             return Target::Qstr(q.to_vec());
+        }
+        if self.rom_addr(&s.name).is_some() {
+            return Target::Rom(s.name.clone());
         }
         match self.globals.get(s.name.as_slice()) {
             Some(&(o, i)) => self.def_target(o, i),
@@ -427,6 +499,91 @@ impl<'a> Resolver<'a> {
     }
 }
 
+/// Name of the input object holding the ROM veneers (in maps and messages).
+pub const VENEER_OBJECT: &str = "<rom-veneers>";
+
+/// An input object with, for each ROM name, a literal section `.literal.rom.NAME` (one word,
+/// the ROM address) and a veneer `.text.rom.NAME` loading it and jumping there. Returns it
+/// with each name's veneer section index.
+fn veneer_object(v: &Veneer, names: &BTreeSet<Vec<u8>>) -> (InputObject, Vec<(Vec<u8>, usize)>) {
+    use crate::input::{Reloc as InReloc, Section, Symbol};
+    let placeholder_sec = Section {
+        name: String::new(),
+        kind: SectionKind::NotAlloc,
+        align: 1,
+        size: 0,
+        data: Vec::new(),
+        relocs: Vec::new(),
+    };
+    let sym = |name: Vec<u8>, binding, def, is_section| Symbol {
+        name,
+        binding,
+        def,
+        is_section,
+        is_tls: false,
+    };
+    let mut sections = vec![placeholder_sec];
+    let mut symbols = vec![sym(Vec::new(), Binding::Local, SymDef::Undefined, false)];
+    let mut out = Vec::new();
+    for name in names {
+        let n = String::from_utf8_lossy(name);
+        let (lit, text) = (sections.len(), sections.len() + 1);
+        let (undef, lit_sym) = (symbols.len(), symbols.len() + 1);
+        symbols.push(sym(name.clone(), Binding::Global, SymDef::Undefined, false));
+        symbols.push(sym(
+            format!(".literal.rom.{n}").into_bytes(),
+            Binding::Local,
+            SymDef::Section {
+                section: lit,
+                value: 0,
+            },
+            true,
+        ));
+        symbols.push(sym(
+            format!("rom:{n}").into_bytes(),
+            Binding::Local,
+            SymDef::Section {
+                section: text,
+                value: 0,
+            },
+            false,
+        ));
+        sections.push(Section {
+            name: format!(".literal.rom.{n}"),
+            kind: SectionKind::Text,
+            align: 4,
+            size: 4,
+            data: vec![0; 4],
+            relocs: vec![InReloc {
+                offset: 0,
+                r_type: v.word_reloc,
+                symbol: undef,
+                addend: 0,
+            }],
+        });
+        sections.push(Section {
+            name: format!(".text.rom.{n}"),
+            kind: SectionKind::Text,
+            align: v.align,
+            size: v.code.len() as u64,
+            data: v.code.to_vec(),
+            relocs: vec![InReloc {
+                offset: 0,
+                r_type: v.load_reloc,
+                symbol: lit_sym,
+                addend: 0,
+            }],
+        });
+        out.push((name.clone(), text));
+    }
+    let obj = InputObject {
+        name: VENEER_OBJECT.into(),
+        sections,
+        symbols,
+    };
+    (obj, out)
+}
+
 fn place(obj: &InputObject, sec: usize, offset: u64) -> Place {
     Place {
         file: obj.name.clone(),
@@ -447,8 +604,75 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
         return Err(LinkError::NoInputs);
     }
     let ws = u64::from(arch.word_size);
+    let rom = opts.rom.as_ref();
+    if let Some(t) = rom {
+        if t.arch != arch.name || arch.veneer.is_none() {
+            return Err(LinkError::RomWrongArch {
+                rom: t.name.clone(),
+                rom_arch: t.arch,
+                arch: arch.name,
+            });
+        }
+    }
 
-    let res = Resolver::new(objs)?;
+    // A ROM function that code calls directly (`call0`) is out of the call's range: each
+    // gets a veneer, laid out from an extra input object like any other section (GC drops
+    // the veneers nobody reaches).
+    let with_veneers: Vec<InputObject>;
+    let mut veneers: HashMap<Vec<u8>, SecId> = HashMap::new();
+    let objs: &[InputObject] = match (rom, arch.veneer) {
+        (Some(_), Some(v)) => {
+            let res = Resolver::new(objs, rom)?;
+            let mut names = BTreeSet::new();
+            for (o, obj) in objs.iter().enumerate() {
+                for s in &obj.sections {
+                    for r in &s.relocs {
+                        if (arch.classify)(r.r_type) == RelocAction::Insn {
+                            if let Target::Rom(name) = res.target(o, r.symbol) {
+                                names.insert(name);
+                            }
+                        }
+                    }
+                }
+            }
+            if names.is_empty() {
+                objs
+            } else {
+                let (obj, secs) = veneer_object(v, &names);
+                let oi = objs.len();
+                veneers = secs.into_iter().map(|(n, si)| (n, (oi, si))).collect();
+                let mut all = objs.to_vec();
+                all.push(obj);
+                with_veneers = all;
+                &with_veneers
+            }
+        }
+        _ => objs,
+    };
+
+    let res = Resolver::new(objs, rom)?;
+    // What a relocation's symbol resolves to, with direct calls to ROM sent to the veneer.
+    let target_of = |o: usize, si: usize, r: &input::Reloc| -> Result<Target, LinkError> {
+        let t = res.target(o, r.symbol);
+        let Target::Rom(name) = &t else {
+            return Ok(t);
+        };
+        if (arch.classify)(r.r_type) != RelocAction::Insn {
+            return Ok(t);
+        }
+        let code = objs[o].sections[si]
+            .data
+            .get(r.offset as usize..)
+            .unwrap_or(&[]);
+        match (veneers.get(name), arch.veneer) {
+            (Some(&sec), Some(v)) if (v.can_redirect)(code) => Ok(Target::Section { sec, off: 0 }),
+            _ => Err(LinkError::RomInsn {
+                symbol: pretty(name),
+                addr: res.rom_addr(name).unwrap_or(0),
+                place: place(&objs[o], si, r.offset),
+            }),
+        }
+    };
 
     // The entry.
     let (entry_sec, entry_off) = match res.globals.get(opts.entry.as_bytes()) {
@@ -486,7 +710,13 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                 continue;
             }
             let from = || place(obj, si, r.offset);
-            let t = res.target(o, r.symbol);
+            let t = match target_of(o, si, r) {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
             if obj.symbols[r.symbol].is_tls {
                 errors.push(LinkError::Tls {
                     file: obj.name.clone(),
@@ -553,7 +783,7 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                     from: from(),
                     msg: "common symbols are not supported",
                 }),
-                Target::FunTable | Target::Abs(_) => {}
+                Target::FunTable | Target::Abs(_) | Target::Rom(_) => {}
             }
         }
     }
@@ -640,6 +870,7 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
 
     let mut map = LinkMap {
         qstrs: qstrs.clone(),
+        rom_table: rom.map(|t| t.name.clone()),
         ..LinkMap::default()
     };
     let mut addrs: HashMap<SecId, (Area, u64)> = HashMap::new();
@@ -844,6 +1075,9 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
             Target::Qstr(q) => Loc::Qstr(qstr_index[q.as_slice()]),
             Target::FunTable => Loc::FunTable,
             Target::Abs(v) => Loc::Abs(*v),
+            Target::Rom(name) => Loc::Abs(u64::from(
+                res.rom_addr(name).expect("a ROM target has a ROM address"),
+            )),
             // Rejected during GC.
             Target::Undefined(_) | Target::Common(_) => {
                 unreachable!("unresolved target survived GC")
@@ -883,6 +1117,10 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
 
     let mut relocs: Vec<Reloc> = Vec::new();
     let mut errors = Vec::new();
+    // ROM name -> (words, calls) among the kept references.
+    let mut rom_words: BTreeMap<Vec<u8>, (usize, usize)> = BTreeMap::new();
+    let veneer_of: HashMap<SecId, &[u8]> =
+        veneers.iter().map(|(n, &s)| (s, n.as_slice())).collect();
 
     for &sec in text_secs.iter().chain(rodata_secs.iter()) {
         let (o, si) = sec;
@@ -897,7 +1135,23 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
                 continue;
             }
             let here = || place(obj, si, r.offset);
-            let t = res.target(o, r.symbol);
+            let t = match target_of(o, si, r) {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            // Count what reaches ROM (the veneers' own literal words aside).
+            let in_veneer_object = !veneers.is_empty() && o == objs.len() - 1;
+            if in_veneer_object {
+            } else if let Target::Rom(n) = &t {
+                rom_words.entry(n.clone()).or_insert((0, 0)).0 += 1;
+            } else if let Target::Section { sec, .. } = &t {
+                if let Some(n) = veneer_of.get(sec) {
+                    rom_words.entry(n.to_vec()).or_insert((0, 0)).1 += 1;
+                }
+            }
             let name = || res.describe(o, r.symbol, &t);
             let width = match action {
                 RelocAction::Ignore => continue,
@@ -1057,6 +1311,34 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
     }
     LinkError::collect(errors)?;
 
+    if let Some(table) = rom {
+        for (name, (words, calls)) in &rom_words {
+            map.rom.push(RomUse {
+                name: pretty(name),
+                addr: res.rom_addr(name).expect("ROM target"),
+                veneer: veneers
+                    .get(name)
+                    .and_then(|s| addrs.get(s))
+                    .map(|&(_, a)| a),
+                words: *words,
+                calls: *calls,
+            });
+        }
+        for (name, _) in &table.entries {
+            if let Some(&(o, i)) = res.globals.get(name.as_bytes()) {
+                let sym = &objs[o].symbols[i];
+                if sym.binding != Binding::Weak {
+                    if let SymDef::Section { section, .. } = sym.def {
+                        if addrs.contains_key(&(o, section)) {
+                            map.rom_overridden
+                                .push((name.clone(), objs[o].name.clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     for (i, t) in got_keys.iter().enumerate() {
         let addr = got_addr + i as u64 * ws;
         let (v, dest) = word_for(loc(t), 0);
@@ -1087,6 +1369,7 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
             Target::Qstr(q) => format!("{QSTR_PREFIX}{}", String::from_utf8_lossy(q)),
             Target::FunTable => FUN_TABLE_SYMBOL.to_string(),
             Target::Abs(v) => format!("absolute {v:#x}"),
+            Target::Rom(n) => format!("{} (ROM)", pretty(n)),
             Target::Undefined(_) | Target::Common(_) => unreachable!(),
         };
         map.got.push(GotEntry {

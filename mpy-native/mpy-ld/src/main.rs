@@ -31,9 +31,15 @@ enum Command {
         /// Output .mpy file.
         #[arg(short, long)]
         output: PathBuf,
-        /// Target arch: x64, xtensa, xtensawin, armv6m, armv7m, rv32imc.
-        #[arg(long, default_value = "x64")]
-        arch: String,
+        /// Target arch: x64 (unix port) or xtensa (ESP8266). xtensawin (ESP32), armv6m,
+        /// armv7m and rv32imc are planned, not implemented.
+        #[arg(long, default_value = "x64", value_parser = parse_arch)]
+        arch: &'static arch::ArchData,
+        /// Functions in the chip's ROM: esp8266 (soft-float, division, memcpy...: the
+        /// default for xtensa), none (the default elsewhere), or a table file of
+        /// `NAME ADDRESS` lines. Calls to them cost no text (see README).
+        #[arg(long)]
+        rom: Option<String>,
         /// Entry symbol.
         #[arg(long, default_value = link::DEFAULT_ENTRY)]
         entry: String,
@@ -50,6 +56,26 @@ enum Command {
         /// duplicate literal words.
         #[arg(long)]
         no_merge_literals: bool,
+    },
+    /// Write GNU as source placing, at each ROM address, a jump to an implementation:
+    /// gives an emulator image (QEMU) the ROM functions that linked modules call.
+    RomStubs {
+        /// Arch of the ROM (only xtensa has one).
+        #[arg(long, default_value = "xtensa", value_parser = parse_arch)]
+        arch: &'static arch::ArchData,
+        /// The ROM table: esp8266, or a file of `NAME ADDRESS` lines.
+        #[arg(long, default_value = "esp8266")]
+        rom: String,
+        /// Only these ROM functions (comma-separated); default: every entry of the table.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// A stub jumps to PREFIX + NAME (default: NAME itself, e.g. compiler_builtins'
+        /// `__addsf3` linked into the image).
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
     /// Print what a native-module .mpy holds.
     Inspect {
@@ -87,15 +113,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             inputs,
             output,
             arch,
+            rom,
             entry,
             name,
             map,
             verbose,
             no_merge_literals,
         } => {
-            let arch =
-                arch::by_name(&arch).ok_or_else(|| mpy_ld::LinkError::UnknownArch(arch.clone()))?;
-            arch.check_implemented()?;
+            let rom = match rom {
+                Some(r) => mpy_ld::rom::by_option(&r, arch.name)?,
+                None => mpy_ld::rom::default_for(arch.name),
+            };
             let mut objs = Vec::new();
             for path in &inputs {
                 objs.extend(input::load_path(path, arch)?);
@@ -112,6 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 entry,
                 source_name,
                 merge_literals: !no_merge_literals,
+                rom,
             };
             let linked = link::link(&objs, &opts)?;
             if map || verbose {
@@ -120,6 +149,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .write_all(linked.map.render(&linked.image, verbose).as_bytes())?;
             }
             write_atomically(&output, &linked.image.to_bytes())
+        }
+        Command::RomStubs {
+            arch,
+            rom,
+            only,
+            prefix,
+            output,
+        } => {
+            let table = mpy_ld::rom::by_option(&rom, arch.name)?.ok_or_else(|| {
+                anyhow::anyhow!("rom-stubs needs a ROM table (esp8266 or a file), not `none`")
+            })?;
+            if table.arch != arch.name {
+                return Err(mpy_ld::LinkError::RomWrongArch {
+                    rom: table.name,
+                    rom_arch: table.arch,
+                    arch: arch.name,
+                }
+                .into());
+            }
+            let opts = mpy_ld::rom::StubOptions {
+                only,
+                prefix,
+                ..Default::default()
+            };
+            let asm = mpy_ld::rom::stubs_asm(&table, &opts)?;
+            match output {
+                Some(path) => write_atomically(&path, asm.as_bytes()),
+                None => Ok(std::io::stdout().lock().write_all(asm.as_bytes())?),
+            }
         }
         Command::Inspect { file, json } => {
             let data =
@@ -137,6 +195,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `--arch`: an implemented arch, or an error naming the valid ones.
+fn parse_arch(name: &str) -> Result<&'static arch::ArchData, String> {
+    arch::for_link(name).map_err(|e| e.to_string())
 }
 
 /// Writes through a temporary file so a failed run never leaves a half-written .mpy.

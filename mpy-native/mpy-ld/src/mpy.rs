@@ -613,6 +613,22 @@ pub struct InspectReport {
     pub reloc_ops: usize,
     /// Every patched word.
     pub relocs: Vec<RelocReport>,
+    /// xtensa: unrelocated words that hold an ESP8266 ROM function's address (how a module
+    /// linked with `--rom esp8266` reaches ROM: literal words loaded by `l32r`).
+    pub rom_refs: Vec<RomRef>,
+}
+
+/// A word holding the address of a ROM function.
+#[derive(Debug, Serialize)]
+pub struct RomRef {
+    /// Region.
+    pub region: Region,
+    /// Byte offset in the region.
+    pub byte_offset: u64,
+    /// The ROM address.
+    pub addr: u32,
+    /// The ROM function at that address.
+    pub name: String,
 }
 
 /// One relocation as reported.
@@ -643,6 +659,28 @@ impl MpyFile {
         ] {
             if self.scope_flags & bit != 0 {
                 names.push(name);
+            }
+        }
+        // Words the loader patches are pointers into the module, not ROM addresses.
+        let relocated: std::collections::HashSet<(Region, u64)> =
+            img.relocs.iter().map(|r| (r.region, r.word)).collect();
+        let mut rom_refs = Vec::new();
+        if let Some(table) = crate::rom::default_for(crate::arch::code_name(img.arch)) {
+            for (region, buf) in [(Region::Text, &img.text), (Region::Rodata, &img.rodata)] {
+                for (w, chunk) in buf.chunks_exact(4).enumerate() {
+                    let v = u32::from_le_bytes(chunk.try_into().expect("4 bytes"));
+                    if relocated.contains(&(region, w as u64)) {
+                        continue;
+                    }
+                    if let Some(name) = table.name_at(v) {
+                        rom_refs.push(RomRef {
+                            region,
+                            byte_offset: 4 * w as u64,
+                            addr: v,
+                            name: name.to_string(),
+                        });
+                    }
+                }
             }
         }
         InspectReport {
@@ -679,6 +717,7 @@ impl MpyFile {
                     }
                 })
                 .collect(),
+            rom_refs,
         }
     }
 }
@@ -728,6 +767,27 @@ impl fmt::Display for InspectReport {
                 r.adds.to_string(),
                 r.stored
             )?;
+        }
+        if !self.rom_refs.is_empty() {
+            writeln!(
+                f,
+                "ESP8266 ROM addresses (in unrelocated words; {} functions):",
+                self.rom_refs
+                    .iter()
+                    .map(|r| r.addr)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len()
+            )?;
+            for r in &self.rom_refs {
+                writeln!(
+                    f,
+                    "  {:<6} byte {:#07x} = {:#010x} {}",
+                    format!("{:?}", r.region).to_lowercase(),
+                    r.byte_offset,
+                    r.addr,
+                    r.name
+                )?;
+            }
         }
         Ok(())
     }

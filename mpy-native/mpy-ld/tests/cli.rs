@@ -126,13 +126,146 @@ fn unimplemented_arch_on_the_command_line() {
     let dir = scratch("arch");
     let obj = dir.join("m.o");
     std::fs::write(&obj, module().bytes()).unwrap();
+    let link = |arch: &str| {
+        bin()
+            .args(["link", "--arch", arch])
+            .arg(&obj)
+            .arg("-o")
+            .arg(dir.join("m.mpy"))
+            .output()
+            .unwrap()
+    };
+    // A usage error (exit 2, clap's), naming what is implemented.
+    let r = link("armv7m");
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("arch armv7m: not implemented yet (planned); implemented: x64, xtensa"),
+        "{err}"
+    );
+    // A wrong name lists the valid ones.
+    let r = link("esp8266");
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains(
+            "unknown arch `esp8266`: the ESP8266 is arch `xtensa`; valid arches: x64, xtensa \
+             (planned: armv6m, armv7m, xtensawin, rv32imc)"
+        ),
+        "{err}"
+    );
+    assert!(!dir.join("m.mpy").exists());
+}
+
+#[test]
+fn help_lists_only_implemented_arches_as_choices() {
+    let r = bin().args(["link", "--help"]).output().unwrap();
+    assert!(r.status.success());
+    let help = String::from_utf8(r.stdout).unwrap();
+    let arch_line = help
+        .lines()
+        .find(|l| l.trim_start().starts_with("--arch"))
+        .expect("--arch in link --help");
+    assert!(
+        arch_line.contains("x64 (unix port) or xtensa (ESP8266)")
+            && arch_line.contains("are planned, not implemented"),
+        "{arch_line}"
+    );
+    assert!(help.contains("--rom <ROM>"), "{help}");
+    let r = bin().arg("--help").output().unwrap();
+    let help = String::from_utf8(r.stdout).unwrap();
+    assert!(help.contains("rom-stubs"), "{help}");
+}
+
+#[test]
+fn rom_option_refusals() {
+    let dir = scratch("rom");
+    let obj = dir.join("m.o");
+    std::fs::write(&obj, module().bytes()).unwrap();
+    let run = |args: &[&str]| {
+        let r = bin()
+            .arg("link")
+            .args(args)
+            .arg(&obj)
+            .arg("-o")
+            .arg(dir.join("m.mpy"))
+            .output()
+            .unwrap();
+        (
+            r.status.code(),
+            String::from_utf8_lossy(&r.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["--rom", "esp32"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("mpy-ld: error: unknown ROM `esp32`: use esp8266"),
+        "{err}"
+    );
+    // The ESP8266 ROM is for xtensa objects only.
+    let (code, err) = run(&["--rom", "esp8266"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("ROM esp8266 is for arch xtensa, not x64"),
+        "{err}"
+    );
+    // A table file with a bad line.
+    let table = dir.join("rom.txt");
+    std::fs::write(&table, "memcpy 0x4000df48\nmemset\n").unwrap();
+    let (code, err) = run(&["--arch", "xtensa", "--rom", table.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("rom.txt, line 2: expected `NAME ADDRESS`, found `memset`"),
+        "{err}"
+    );
+    // x64 with no ROM is the default and links.
+    assert_eq!(run(&["--rom", "none"]).0, Some(0));
+}
+
+#[test]
+fn rom_stubs_command() {
+    let dir = scratch("stubs");
+    let out = dir.join("rom.S");
     let r = bin()
-        .args(["link", "--arch", "armv7m"])
-        .arg(&obj)
-        .arg("-o")
-        .arg(dir.join("m.mpy"))
+        .args(["rom-stubs", "--only", "__divsi3,memcpy", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let asm = std::fs::read_to_string(&out).unwrap();
+    // Literal pool first (address order: __divsi3 0x4000dc88 < memcpy 0x4000df48).
+    assert!(
+        asm.contains(".Lrom_lit_0:\t.word\t__divsi3\n.Lrom_lit_1:\t.word\tmemcpy\n"),
+        "{asm}"
+    );
+    assert!(asm.contains("\t.org\t0xdc88\n"), "{asm}");
+    assert!(asm.contains("\t.org\t0xdf48\n"), "{asm}");
+    assert!(!asm.contains("__addsf3"), "{asm}");
+
+    // The whole table fits (no overlaps), to stdout.
+    let r = bin().arg("rom-stubs").output().unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let all = String::from_utf8(r.stdout).unwrap();
+    for (name, _) in &mpy_ld::rom::esp8266().entries {
+        assert!(all.contains(&format!("rom_stub_{name}:")), "{name}");
+    }
+
+    // Refusals.
+    let r = bin()
+        .args(["rom-stubs", "--only", "__divsf3"])
         .output()
         .unwrap();
     assert_eq!(r.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&r.stderr).contains("arch armv7m: not implemented yet"));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("`__divsf3` is not in ROM table esp8266"),
+        "{err}"
+    );
+    let r = bin().args(["rom-stubs", "--arch", "x64"]).output().unwrap();
+    assert_eq!(r.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("ROM esp8266 is for arch xtensa, not x64"),
+        "{err}"
+    );
 }

@@ -91,10 +91,8 @@ fn link_sample_with(merge_literals: bool) -> link::Linked {
     regenerate_if_asked();
     let objs = input::load_path(&fixtures().join("sample.o"), xtensa()).expect("load sample.o");
     let opts = link::LinkOptions {
-        arch: xtensa(),
-        entry: "mpy_init".into(),
-        source_name: "sample.mpy".into(),
         merge_literals,
+        ..link::LinkOptions::new(xtensa(), "sample.mpy")
     };
     link::link(&objs, &opts).expect("link sample.o")
 }

@@ -2,6 +2,7 @@
 # tests/qemu.rs as MicroPython's loader would) on `qemu-system-xtensa -M sim -cpu lx106`.
 # call0 ABI: arguments in a2..a7, return value in a2, return address in a0.
 # QEMU semihosting (`simcall`): a2 = call number (1 exit, 4 write), a3.. = its arguments.
+# ROM functions the module calls (0x4000xxxx) are stubs from `mpy-ld rom-stubs` (see start.ld).
 
     .section .text.start, "ax", @progbits
     .literal_position

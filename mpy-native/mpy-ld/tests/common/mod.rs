@@ -154,6 +154,7 @@ pub fn opts() -> LinkOptions {
         entry: "mpy_init".into(),
         source_name: "test.mpy".into(),
         merge_literals: true,
+        rom: None,
     }
 }
 
