@@ -1,6 +1,19 @@
 //! The embedded broker (`--embedded-broker`): rumqttd running in this process, so a
 //! single binary is enough on the host.
 //!
+//! rumqttd listens on a private loopback port. Clients reach it through a small front
+//! end on the user's address that reads each CONNECT first and:
+//! - gives a client id to a clean-session client that sent none (MQTT 3.1.1 §3.1.3.1
+//!   lets the server do so; rumqttd itself refuses the empty id that `mosquitto_pub` and
+//!   `mosquitto_sub` send by default), and answers a persistent-session client without an
+//!   id with CONNACK 0x02, as the standard says;
+//! - checks `--username/--password` and answers a wrong one with CONNACK 0x04 (rumqttd
+//!   just drops the connection, which clients report as "connection lost");
+//! - logs every refused connection (peer address, client id and the reason);
+//! - caps the number of client connections.
+//!
+//! After the CONNACK the bytes are copied both ways untouched.
+//!
 //! What it keeps: persistent sessions (clean session off), their subscriptions and the
 //! QoS 1/2 messages queued for a disconnected client, shared subscriptions, all in
 //! memory for as long as this process runs. What it does not keep: anything across a
@@ -9,10 +22,14 @@
 //! when restarts must lose nothing.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 /// Errors starting the embedded broker.
 #[derive(Debug, thiserror::Error)]
@@ -30,12 +47,20 @@ pub enum BrokerError {
     NotStarted(SocketAddr),
 }
 
+/// Most client connections at once (each costs three file descriptors: the client's,
+/// ours to rumqttd, and rumqttd's).
+pub const MAX_CONNECTIONS: usize = 1000;
+/// The CONNECT must arrive within this time.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest CONNECT accepted (client id, will, credentials).
+const MAX_CONNECT: usize = 64 * 1024;
+
 /// rumqttd settings for one plain MQTT 3.1.1 listener.
 fn config(addr: SocketAddr, credentials: Option<&(String, String)>) -> Config {
     let connections = ConnectionSettings {
         connection_timeout_ms: 10_000,
         // Larger than any sensor event, so oversized payloads reach the service and are
-        // kept in the rejects file instead of being dropped by the broker.
+        // counted there instead of being dropped by the broker.
         max_payload_size: 1024 * 1024,
         max_inflight_count: 100,
         auth: credentials.map(|(u, p)| HashMap::from([(u.clone(), p.clone())])),
@@ -52,7 +77,7 @@ fn config(addr: SocketAddr, credentials: Option<&(String, String)>) -> Config {
     Config {
         id: 0,
         router: RouterConfig {
-            max_connections: 1000,
+            max_connections: MAX_CONNECTIONS + 16,
             max_outgoing_packet_count: 200,
             // In-memory log per topic: 8 x 4 MiB bounds what is held for offline sessions.
             max_segment_size: 4 * 1024 * 1024,
@@ -64,20 +89,36 @@ fn config(addr: SocketAddr, credentials: Option<&(String, String)>) -> Config {
     }
 }
 
-/// Starts the broker on `addr` in background threads and waits until it accepts
-/// connections. It runs until the process exits.
-pub fn start(
+/// The running broker.
+#[derive(Debug, Clone, Copy)]
+pub struct EmbeddedBroker {
+    /// Where clients connect (the front end).
+    pub addr: SocketAddr,
+    /// rumqttd's private loopback listener (this service connects there directly).
+    pub internal: SocketAddr,
+}
+
+/// Starts rumqttd on a private loopback port and the front end on `addr`, and waits
+/// until both accept connections. They run until the process exits.
+pub async fn start(
     addr: SocketAddr,
     credentials: Option<&(String, String)>,
-) -> Result<SocketAddr, BrokerError> {
-    // rumqttd only logs a bind failure from its own thread; check first so the user
-    // gets a clear error.
-    let probe = TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
-    let addr = probe
+) -> Result<EmbeddedBroker, BrokerError> {
+    let front = TcpListener::bind(addr)
+        .await
+        .map_err(|source| BrokerError::Bind { addr, source })?;
+    let addr = front
         .local_addr()
         .map_err(|source| BrokerError::Bind { addr, source })?;
-    drop(probe);
-    let mut broker = Broker::new(config(addr, credentials));
+    // rumqttd binds itself; pick a free loopback port for it.
+    let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let internal = StdListener::bind(loopback)
+        .and_then(|l| l.local_addr())
+        .map_err(|source| BrokerError::Bind {
+            addr: loopback,
+            source,
+        })?;
+    let mut broker = Broker::new(config(internal, credentials));
     let thread = std::thread::Builder::new()
         .name("embedded-broker".to_owned())
         .spawn(move || {
@@ -86,16 +127,355 @@ pub fn start(
             }
         })
         .map_err(|source| BrokerError::Bind { addr, source })?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if thread.is_finished() {
-            return Err(BrokerError::NotStarted(addr));
+    let up = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if thread.is_finished() {
+                return false;
+            }
+            if StdStream::connect_timeout(&internal, Duration::from_millis(200)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            tracing::info!(%addr, "embedded MQTT broker listening");
-            return Ok(addr);
-        }
-        std::thread::sleep(Duration::from_millis(20));
+        false
+    })
+    .await
+    .unwrap_or(false);
+    if !up {
+        return Err(BrokerError::NotStarted(internal));
     }
-    Err(BrokerError::NotStarted(addr))
+    let front_end = Arc::new(FrontEnd {
+        internal,
+        credentials: credentials.cloned(),
+        next_id: AtomicU64::new(0),
+    });
+    tokio::spawn(front_end.serve(front));
+    tracing::info!(%addr, "embedded MQTT broker listening");
+    Ok(EmbeddedBroker { addr, internal })
+}
+
+struct FrontEnd {
+    internal: SocketAddr,
+    credentials: Option<(String, String)>,
+    next_id: AtomicU64,
+}
+
+/// CONNACK return codes (MQTT 3.1.1 §3.2.2.3).
+const IDENTIFIER_REJECTED: u8 = 0x02;
+const SERVER_UNAVAILABLE: u8 = 0x03;
+const BAD_USER_NAME_OR_PASSWORD: u8 = 0x04;
+const NOT_AUTHORIZED: u8 = 0x05;
+
+impl FrontEnd {
+    async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let mut warned_full = false;
+        loop {
+            let permit = match permits.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => {
+                    if !warned_full {
+                        tracing::warn!(
+                            max = MAX_CONNECTIONS,
+                            "embedded broker: connection limit reached; new clients wait"
+                        );
+                        warned_full = true;
+                    }
+                    match permits.clone().acquire_owned().await {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    }
+                }
+            };
+            let (stream, peer) = match listener.accept().await {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "embedded broker: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.handle(stream, peer).await;
+                drop(permit);
+            });
+        }
+    }
+
+    async fn refuse(&self, client: &mut TcpStream, code: u8) {
+        let _ = client.write_all(&[0x20, 0x02, 0x00, code]).await;
+        let _ = client.shutdown().await;
+    }
+
+    async fn handle(&self, mut client: TcpStream, peer: SocketAddr) {
+        let packet = match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            read_packet(&mut client, MAX_CONNECT),
+        )
+        .await
+        {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::warn!(%peer, reason = %e, "embedded broker: refused a connection (no valid CONNECT)");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(%peer, "embedded broker: refused a connection (no CONNECT within 10 s)");
+                return;
+            }
+        };
+        let connect = match Connect::parse(&packet) {
+            Ok(c) => c,
+            Err(reason) => {
+                tracing::warn!(%peer, %reason, "embedded broker: refused a connection (bad CONNECT)");
+                return;
+            }
+        };
+        let client_id = String::from_utf8_lossy(connect.client_id(&packet)).into_owned();
+        if let Some((user, pass)) = &self.credentials {
+            let given = (
+                connect.username.map(|r| &packet[r.0..r.1]),
+                connect.password.map(|r| &packet[r.0..r.1]),
+            );
+            if given.0.is_none() {
+                tracing::warn!(%peer, client_id = ?client_id, "embedded broker: refused a client without credentials (not authorized)");
+                self.refuse(&mut client, NOT_AUTHORIZED).await;
+                return;
+            }
+            if given != (Some(user.as_bytes()), Some(pass.as_bytes())) {
+                tracing::warn!(%peer, client_id = ?client_id, "embedded broker: refused a client (bad user name or password)");
+                self.refuse(&mut client, BAD_USER_NAME_OR_PASSWORD).await;
+                return;
+            }
+        }
+        let mut id = client_id.clone();
+        if client_id.is_empty() {
+            if !connect.clean_session {
+                tracing::warn!(%peer, "embedded broker: refused a client with an empty client id and a persistent session (MQTT 3.1.1 needs an id to keep a session)");
+                self.refuse(&mut client, IDENTIFIER_REJECTED).await;
+                return;
+            }
+            id = format!(
+                "auto-{}-{}",
+                std::process::id(),
+                self.next_id.fetch_add(1, Ordering::Relaxed)
+            );
+            tracing::debug!(%peer, client_id = %id, "embedded broker: assigned a client id");
+        }
+        let packet = connect.rebuild(&packet, id.as_bytes());
+        let mut upstream = match TcpStream::connect(self.internal).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%peer, client_id = ?id, error = %e, "embedded broker: refused a client (broker unavailable)");
+                self.refuse(&mut client, SERVER_UNAVAILABLE).await;
+                return;
+            }
+        };
+        let _ = upstream.set_nodelay(true);
+        let mut ack = [0u8; 4];
+        let answer = async {
+            upstream.write_all(&packet).await?;
+            upstream.read_exact(&mut ack).await
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, answer).await {
+            Ok(Ok(_)) if ack[0] == 0x20 && ack[3] == 0 => {}
+            Ok(Ok(_)) => {
+                tracing::warn!(%peer, client_id = ?id, code = ack[3], "embedded broker: refused a client (CONNACK)");
+                let _ = client.write_all(&ack).await;
+                return;
+            }
+            _ => {
+                tracing::warn!(
+                    %peer,
+                    client_id = ?id,
+                    "embedded broker: refused a client (rumqttd closed the connection without a CONNACK: \
+                     an MQTT version other than 3.1.1, or the connection limit)"
+                );
+                self.refuse(&mut client, SERVER_UNAVAILABLE).await;
+                return;
+            }
+        }
+        if client.write_all(&ack).await.is_err() {
+            return;
+        }
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    }
+}
+
+/// Reads one MQTT packet (fixed header + remaining length) of at most `max` bytes.
+async fn read_packet(s: &mut TcpStream, max: usize) -> std::io::Result<Vec<u8>> {
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
+    let mut packet = vec![s.read_u8().await?];
+    let mut len = 0usize;
+    for i in 0..4 {
+        let b = s.read_u8().await?;
+        packet.push(b);
+        len |= usize::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            break;
+        }
+        if i == 3 {
+            return Err(bad("malformed remaining length"));
+        }
+    }
+    if len > max {
+        return Err(bad("CONNECT larger than 64 KiB"));
+    }
+    let head = packet.len();
+    packet.resize(head + len, 0);
+    s.read_exact(&mut packet[head..]).await?;
+    Ok(packet)
+}
+
+/// Where the parts of a CONNECT are (byte ranges into the packet).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Connect {
+    /// Start of the variable header.
+    body: usize,
+    /// Offset of the keep-alive field.
+    keep_alive_at: usize,
+    /// The client id's length prefix and bytes.
+    client_id: (usize, usize),
+    clean_session: bool,
+    username: Option<(usize, usize)>,
+    password: Option<(usize, usize)>,
+}
+
+impl Connect {
+    fn parse(p: &[u8]) -> Result<Connect, &'static str> {
+        if p.first() != Some(&0x10) {
+            return Err("the first packet is not a CONNECT");
+        }
+        let mut at = 1;
+        while p.get(at).ok_or("truncated")? & 0x80 != 0 {
+            at += 1;
+        }
+        at += 1;
+        let body = at;
+        let field = |at: &mut usize| -> Result<(usize, usize), &'static str> {
+            let hi = *p.get(*at).ok_or("truncated")? as usize;
+            let lo = *p.get(*at + 1).ok_or("truncated")? as usize;
+            let start = *at + 2;
+            let end = start + (hi << 8 | lo);
+            if end > p.len() {
+                return Err("truncated");
+            }
+            *at = end;
+            Ok((start, end))
+        };
+        let name = field(&mut at)?;
+        let level = *p.get(at).ok_or("truncated")?;
+        if &p[name.0..name.1] != b"MQTT" || level != 4 {
+            return Err("not MQTT 3.1.1 (the embedded broker speaks only 3.1.1)");
+        }
+        let flags = *p.get(at + 1).ok_or("truncated")?;
+        let keep_alive_at = at + 2;
+        at += 4;
+        if at > p.len() {
+            return Err("truncated");
+        }
+        let client_id = field(&mut at)?;
+        if flags & 0x04 != 0 {
+            field(&mut at)?; // will topic
+            field(&mut at)?; // will message
+        }
+        let username = if flags & 0x80 != 0 {
+            Some(field(&mut at)?)
+        } else {
+            None
+        };
+        let password = if flags & 0x40 != 0 {
+            Some(field(&mut at)?)
+        } else {
+            None
+        };
+        Ok(Connect {
+            body,
+            keep_alive_at,
+            client_id,
+            clean_session: flags & 0x02 != 0,
+            username,
+            password,
+        })
+    }
+
+    fn client_id<'a>(&self, p: &'a [u8]) -> &'a [u8] {
+        &p[self.client_id.0..self.client_id.1]
+    }
+
+    /// The packet with `id` as client id, and keep-alive 0 ("none", which rumqttd
+    /// refuses) turned into the longest one.
+    fn rebuild(&self, p: &[u8], id: &[u8]) -> Vec<u8> {
+        let mut body = Vec::with_capacity(p.len() + id.len());
+        body.extend_from_slice(&p[self.body..self.client_id.0 - 2]);
+        let ka = self.keep_alive_at - self.body;
+        if body[ka] == 0 && body[ka + 1] == 0 {
+            body[ka] = 0xff;
+            body[ka + 1] = 0xff;
+        }
+        body.extend_from_slice(&(id.len() as u16).to_be_bytes());
+        body.extend_from_slice(id);
+        body.extend_from_slice(&p[self.client_id.1..]);
+        let mut out = vec![0x10];
+        let mut n = body.len();
+        loop {
+            let mut b = (n & 0x7f) as u8;
+            n >>= 7;
+            if n > 0 {
+                b |= 0x80;
+            }
+            out.push(b);
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&body);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect(client_id: &[u8], flags: u8, keep_alive: u16, extra: &[&[u8]]) -> Vec<u8> {
+        let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, flags];
+        body.extend_from_slice(&keep_alive.to_be_bytes());
+        for f in std::iter::once(client_id).chain(extra.iter().copied()) {
+            body.extend_from_slice(&(f.len() as u16).to_be_bytes());
+            body.extend_from_slice(f);
+        }
+        let mut p = vec![0x10, body.len() as u8];
+        p.extend_from_slice(&body);
+        p
+    }
+
+    #[test]
+    fn connect_is_parsed_and_given_a_client_id() {
+        let p = connect(b"", 0x02 | 0x80 | 0x40, 60, &[b"user", b"pw"]);
+        let c = Connect::parse(&p).unwrap();
+        assert!(c.clean_session);
+        assert_eq!(c.client_id(&p), b"");
+        assert_eq!(&p[c.username.unwrap().0..c.username.unwrap().1], b"user");
+        let q = c.rebuild(&p, b"auto-1");
+        assert_eq!(
+            q,
+            connect(b"auto-1", 0x02 | 0x80 | 0x40, 60, &[b"user", b"pw"])
+        );
+        let c2 = Connect::parse(&q).unwrap();
+        assert_eq!(c2.client_id(&q), b"auto-1");
+        // keep-alive 0 (none) becomes the longest
+        let p = connect(b"x", 0x02, 0, &[]);
+        let q = Connect::parse(&p).unwrap().rebuild(&p, b"x");
+        assert_eq!(q, connect(b"x", 0x02, 0xffff, &[]));
+        // a will is skipped over
+        let p = connect(b"x", 0x04 | 0x80, 5, &[b"will/t", b"bye", b"u"]);
+        let c = Connect::parse(&p).unwrap();
+        assert_eq!(&p[c.username.unwrap().0..c.username.unwrap().1], b"u");
+        assert!(Connect::parse(&p[..p.len() - 1]).is_err());
+        assert!(Connect::parse(b"\x30\x00").is_err());
+    }
 }

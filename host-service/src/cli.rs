@@ -40,6 +40,12 @@ pub struct Args {
     )]
     pub embedded_broker: Option<SocketAddr>,
 
+    /// Let the embedded broker accept clients without credentials on an address beyond
+    /// this machine (by default a non-loopback --embedded-broker needs --username and
+    /// --password, which devices then must send).
+    #[arg(long, env = "HOST_SERVICE_ALLOW_ANONYMOUS")]
+    pub allow_anonymous: bool,
+
     /// Subscription QoS: 1 (default; with the persistent session and the delivery journal
     /// each row is written once) or 0. QoS 2 is refused, see README.
     #[arg(long, env = "HOST_SERVICE_QOS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
@@ -289,6 +295,15 @@ impl Config {
             }
             None => parse_broker_url(&args.broker)?,
         };
+        if let Some(addr) = args.embedded_broker {
+            if !addr.ip().is_loopback() && args.username.is_none() && !args.allow_anonymous {
+                return Err(ConfigError::Value(format!(
+                    "--embedded-broker={addr} accepts clients from the network: give \
+                     --username and --password (devices must then send them), or \
+                     --allow-anonymous to let anyone who reaches the port publish and subscribe"
+                )));
+            }
+        }
         let tls_on = args.tls || matches!(scheme, "mqtts" | "ssl");
         if args.embedded_broker.is_some() && tls_on {
             return Err(ConfigError::Value(
@@ -458,6 +473,13 @@ mod tests {
             "t",
             "x.csv",
         ]);
+        let e = Config::from_args(args.clone()).unwrap_err().to_string();
+        assert!(
+            e.contains("--allow-anonymous") && e.contains("--username"),
+            "{e}"
+        );
+        let mut args = args;
+        args.allow_anonymous = true;
         let c = Config::from_args(args).unwrap();
         assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 1999));
     }

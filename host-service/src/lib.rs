@@ -73,8 +73,7 @@ pub async fn shutdown_signal() {
 }
 
 /// Runs the service until Ctrl-C/SIGTERM (Ok) or a fatal error.
-pub async fn run(config: Config) -> Result<(), Error> {
-    let config = Arc::new(config);
+pub async fn run(mut config: Config) -> Result<(), Error> {
     // Files first: a CSV we can't write must stop us before we subscribe (and ack).
     let (csv, torn) = sink::CsvSink::open(&config.csv_path)?;
     let mut rejects = sink::RejectSink::open(&config.rejects_path)?;
@@ -118,8 +117,19 @@ pub async fn run(config: Config) -> Result<(), Error> {
     tracing::info!("status page on http://{status_addr}/ (JSON at /status)");
 
     if let Some(addr) = config.embedded_broker {
-        broker::start(addr, config.credentials.as_ref())?;
+        let broker = broker::start(addr, config.credentials.as_ref()).await?;
+        if !broker.addr.ip().is_loopback() && config.credentials.is_none() {
+            tracing::warn!(
+                addr = %broker.addr,
+                "the embedded broker accepts anonymous clients from the network (--allow-anonymous): \
+                 anyone who can reach this port can publish into the CSV and read every event"
+            );
+        }
+        // The service talks to rumqttd directly; clients go through the front end.
+        config.host = broker.internal.ip().to_string();
+        config.port = broker.internal.port();
     }
+    let config = Arc::new(config);
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (client, eventloop) = mqtt::client(&config);

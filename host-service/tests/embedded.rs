@@ -155,3 +155,161 @@ fn embedded_broker_sessions_and_share_groups() {
     assert_eq!(c.terminate(), 0);
     assert_eq!(a.terminate(), 0);
 }
+
+fn mosquitto_cmd(program: &str, port: u16) -> std::process::Command {
+    let mut c = std::process::Command::new(common::require(program));
+    c.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
+    c
+}
+
+/// The tutorial's own commands, with no client id (mosquitto's tools then send an empty
+/// one, which rumqttd alone refuses): the embedded broker assigns one.
+#[test]
+fn tutorial_commands_without_client_id_work() {
+    let dir = TempDir::new("embedded-noid");
+    let port = common::free_port();
+    let csv = dir.path("test.csv");
+    let svc = Service::start(
+        &dir.0,
+        "svc",
+        &[
+            &format!("--embedded-broker=127.0.0.1:{port}"),
+            "sensor-data",
+            csv.to_str().unwrap(),
+        ],
+    );
+    svc.wait_subscribed();
+    let sub = mosquitto_cmd("mosquitto_sub", port)
+        .args(["-t", "sensor-data", "-C", "1", "-W", "20"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // mosquitto_sub has subscribed once a retained-free publish reaches it; retry the
+    // publish until the subscriber got one (it may not be subscribed yet at first).
+    let payload = r#"["lux-1", 624, 284.1312]"#;
+    let mut sub = Some(sub);
+    let out = wait_for(T, "mosquitto_sub to receive an event", || {
+        let st = mosquitto_cmd("mosquitto_pub", port)
+            .args(["-t", "sensor-data", "-m", payload])
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "mosquitto_pub without -i failed: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let s = sub.as_mut().unwrap();
+        match s.try_wait().unwrap() {
+            Some(_) => Some(sub.take().unwrap().wait_with_output().unwrap()),
+            None => None,
+        }
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), payload);
+    wait_for(T, "the rows", || (!csv_rows(&csv).is_empty()).then_some(()));
+    assert!(csv_values(&csv).iter().all(|v| v == "284.1312"));
+    assert_eq!(svc.terminate(), 0);
+}
+
+/// On the network the embedded broker needs credentials (or an explicit
+/// --allow-anonymous, which warns); a refused client gets a CONNACK saying why and the
+/// service logs it.
+#[test]
+fn embedded_broker_on_the_network_needs_credentials_and_logs_refusals() {
+    let dir = TempDir::new("embedded-lan");
+    let port = common::free_port();
+    let csv = dir.path("test.csv");
+    let lan = format!("--embedded-broker=0.0.0.0:{port}");
+    let out = std::process::Command::new(common::host_service_bin())
+        .args([&lan, "t", csv.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--username") && err.contains("--allow-anonymous"),
+        "{err}"
+    );
+
+    let svc = Service::start(
+        &dir.0,
+        "auth",
+        &[
+            &lan,
+            "--username",
+            "sensor",
+            "--password",
+            "s3cret",
+            "t",
+            csv.to_str().unwrap(),
+        ],
+    );
+    svc.wait_subscribed();
+    let bad = mosquitto_cmd("mosquitto_pub", port)
+        .args([
+            "-i", "intruder", "-u", "sensor", "-P", "guess", "-t", "t", "-m", "x",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let bad_err = String::from_utf8_lossy(&bad.stderr).to_lowercase();
+    assert!(
+        bad_err.contains("bad user name or password"),
+        "the client should be told why: {bad_err}"
+    );
+    let anon = mosquitto_cmd("mosquitto_pub", port)
+        .args(["-t", "t", "-m", "x"])
+        .output()
+        .unwrap();
+    assert!(!anon.status.success());
+    let good = mosquitto_cmd("mosquitto_pub", port)
+        .args(["-u", "sensor", "-P", "s3cret", "-q", "1", "-t", "t"])
+        .args(["-m", r#"["lux-1", 1, 42.5]"#])
+        .output()
+        .unwrap();
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    wait_for(T, "the row", || (csv_values(&csv).len() == 1).then_some(()));
+    let log = svc.stderr_text();
+    assert!(
+        log.contains("refused a client (bad user name or password)")
+            && log.contains("client_id=\"intruder\"")
+            && log.contains("peer=127.0.0.1:"),
+        "{log}"
+    );
+    assert!(
+        log.contains("refused a client without credentials"),
+        "{log}"
+    );
+    assert!(!log.contains("s3cret") && !log.contains("guess"), "{log}");
+    assert_eq!(svc.terminate(), 0);
+
+    let port2 = common::free_port();
+    let svc = Service::start(
+        &dir.0,
+        "anon",
+        &[
+            &format!("--embedded-broker=0.0.0.0:{port2}"),
+            "--allow-anonymous",
+            "t",
+            dir.path("anon.csv").to_str().unwrap(),
+        ],
+    );
+    svc.wait_subscribed();
+    assert!(
+        svc.stderr_text()
+            .contains("accepts anonymous clients from the network"),
+        "{}",
+        svc.stderr_text()
+    );
+    assert_eq!(svc.terminate(), 0);
+}

@@ -183,8 +183,7 @@ pub fn signal(pid: u32, sig: &str) {
     assert!(ok.success(), "kill -{sig} {pid} failed");
 }
 
-/// A unique client id: rumqttd (the embedded broker) refuses the empty id that
-/// mosquitto_pub sends by default.
+/// A unique client id per publisher, so the broker's log tells them apart.
 fn pub_id() -> String {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     format!(
