@@ -332,3 +332,25 @@ fn rom_refusals() {
         "{e}"
     );
 }
+
+#[test]
+fn a_rom_table_file_replaces_the_builtin_one() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("rom-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("rom.txt");
+    std::fs::write(
+        &file,
+        "# a made-up ROM\n__divsi3 0x40001000  # trailing comment\n",
+    )
+    .unwrap();
+    let table = rom::by_option(file.to_str().unwrap(), "xtensa")
+        .unwrap()
+        .unwrap();
+    let l = link_with(&module(false), Some(table)).unwrap();
+    // __divsi3 from the file's address; __udivsi3, not in this table, from the archive.
+    let veneer = call0_target(&l.image.text, l.map.entry_addr);
+    assert_eq!(l32r_word(&l.image.text, veneer).1, 0x4000_1000);
+    assert!(l.map.sections.iter().any(|s| s.name == ".text.__udivsi3"));
+    assert_eq!(l.map.rom_table.as_deref(), file.to_str());
+}
