@@ -23,5 +23,16 @@ if NATIVE_CODE_LOCATION and esp is not None and hasattr(esp, "set_native_code_lo
     print("native code goes to flash 0x%x..0x%x" % (
         NATIVE_CODE_LOCATION[0], NATIVE_CODE_LOCATION[0] + NATIVE_CODE_LOCATION[1]))
 
+# On a PC (the unix port, `make repl`), config.py can select the simulated
+# TSL2591 as machine.I2C, so Tsl2591('lux-1') works without i2c= (sim/).
+try:
+    from config import SIMULATE_SENSOR
+except ImportError:
+    SIMULATE_SENSOR = False
+if SIMULATE_SENSOR:
+    import sim_machine
+    sim_machine.install()
+    print("simulated TSL2591 on machine.I2C (SIMULATE_SENSOR in config.py)")
+
 # Start the application with an unfragmented heap.
 gc.collect()
