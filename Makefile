@@ -173,7 +173,7 @@ test-rust:
 
 # The device side in the real MicroPython runtime: the native modules and the pure-Python
 # fallbacks run the same tests.
-test-device: setup natmods $(STAMPS)/venv-deploy
+test-device: setup natmods host $(STAMPS)/venv-deploy
 	TSL2591_IMPLS=fallback,native MQTT_WRITER_IMPLS=fallback,native \
 		$(PYTEST) -q mpy-native/tests mpy-scripts/tests $(wildcard mpy-native/modules/*/tests)
 
