@@ -48,8 +48,27 @@ pub enum BrokerError {
 }
 
 /// Most client connections at once (each costs three file descriptors: the client's,
-/// ours to rumqttd, and rumqttd's).
+/// ours to rumqttd, and rumqttd's), lowered to fit the process's descriptor limit.
 pub const MAX_CONNECTIONS: usize = 1000;
+
+/// File descriptors kept free for everything else: the CSV, rejects and journal files,
+/// the MQTT client, the status page's connections ([`crate::status::MAX_CONNECTIONS`]).
+const RESERVED_FDS: usize = crate::status::MAX_CONNECTIONS + 64;
+
+/// The soft limit on open files (`ulimit -n`), from /proc/self/limits.
+fn fd_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// How many client connections the front end takes at once.
+pub fn connection_cap() -> usize {
+    match fd_limit() {
+        Some(n) => (n.saturating_sub(RESERVED_FDS) / 3).clamp(1, MAX_CONNECTIONS),
+        None => MAX_CONNECTIONS,
+    }
+}
 /// The CONNECT must arrive within this time.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest CONNECT accepted (client id, will, credentials).
@@ -169,7 +188,8 @@ const NOT_AUTHORIZED: u8 = 0x05;
 
 impl FrontEnd {
     async fn serve(self: Arc<Self>, listener: TcpListener) {
-        let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let cap = connection_cap();
+        let permits = Arc::new(tokio::sync::Semaphore::new(cap));
         let mut warned_full = false;
         loop {
             let permit = match permits.clone().try_acquire_owned() {
@@ -177,8 +197,8 @@ impl FrontEnd {
                 Err(_) => {
                     if !warned_full {
                         tracing::warn!(
-                            max = MAX_CONNECTIONS,
-                            "embedded broker: connection limit reached; new clients wait"
+                            max = cap,
+                            "embedded broker: connection limit reached (see ulimit -n); new clients wait"
                         );
                         warned_full = true;
                     }

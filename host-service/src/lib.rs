@@ -12,7 +12,9 @@
 pub mod broker;
 pub mod cli;
 pub mod event;
+pub mod guard;
 pub mod journal;
+pub mod logsafe;
 pub mod mqtt;
 pub mod pyrepr;
 pub mod sink;
@@ -37,6 +39,9 @@ pub enum Error {
     /// The embedded broker can't start.
     #[error(transparent)]
     Broker(#[from] broker::BrokerError),
+    /// The MQTT client's relay can't start (TLS settings, socket).
+    #[error(transparent)]
+    Guard(#[from] guard::GuardError),
     /// The status page can't listen.
     #[error("status page cannot listen on {addr}: {source}")]
     Status {
@@ -99,6 +104,7 @@ pub async fn run(mut config: Config) -> Result<(), Error> {
             "",
             "partial last line of the CSV",
             &fragment,
+            fragment.len() as u64,
         )?;
         rejects.flush()?;
         stats.count_reject(RejectKind::TornRow);
@@ -132,7 +138,8 @@ pub async fn run(mut config: Config) -> Result<(), Error> {
     let config = Arc::new(config);
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let (client, eventloop) = mqtt::client(&config);
+    let guard = guard::start(&config)?;
+    let (client, eventloop) = mqtt::client(&config, &guard);
     // Unbounded on purpose: the MQTT task must never wait on the writer, because the
     // writer's acks only leave when the event loop is polled (a bounded channel here
     // deadlocks: writer waiting to queue acks, MQTT task waiting to queue publishes).
@@ -147,6 +154,7 @@ pub async fn run(mut config: Config) -> Result<(), Error> {
         stats: stats.clone(),
         max_payload: config.max_payload,
         print_events: config.print_events,
+        truncation: guard.truncation.clone(),
     };
     let writer_client = client.clone();
     let backlog = Arc::new(writer::Backlog::default());
@@ -158,6 +166,7 @@ pub async fn run(mut config: Config) -> Result<(), Error> {
     });
     let mqtt_task = tokio::spawn(mqtt::run(
         config.clone(),
+        guard.clone(),
         client,
         eventloop,
         stats.clone(),

@@ -12,9 +12,9 @@ fn main() -> ExitCode {
         // `--embedded-broker` takes its optional address with `=` so that
         // `host-service --embedded-broker TOPIC FILE` works; say so instead of clap's
         // "unexpected argument".
-        eprintln!(
+        say(&format!(
             "host-service: error: write the broker address as --embedded-broker={addr} (with '=')"
-        );
+        ));
         return ExitCode::from(2);
     }
     let args = Args::parse();
@@ -28,11 +28,14 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A closed stderr must not stop the service: tracing-subscriber would report the
+        // failed write with eprint!, which panics (and aborts) on a closed stderr.
+        .log_internal_errors(false)
         .init();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("host-service: error: {}", error_text(&e));
+            say(&format!("host-service: error: {}", error_text(&e)));
             ExitCode::from(2)
         }
     }
@@ -48,6 +51,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(host_service::run(config))?;
     Ok(())
+}
+
+/// Writes a line to stderr, ignoring a closed stderr (`eprintln!` would panic).
+fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// The error and its causes, each said once (our error types already quote their source).

@@ -5,51 +5,55 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, Incoming, MqttOptions, Outgoing, Publish,
-    SubscribeReasonCode, TlsConfiguration, Transport,
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, Incoming, MqttOptions,
+    Outgoing, Publish, SubscribeReasonCode, Transport,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cli::Config;
+use crate::guard::Guard;
 use crate::stats::{BrokerState, Stats, SubscriptionState};
 use crate::writer::Backlog;
 
-/// The largest MQTT packet. Oversized payloads must reach the writer (to be kept as
-/// rejects); refusing them in rumqttc would drop the connection and the broker would
-/// redeliver the same message forever.
-const MAX_PACKET: usize = 268_435_456;
-
-/// Builds the client and its event loop from the config.
-pub fn client(config: &Config) -> (AsyncClient, EventLoop) {
-    let mut opts = MqttOptions::new(config.client_id.clone(), config.host.clone(), config.port);
-    opts.set_clean_session(config.clean_session)
+/// Builds the client and its event loop from the config. The client reaches the broker
+/// through the payload guard ([`crate::guard`]), which also does the TLS, so its packet
+/// limit is `--max-payload` plus the PUBLISH header.
+pub fn client(config: &Config, guard: &Guard) -> (AsyncClient, EventLoop) {
+    let mut opts = MqttOptions::new(config.client_id.clone(), guard.socket_name.clone(), 0);
+    opts.set_transport(Transport::Unix)
+        .set_clean_session(config.clean_session)
         .set_manual_acks(true)
         .set_keep_alive(config.keep_alive)
-        .set_max_packet_size(MAX_PACKET, 64 * 1024);
+        .set_max_packet_size(
+            crate::guard::client_packet_limit(config.max_payload),
+            64 * 1024,
+        );
     if let Some((user, pass)) = &config.credentials {
         opts.set_credentials(user.clone(), pass.clone());
-    }
-    if let Some(tls) = &config.tls {
-        let tls_config = match &tls.ca_pem {
-            Some(ca) => TlsConfiguration::Simple {
-                ca: ca.clone(),
-                alpn: None,
-                client_auth: tls.client_auth.clone(),
-            },
-            None => TlsConfiguration::default(),
-        };
-        opts.set_transport(Transport::tls_with_config(tls_config));
     }
     // Room for a full batch of acks without making the writer wait.
     AsyncClient::new(opts, 4096)
 }
 
-fn describe(e: &ConnectionError) -> String {
+fn describe(e: &ConnectionError, guard: &Guard) -> String {
     match e {
         ConnectionError::ConnectionRefused(code) => {
-            format!("connection refused by the broker: {code:?}")
+            format!("the broker refused the connection: {}", refusal(*code))
         }
-        other => other.to_string(),
+        // The guard saw why the broker couldn't be reached; rumqttc only saw it hang up.
+        other => guard.take_error().unwrap_or_else(|| other.to_string()),
+    }
+}
+
+/// CONNACK return codes in words (MQTT 3.1.1 §3.2.2.3).
+fn refusal(code: ConnectReturnCode) -> &'static str {
+    match code {
+        ConnectReturnCode::BadUserNamePassword => "bad user name or password",
+        ConnectReturnCode::NotAuthorized => "not authorized",
+        ConnectReturnCode::BadClientId => "client id rejected",
+        ConnectReturnCode::ServiceUnavailable => "server unavailable",
+        ConnectReturnCode::RefusedProtocolVersion => "unsupported protocol version",
+        ConnectReturnCode::Success => "success",
     }
 }
 
@@ -68,6 +72,7 @@ pub struct WriterLink {
 /// (still polling so its acks go out) and disconnects.
 pub async fn run(
     config: Arc<Config>,
+    guard: Arc<Guard>,
     client: AsyncClient,
     mut eventloop: EventLoop,
     stats: Arc<Stats>,
@@ -158,10 +163,13 @@ pub async fn run(
             },
             Ok(_) => {}
             Err(e) => {
-                let msg = describe(&e);
+                let msg = describe(&e, &guard);
                 let was = stats.broker_status().state;
+                let refused = matches!(e, ConnectionError::ConnectionRefused(_));
                 if was == BrokerState::Connected {
                     tracing::warn!(error = %msg, "lost the broker; reconnecting");
+                } else if refused && backoff == initial_backoff {
+                    tracing::error!(error = %msg, broker = %stats.broker_url, "the broker refused the connection (check --username/--password and --client-id); retrying with backoff");
                 } else if backoff == initial_backoff {
                     tracing::warn!(error = %msg, broker = %stats.broker_url, "cannot reach the broker; retrying with backoff");
                 } else {

@@ -177,9 +177,11 @@ impl CsvSink {
 }
 
 /// The rejects file. Each record is a header line
-/// `# <UTC time> <kind> topic=<topic> bytes=<n> <detail>` followed by exactly `n` bytes
-/// of the payload, verbatim, and a `\n`, so binary payloads survive and the file can be
-/// read back without guessing.
+/// `# <UTC time> <kind> bytes=<n> size=<m> topic=<JSON string> <detail>` followed by
+/// exactly `n` bytes of the payload, verbatim, and a `\n`. `m` is the payload's full
+/// size: for a `too-large` payload only its first bytes are kept (`n < m`). The topic is a
+/// JSON string and the detail has its control characters escaped, so any topic (spaces,
+/// newlines, `bytes=`) and any payload read back unambiguously ([`read_rejects`]).
 pub struct RejectSink {
     path: PathBuf,
     writer: io::BufWriter<File>,
@@ -233,27 +235,27 @@ impl RejectSink {
         })
     }
 
-    /// Buffers one rejected payload.
+    /// Buffers one rejected payload: `kept` is what is stored (all of it, or the first
+    /// bytes of a too-large one), `size` the payload's full length.
     pub fn write(
         &mut self,
         kind: RejectKind,
         topic: &str,
         detail: &str,
-        payload: &[u8],
+        kept: &[u8],
+        size: u64,
     ) -> Result<(), SinkError> {
         let now = crate::pyrepr::utc_isoformat(crate::event::python_time_now());
-        // Keep the header on one line whatever the topic or detail holds.
-        let clean = |s: &str| s.replace(['\r', '\n'], " ");
         let header = format!(
-            "# {now} {kind} topic={} bytes={} {}\n",
-            clean(topic),
-            payload.len(),
-            clean(detail)
+            "# {now} {kind} bytes={} size={size} topic={} {}\n",
+            kept.len(),
+            serde_json::to_string(topic).unwrap_or_default(),
+            crate::logsafe::escape_controls(detail),
         );
         let res = self
             .writer
             .write_all(header.as_bytes())
-            .and_then(|_| self.writer.write_all(payload))
+            .and_then(|_| self.writer.write_all(kept))
             .and_then(|_| self.writer.write_all(b"\n"));
         res.map_err(|source| SinkError::Write {
             path: self.path.clone(),
@@ -282,48 +284,70 @@ pub struct RejectRecord {
     pub kind: String,
     /// The topic it came on.
     pub topic: String,
-    /// The payload, verbatim.
+    /// The payload as kept (all of it, or the first bytes of a too-large one).
     pub payload: Vec<u8>,
+    /// The payload's full size.
+    pub size: u64,
+    /// The detail text (control characters escaped).
+    pub detail: String,
 }
 
-/// Parses a rejects file written by [`RejectSink`].
+/// Parses a rejects file written by [`RejectSink`] (also the older
+/// `# time kind topic=T bytes=N detail` records, whose topic had no spaces).
 pub fn read_rejects(data: &[u8]) -> Vec<RejectRecord> {
     let mut out = Vec::new();
     let mut rest = data;
     while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
         let header = String::from_utf8_lossy(&rest[..nl]).into_owned();
         rest = &rest[nl + 1..];
-        let mut parts = header.splitn(6, ' ');
-        let (Some("#"), Some(_time), Some(kind), Some(topic), Some(bytes)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let Some(rec) = parse_reject_header(&header) else {
             continue;
         };
-        let topic = topic.strip_prefix("topic=").unwrap_or(topic).to_owned();
-        let Some(n) = bytes
-            .strip_prefix("bytes=")
-            .and_then(|n| n.parse::<usize>().ok())
-        else {
-            continue;
-        };
+        let (n, mut rec) = rec;
         if rest.len() < n {
             break;
         }
-        out.push(RejectRecord {
-            kind: kind.to_owned(),
-            topic,
-            payload: rest[..n].to_vec(),
-        });
+        rec.payload = rest[..n].to_vec();
+        out.push(rec);
         rest = &rest[n..];
         if rest.first() == Some(&b'\n') {
             rest = &rest[1..];
         }
     }
     out
+}
+
+fn parse_reject_header(header: &str) -> Option<(usize, RejectRecord)> {
+    let rest = header.strip_prefix("# ")?;
+    let (_time, rest) = rest.split_once(' ')?;
+    let (kind, rest) = rest.split_once(' ')?;
+    let mut rec = RejectRecord {
+        kind: kind.to_owned(),
+        topic: String::new(),
+        payload: Vec::new(),
+        size: 0,
+        detail: String::new(),
+    };
+    if let Some(rest) = rest.strip_prefix("bytes=") {
+        let (n, rest) = rest.split_once(' ')?;
+        let n: usize = n.parse().ok()?;
+        let (size, rest) = rest.strip_prefix("size=")?.split_once(' ')?;
+        rec.size = size.parse().ok()?;
+        let json = rest.strip_prefix("topic=")?;
+        let mut topics = serde_json::Deserializer::from_str(json).into_iter::<String>();
+        rec.topic = topics.next()?.ok()?;
+        rec.detail = json[topics.byte_offset()..].trim_start().to_owned();
+        Some((n, rec))
+    } else {
+        // The first format: `topic=T bytes=N detail`.
+        let (topic, rest) = rest.split_once(' ')?;
+        rec.topic = topic.strip_prefix("topic=").unwrap_or(topic).to_owned();
+        let (n, detail) = rest.split_once(' ').unwrap_or((rest, ""));
+        let n: usize = n.strip_prefix("bytes=")?.parse().ok()?;
+        rec.size = n as u64;
+        rec.detail = detail.to_owned();
+        Some((n, rec))
+    }
 }
 
 #[cfg(test)]
@@ -362,14 +386,31 @@ mod tests {
         let path = temp_path("r.rejects");
         let _ = std::fs::remove_file(&path);
         let mut sink = RejectSink::open(&path).unwrap();
-        sink.write(RejectKind::NotUtf8, "t", "bad\nbyte", b"\xff\n\x00")
+        sink.write(RejectKind::NotUtf8, "t", "bad\nbyte", b"\xff\n\x00", 3)
             .unwrap();
-        sink.write(RejectKind::NotJson, "t", "x", b"hi, there")
+        sink.write(RejectKind::NotJson, "t", "x", b"hi, there", 9)
+            .unwrap();
+        let nasty = "a b\n# 2026 not-json bytes=0 size=0 topic=\"x\" \"\\\u{7f}";
+        sink.write(RejectKind::TooLarge, nasty, "d", b"first", 100_000)
             .unwrap();
         sink.flush().unwrap();
-        let recs = read_rejects(&std::fs::read(&path).unwrap());
-        assert_eq!(recs.len(), 2);
+        let data = std::fs::read(&path).unwrap();
+        let recs = read_rejects(&data);
+        assert_eq!(recs.len(), 3, "{}", String::from_utf8_lossy(&data));
         assert_eq!(recs[0].payload, b"\xff\n\x00");
+        assert_eq!(recs[0].detail, "bad\\nbyte");
         assert_eq!(recs[1].kind, "not-json");
+        assert_eq!(recs[2].topic, nasty);
+        assert_eq!(
+            (recs[2].payload.as_slice(), recs[2].size),
+            (&b"first"[..], 100_000)
+        );
+        // The first format still reads.
+        let old = b"# 2026-11-25T08:31:50.368922 not-json topic=sensor-data bytes=9 expected value\nhi, there\n";
+        let recs = read_rejects(old);
+        assert_eq!(
+            (recs[0].topic.as_str(), recs[0].payload.as_slice()),
+            ("sensor-data", &b"hi, there"[..])
+        );
     }
 }

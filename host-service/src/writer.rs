@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rumqttc::{AsyncClient, Publish, QoS};
 use tokio::sync::mpsc;
 
-use crate::event::{parse_event, python_time_now, Row};
+use crate::event::{parse_event, python_time_now, Reject, RejectKind, Row};
 use crate::journal::{message_hash, Journal};
 use crate::sink::{CsvSink, RejectSink, SinkError};
 use crate::stats::Stats;
@@ -32,6 +32,8 @@ pub struct Writer {
     pub max_payload: usize,
     /// Print the console line per event.
     pub print_events: bool,
+    /// Recognises payloads the guard cut short.
+    pub truncation: crate::guard::Truncation,
 }
 
 impl Writer {
@@ -41,7 +43,7 @@ impl Writer {
             // A retained message is replayed on every fresh subscribe: an old reading,
             // not a new event.
             if Stats::get(&self.stats.retained_skipped) == 0 {
-                tracing::info!(topic = %p.topic, "skipping retained (stale) message replayed by the broker");
+                tracing::info!(topic = ?p.topic, "skipping retained (stale) message replayed by the broker");
             }
             Stats::bump(&self.stats.retained_skipped);
             return Ok(());
@@ -57,7 +59,29 @@ impl Writer {
                 return Ok(());
             }
         }
-        match parse_event(&p.payload, self.max_payload) {
+        let parsed = match self.truncation.split(&p.payload) {
+            Some((size, first)) => Err((
+                Reject {
+                    kind: RejectKind::TooLarge,
+                    detail: format!(
+                        "{size} bytes, limit {}; the first {} bytes are kept",
+                        self.max_payload,
+                        first.len()
+                    ),
+                },
+                first,
+                size,
+            )),
+            None => parse_event(&p.payload, self.max_payload).map_err(|r| {
+                let kept = if r.kind == RejectKind::TooLarge {
+                    &p.payload[..p.payload.len().min(crate::guard::KEEP)]
+                } else {
+                    &p.payload[..]
+                };
+                (r, kept, p.payload.len() as u64)
+            }),
+        };
+        match parsed {
             Ok(event) => {
                 let ts = python_time_now();
                 let row = Row::new(ts, &event);
@@ -68,19 +92,19 @@ impl Writer {
                 self.stats
                     .row_written(&event.sensor_id, row.value_repr(), ts);
             }
-            Err(reject) => {
+            Err((reject, kept, size)) => {
                 self.rejects
-                    .write(reject.kind, &p.topic, &reject.detail, &p.payload)?;
+                    .write(reject.kind, &p.topic, &reject.detail, kept, size)?;
                 if self.stats.count_reject(reject.kind) {
                     tracing::warn!(
                         kind = %reject.kind,
-                        topic = %p.topic,
-                        detail = %reject.detail,
+                        topic = ?p.topic,
+                        detail = ?reject.detail,
                         rejects_file = %self.rejects.path().display(),
                         "rejected a payload (kept verbatim in the rejects file; further rejects of this kind are logged at debug level)"
                     );
                 } else {
-                    tracing::debug!(kind = %reject.kind, detail = %reject.detail, "rejected a payload");
+                    tracing::debug!(kind = %reject.kind, topic = ?p.topic, detail = ?reject.detail, "rejected a payload");
                 }
             }
         }

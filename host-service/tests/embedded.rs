@@ -313,3 +313,176 @@ fn embedded_broker_on_the_network_needs_credentials_and_logs_refusals() {
     );
     assert_eq!(svc.terminate(), 0);
 }
+
+/// `host-service ... 2>&1 >/dev/null | head -c 1`: stdout and stderr closed early. The
+/// service keeps writing rows (it used to abort on its next log line).
+#[test]
+fn closed_stderr_and_stdout_do_not_stop_the_service() {
+    let dir = TempDir::new("embedded-closed");
+    let port = common::free_port();
+    let status_port = common::free_port();
+    let csv = dir.path("test.csv");
+    let mut child = std::process::Command::new(common::host_service_bin())
+        .args([
+            &format!("--embedded-broker=127.0.0.1:{port}"),
+            "--status-addr",
+            &format!("127.0.0.1:{status_port}"),
+            "sensor-data",
+            csv.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "host_service=debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    wait_for(T, "the status page", || {
+        assert!(child.try_wait().unwrap().is_none(), "host-service died");
+        common::http_get(status_port, "/healthz").filter(|(c, _)| *c == 200)
+    });
+    // A reject (logged at warn), rows (console lines on the closed stdout), more logs.
+    publish_bytes(port, "sensor-data", 1, b"hi, there");
+    let events: Vec<String> = (0..50).map(|i| format!(r#"["lux-1", {i}, {i}]"#)).collect();
+    publish_lines(port, "sensor-data", 1, &events);
+    wait_for(T, "50 rows", || (csv_rows(&csv).len() >= 50).then_some(()));
+    assert!(child.try_wait().unwrap().is_none(), "host-service died");
+    common::signal(child.id(), "TERM");
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(0), "{st}");
+}
+
+/// Topics with spaces, newlines, escape sequences and rejects-file syntax in them: the
+/// rejects file reads back every topic exactly, and no log line can be forged.
+#[test]
+fn hostile_topics_cannot_forge_records_or_log_lines() {
+    let dir = TempDir::new("embedded-topics");
+    let port = common::free_port();
+    let csv = dir.path("test.csv");
+    let svc = Service::start(
+        &dir.0,
+        "svc",
+        &[
+            &format!("--embedded-broker=127.0.0.1:{port}"),
+            "--quiet",
+            "h/#",
+            csv.to_str().unwrap(),
+        ],
+    );
+    svc.wait_subscribed();
+    let topics = [
+        "h/a b",
+        "h/x\n2026-01-01T00:00:00.000000Z  INFO host_service: forged line",
+        "h/bytes=3 size=3 topic=\"h\" y",
+        "h/\u{1b}[31mred\u{1b}[0m\r\u{2028}",
+        "h/\"quoted\\\" \u{7f}",
+    ];
+    for (i, t) in topics.iter().enumerate() {
+        common::publish_many(port, t, 1, &[format!("not json {i}\nsecond line")]);
+    }
+    let recs = wait_for(T, "5 rejects", || {
+        let data = std::fs::read(dir.path("test.csv.rejects")).unwrap_or_default();
+        let recs = host_service::sink::read_rejects(&data);
+        (recs.len() >= topics.len()).then_some(recs)
+    });
+    let got: Vec<&str> = recs.iter().map(|r| r.topic.as_str()).collect();
+    assert_eq!(got, topics);
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r.payload, format!("not json {i}\nsecond line").as_bytes());
+        assert_eq!(r.kind, "not-json");
+    }
+    let log = svc.stderr_text();
+    assert!(
+        log.contains("h/x\\n2026"),
+        "the topic is in the log, escaped: {log}"
+    );
+    for line in log.lines() {
+        assert!(!line.starts_with("2026-01-01"), "forged log line: {line:?}");
+        assert!(
+            !line.contains('\u{1b}') && !line.contains('\r'),
+            "raw control character: {line:?}"
+        );
+        assert!(!line.contains('\u{2028}'), "raw line separator: {line:?}");
+    }
+    assert_eq!(svc.terminate(), 0);
+}
+
+/// 2,000 idle connections to the status port (with the usual limit of 1,024 open files)
+/// don't stop a device publishing through the embedded broker, and the page answers
+/// again once they are gone.
+#[test]
+fn idle_status_connections_do_not_starve_the_broker() {
+    let dir = TempDir::new("embedded-idle");
+    let port = common::free_port();
+    let status_port = common::free_port();
+    let csv = dir.path("test.csv");
+    let stderr = dir.path("svc.stderr");
+    // `ulimit -n 1024`, as on a default Linux login, for the service only.
+    let child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 1024 && exec \"$0\" \"$@\"")
+        .arg(common::host_service_bin())
+        .args([
+            &format!("--embedded-broker=127.0.0.1:{port}"),
+            "--status-addr",
+            &format!("127.0.0.1:{status_port}"),
+            "--quiet",
+            "sensor-data",
+            csv.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let svc = Service {
+        child,
+        status_port,
+        stdout: dir.path("none"),
+        stderr,
+    };
+    wait_for(T, "the status page", || {
+        common::http_get(status_port, "/healthz")
+    });
+    svc.wait_subscribed();
+    // A python3 holding 2,000 idle connections (it raises its own descriptor limit).
+    let mut idle = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import resource, socket, sys\n\
+             soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n\
+             resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))\n\
+             socks = []\n\
+             for _ in range(2000):\n\
+             \x20   s = socket.socket()\n\
+             \x20   s.setblocking(False)\n\
+             \x20   s.connect_ex(('127.0.0.1', {status_port}))\n\
+             \x20   socks.append(s)\n\
+             print('ready', flush=True)\n\
+             sys.stdin.read()\n"
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(idle.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "ready");
+    // Devices keep publishing through the embedded broker.
+    let events: Vec<String> = (0..20).map(|i| format!(r#"["lux-1", {i}, {i}]"#)).collect();
+    for chunk in events.chunks(5) {
+        publish_lines(port, "sensor-data", 1, chunk);
+    }
+    wait_for(T, "20 rows", || (csv_rows(&csv).len() >= 20).then_some(()));
+    drop(idle.stdin.take());
+    idle.wait().unwrap();
+    wait_for(T, "the status page to answer again", || {
+        common::http_get(status_port, "/healthz").filter(|(c, _)| *c == 200)
+    });
+    let log = svc.stderr_text();
+    assert!(!log.contains("Too many open files"), "{log}");
+    assert_eq!(svc.terminate(), 0);
+}

@@ -162,7 +162,14 @@ fn bad_payloads_are_kept_and_counted_and_status_reports_them() {
             "payload {:?}",
             String::from_utf8_lossy(payload)
         );
-        assert_eq!(&rec.payload, payload, "kept verbatim");
+        // Kept verbatim; a too-large one only by its first bytes.
+        let kept = &payload[..payload.len().min(host_service::guard::KEEP)];
+        assert!(
+            rec.payload == kept,
+            "{kind}: kept {} bytes",
+            rec.payload.len()
+        );
+        assert_eq!(rec.size, payload.len() as u64);
         assert_eq!(rec.topic, "sensor-data");
     }
     assert_eq!(csv_values(&csv), ["10.5", "11.5"]);
@@ -704,5 +711,90 @@ fn qos2_subscription_refused_and_qos2_publishers_survive_a_kill() {
     let s = svc.status();
     assert_eq!(s["broker"]["subscriptions"][0]["granted_qos"], 1);
     assert!(s["broker"]["reconnects"].as_u64().unwrap() <= 2, "{s}");
+    assert_eq!(svc.terminate(), 0);
+}
+
+/// Inputs that used to grow memory without bound: a 100 MB payload (the client took
+/// packets up to 256 MB and the rejects file got all of it) and 100,000 distinct sensor
+/// ids (per-sensor state was never evicted; one /status was 92 MB). Peak RSS is printed.
+#[test]
+fn huge_payloads_and_many_sensor_ids_stay_bounded() {
+    let dir = TempDir::new("bounded");
+    let m = Mosquitto::start(&dir.0, false);
+    let csv = dir.path("test.csv");
+    let svc = Service::start(
+        &dir.0,
+        "svc",
+        &[
+            "--broker",
+            &broker_arg(&m),
+            "--client-id",
+            "bounded",
+            "--max-payload",
+            "4096",
+            "--quiet",
+            "b/data",
+            csv.to_str().unwrap(),
+        ],
+    );
+    svc.wait_subscribed();
+    let base = common::peak_rss_mib(svc.child.id());
+    // A 100 MB payload at QoS 1, then an ordinary event.
+    let mut huge = br#"["lux-1", 1, "#.to_vec();
+    huge.resize(100 * 1024 * 1024, b'7');
+    publish_bytes(m.port, "b/data", 1, &huge);
+    publish_lines(m.port, "b/data", 1, &[r#"["lux-1", 2, 2.5]"#.to_owned()]);
+    wait_rows(&csv, 1);
+    let s = wait_for(T, "the too-large reject", || {
+        let s = svc.status();
+        (s["rejects_by_kind"]["too-large"] == 1).then_some(s)
+    });
+    assert_eq!(
+        s["broker"]["reconnects"], 0,
+        "the payload must not cost the connection"
+    );
+    let recs =
+        host_service::sink::read_rejects(&std::fs::read(dir.path("test.csv.rejects")).unwrap());
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].size, huge.len() as u64);
+    assert!(recs[0].payload == huge[..host_service::guard::KEEP]);
+    let rejects_size = std::fs::metadata(dir.path("test.csv.rejects"))
+        .unwrap()
+        .len();
+    assert!(rejects_size < 4096, "rejects file is {rejects_size} bytes");
+    let after_huge = common::peak_rss_mib(svc.child.id());
+
+    // 100,000 distinct sensor ids.
+    const N: usize = 100_000;
+    let burst: Vec<String> = (0..N)
+        .map(|i| format!(r#"["id-{i:06}", {i}, {i}]"#))
+        .collect();
+    common::publish_many(m.port, "b/data", 1, &burst);
+    wait_rows(&csv, N + 1);
+    let (code, body) = common::http_get(svc.status_port, "/status").unwrap();
+    assert_eq!(code, 200);
+    let s: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(s["sensors_total"], 1000);
+    assert_eq!(s["max_sensors"], 1000);
+    assert_eq!(s["sensors_evicted"], (N + 1 - 1000) as u64);
+    assert!(s["sensors"].get("id-099999").is_some());
+    assert!(body.len() < 64 * 1024, "/status is {} bytes", body.len());
+    let (_, html) = common::http_get(svc.status_port, "/").unwrap();
+    assert!(html.len() < 64 * 1024, "/ is {} bytes", html.len());
+    let after_ids = common::peak_rss_mib(svc.child.id());
+    println!(
+        "host-service peak RSS (debug build): {base:.1} MiB at start, {after_huge:.1} MiB after a \
+         100 MB payload, {after_ids:.1} MiB after 100,000 distinct sensor ids ({} bytes of /status)",
+        body.len()
+    );
+    assert!(
+        after_huge - base < 8.0,
+        "a 100 MB payload cost {:.1} MiB",
+        after_huge - base
+    );
+    assert!(
+        after_ids < 64.0,
+        "peak RSS {after_ids:.1} MiB with 100,000 ids"
+    );
     assert_eq!(svc.terminate(), 0);
 }
