@@ -8,9 +8,10 @@
 #   curl http://127.0.0.1:$STATUS_PORT/status              (the status page)
 #
 # Every line is labelled with its source (`device        | ...`, `host-service  | ...`) and
-# written as soon as it is produced, one line at a time, so a terminal and a log
+# written as soon as it is produced, one whole line at a time, so a terminal and a log
 # (`make demo > demo.log 2>&1`, `make demo | tee demo.log`) show the lines in the order they
-# happened.
+# happened: each source's in its own order, different sources' as they came (to within the
+# few milliseconds a line takes through its labeller).
 #
 # Settings (environment or make variables):
 #   DEMO_SECONDS  how long the device runs (default 10)
@@ -106,6 +107,7 @@ MQTT_HOST = '127.0.0.1'
 MQTT_PORT = $DEMO_PORT
 MQTT_TOPIC = 'sensor-data'
 SLEEP_TIME = 1.0
+SIM_CHANNELS = (109, 24)  # the simulated sensor's raw counts: 284.1312 lux, the tutorial's number
 CFG
 
 say "micropython -c 'import client' for ${DEMO_SECONDS}s ($IMPL modules from ${MODDIR#"$REPO"/})"

@@ -24,8 +24,10 @@
 #
 # On a port without machine.I2C (the unix port, on a PC) the sensor sits on
 # the simulated bus from sim_tsl2591 with the raw counts config.SIM_CHANNELS
-# (default (109, 24): 284.1312 lux, the tutorial's reading), and Wi-Fi is
-# skipped.
+# (default (611, 284): 592.5792 lux; (109, 24) gives the tutorial's 284.1312,
+# as mpy-scripts/pc/config.py and the demo set), and Wi-Fi is skipped. With
+# SIMULATE_SENSOR = True in config.py, boot.py has put the simulator behind
+# machine.I2C instead (sim/sim_machine.py) and client.py uses that.
 
 import gc
 import time
@@ -65,7 +67,7 @@ from config import SENSOR_ID, WIFI_ESSID, WIFI_PASSWORD, MQTT_HOST, \
 from wifi import wifi_connect, disable_wifi_ap  # noqa: E402
 from thingflow import Scheduler  # noqa: E402
 
-SIM_CHANNELS = (109, 24)  # 284.1312 lux at 100 ms, gain x1
+SIM_CHANNELS = (611, 284)  # raw (full, infrared) counts: 592.5792 lux
 
 
 def _make_sensor():

@@ -38,4 +38,5 @@ NATIVE_CODE_LOCATION = (0xE0000, 0x20000)
 # RETRY_LIMIT = None        # and giving up after this many failures in a row (None: never)
 # PC (unix port) only:
 # SIMULATE_SENSOR = False   # True: boot.py puts the simulated TSL2591 behind machine.I2C
-# SIM_CHANNELS = (109, 24)  # its raw (full, infrared) counts: 284.1312 lux
+# SIM_CHANNELS = (611, 284) # the simulator's raw (full, infrared) counts (592.5792 lux;
+#                           # (109, 24) reads 284.1312, the tutorial's number)

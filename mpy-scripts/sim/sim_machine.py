@@ -8,22 +8,23 @@ returns ``n``, and every other name comes from the ``machine`` it replaces.
 Then the tutorial's REPL session works unchanged on a PC::
 
     >>> from tsl2591 import Tsl2591
-    >>> Tsl2591('lux-1').sample()
-    284.13120000000004
+    >>> Tsl2591('lux-1').sample()      # with SIM_CHANNELS = (109, 24)
+    284.1312
 
 boot.py calls ``install()`` when config.py says ``SIMULATE_SENSOR = True``
 (the PC's config, mpy-scripts/pc/config.py, does); the raw counts are
-``config.SIM_CHANNELS``, default ``(109, 24)``: 284.1312 lux at the default
-100 ms and gain x1, the tutorial's reading (the unix port computes in double
-precision and prints 284.13120000000004; the ESP8266's single-precision
-floats print 284.1312).
+``config.SIM_CHANNELS``, default ``(611, 284)`` (592.5792 lux, as client.py's
+own simulator); the PC's config sets ``(109, 24)``: 284.1312 lux at the
+default 100 ms and gain x1, the tutorial's reading. (The pure-Python driver
+computes it step by step in double precision on the unix port and prints
+284.13120000000004.)
 """
 
 import sys
 
 from sim_tsl2591 import SimTsl2591
 
-DEFAULT_CHANNELS = (109, 24)
+DEFAULT_CHANNELS = (611, 284)
 BUS = None
 
 
@@ -49,7 +50,7 @@ def install(channels=None):
     """Make ``machine.I2C`` the simulated bus; returns the bus.
 
     ``channels``: raw (full, infrared) counts, default ``config.SIM_CHANNELS``
-    or (109, 24)."""
+    or (611, 284)."""
     global BUS
     if channels is None:
         try:
