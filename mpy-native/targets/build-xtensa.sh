@@ -138,15 +138,19 @@ direct_calls() {
     ' "$1" >"$2"
 }
 
-assemble() { # in.s out.o
-    place_literals "$1" "${2%.o}.placed0.s"
-    direct_calls "${2%.o}.placed0.s" "${2%.o}.placed.s"
-    "$AS" -o "$2" "${2%.o}.placed.s"
+assemble() { # in.s out.o (written atomically: builds of other modules may run at the same time)
+    local tmp
+    tmp=$(mktemp -d "$asm_dir/tmp.XXXXXX")
+    place_literals "$1" "$tmp/placed0.s"
+    direct_calls "$tmp/placed0.s" "$tmp/placed.s"
+    "$AS" -o "$tmp/out.o" "$tmp/placed.s"
     # Every literal pool must be a .literal.* section (text region, before the code).
-    if xtensa-lx106-elf-objdump -h "$2" | awk '$2 ~ /\.literal$/ && $2 !~ /^\.literal/ { print $2; bad = 1 } END { exit !bad }'; then
+    if xtensa-lx106-elf-objdump -h "$tmp/out.o" | awk '$2 ~ /\.literal$/ && $2 !~ /^\.literal/ { print $2; bad = 1 } END { exit !bad }'; then
         echo "build-xtensa: literal pools outside .literal.* sections in $2 (above)" >&2
         exit 1
     fi
+    mv -f "$tmp/out.o" "$2"
+    rm -rf "$tmp"
 }
 
 # compiler_builtins rarely changes: assemble it once per .s (and version of this script).
@@ -154,9 +158,11 @@ cb_o=$asm_dir/$(basename "$cb_s" .s).o
 if [ "$cb_s" -nt "$cb_o" ] || [ "$0" -nt "$cb_o" ]; then
     assemble "$cb_s" "$cb_o"
 fi
-assemble "$mod_s" "$asm_dir/$module.o"
+mod_o=$asm_dir/$module.$$.o
+assemble "$mod_s" "$mod_o"
 # XTENSA_BUILTINS_OUT=FILE: a copy of the assembled compiler_builtins object, for an image that
 # must implement the ROM functions mpy-ld sends calls to (xtensa-check's QEMU test).
 [ -z "${XTENSA_BUILTINS_OUT:-}" ] || cp "$cb_o" "$XTENSA_BUILTINS_OUT"
 "$mpy_ld" link --arch xtensa --name "$module.mpy" -o "$out" --map \
-    "$asm_dir/$module.o" "$cb_o" ${glue:+"$glue"} >"${out%.mpy}.map"
+    "$mod_o" "$cb_o" ${glue:+"$glue"} >"${out%.mpy}.map"
+rm -f "$mod_o"

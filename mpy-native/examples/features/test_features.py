@@ -34,6 +34,14 @@ def raises(name, exc_type, fn, *args, contains=None):
     return None
 
 
+def boom():
+    raise OSError(5)
+
+
+def bad():
+    raise KeyError("k")
+
+
 # functions with 0..3 and var args; ints, floats, bool/None
 check("version", type(f.version()), str)
 check("double", f.double(21), 42)
@@ -44,6 +52,9 @@ raises("double long int", OverflowError, f.double, 1 << 70)
 check("double bool", f.double(True), 2)
 check("add_floats", f.add_floats(1.5, 2.25), 3.75)
 check("add_floats int", f.add_floats(1, 2), 3.0)
+check("ratio", f.ratio(1, 4), 0.25)
+check("ratio type", type(f.ratio(4, 2)), float)
+raises("ratio zero", ZeroDivisionError, f.ratio, 1, 0)
 check("clamp", f.clamp(5, 0, 3), 3.0)
 check("clamp low", f.clamp(-1.5, 0, 3), 0.0)
 raises("clamp order", ValueError, f.clamp, 1, 3, 0, contains="lo (3) > hi (0)")
@@ -63,6 +74,10 @@ check("fill", ba, bytearray(b"\x07" * 5))
 raises("fill bytes", TypeError, f.fill, b"abc", 1)
 raises("fill range", ValueError, f.fill, ba, 300)
 raises("checksum int", TypeError, f.checksum, 5)
+raises("checksum bytearray", TypeError, f.checksum, bytearray(b"ab"))  # mutable: no safe view
+check("first_byte bytearray", f.first_byte(bytearray(b"\x09z")), 9)
+raises("first_byte empty", ValueError, f.first_byte, b"")
+check("mapping", f.mapping("k", [1]), {"k": [1]})
 check("greet", f.greet("lux"), "hello, lux!")
 check("greet utf8", f.greet("héllo"), "hello, héllo!")
 raises("greet long", ValueError, f.greet, "x" * 100)
@@ -74,8 +89,17 @@ check("unpack3", f.unpack3((1, 2, 3)), (3, 2, 1))
 check("unpack3 list", f.unpack3([1, 2, 3]), (3, 2, 1))
 raises("unpack3 arity", ValueError, f.unpack3, (1, 2))
 
-# calling methods of Python objects, importing
+# printing with the runtime's machinery: str, repr and json.dumps of the same object
+import json
+
+for v in (1.5, "a\"b\n", (1, None, True), [1 << 70, -3], {"k": 0.1}, 284.1312):
+    check("texts %r" % (v,), f.texts(v), (str(v), repr(v), json.dumps(v)))
+raises("texts long", ValueError, f.texts, "x" * 200)
+f.say("hi")
+
+# calling methods of Python objects, with keywords, importing
 check("upper", f.upper("abc"), "ABC")
+check("call_kw", f.call_kw(lambda x, key=0: (x, key), 1, 2), (1, 2))
 
 
 class HasUpper:
@@ -87,19 +111,17 @@ check("upper custom", f.upper(HasUpper()), "custom")
 raises("upper missing", AttributeError, f.upper, 5)
 check("sqrt", f.sqrt(16), 4.0)
 
+# builtins are resolved at import: a global named int here does not change the module's int
+int = str
+check("builtin int", f.int_type() is type(1), True)
+del int
+check("has_stream", (f.has_stream(42), hasattr(sys.stdout, "write") and f.has_stream(sys.stdout)), (False, True))
+
 # raising
 raises("value error", ValueError, f.raise_value_error, 3, contains="bad value 3")
 e = raises("os error", OSError, f.raise_os_error, 19, contains="device said no")
 check("os errno", e.errno if e else None, 19)
 raises("type error", TypeError, f.raise_type_error, contains="wrong type")
-
-
-def boom():
-    raise OSError(5)
-
-
-def bad():
-    raise KeyError("k")
 
 
 e = raises("context os", OSError, f.call_with_context, boom, contains="while calling back")
@@ -143,6 +165,11 @@ check("visit other", c2.visit(lambda: other.incr()), 1)
 raises("re-entrant method", RuntimeError, c2.visit, lambda: c2.incr(), contains="re-entrant")
 raises("re-entrant attr", RuntimeError, c2.visit, lambda: c2.value, contains="re-entrant")
 check("usable after re-entry refused", c2.incr(), c2.value)
+# a method whose callback raises: the error propagates and the object stays usable
+raises("method raises", OSError, c2.visit, boom)
+check("usable after a raise", c2.incr(), c2.value)
+raises("method kw", TypeError, lambda: c2.add(x=1), contains="keyword")
+raises("method arity", TypeError, c2.add, contains="positional arguments")
 
 # a Python subclass of the native class: native methods and attributes still work
 class Doubler(f.Counter):

@@ -1,21 +1,30 @@
-//! Positional and keyword arguments as the runtime passes them to a constructor.
+//! Positional and keyword arguments as the runtime passes them.
 use crate::error::{Error, ExcKind, Result};
 use crate::obj::{Obj, Qstr};
 
-/// Arguments of a call: `n_args` positional objects followed by `n_kw` (name, value) pairs.
+/// Arguments of a call: positional objects (also reachable through `Deref`, so `args[0]`)
+/// and keyword (name, value) pairs (constructors only).
 #[derive(Copy, Clone)]
 pub struct Args<'a> {
     pos: &'a [Obj],
     kw: &'a [Obj],
 }
 
+impl core::ops::Deref for Args<'_> {
+    type Target = [Obj];
+    #[inline]
+    fn deref(&self) -> &[Obj] {
+        self.pos
+    }
+}
+
 impl<'a> Args<'a> {
     /// Wrap the runtime's argument array.
     ///
     /// # Safety
-    /// `args` must point to `n_args + 2 * n_kw` objects.
+    /// `args` must point to `n_args + 2 * n_kw` objects (or be NULL with both counts 0).
     pub unsafe fn from_raw(n_args: usize, n_kw: usize, args: *const Obj) -> Args<'a> {
-        if args.is_null() {
+        if args.is_null() || n_args + n_kw == 0 {
             return Args { pos: &[], kw: &[] };
         }
         let all = core::slice::from_raw_parts(args, n_args + 2 * n_kw);
@@ -36,31 +45,32 @@ impl<'a> Args<'a> {
 
     /// Check the call against a signature: `names[i]` is parameter i (positional or keyword),
     /// the first `required` must be given. Errors read like CPython's.
-    pub fn check(&self, func: &str, names: &[Qstr], required: usize) -> Result<()> {
+    pub fn check(&self, func: &'static str, names: &[Qstr], required: usize) -> Result<()> {
         if self.pos.len() > names.len() {
-            return Err(Error::new(
+            return Err(Error::format(
                 ExcKind::TypeError,
-                format_args!("{}() takes at most {} positional arguments ({} given)", func, names.len(), self.pos.len()),
+                "%s() takes at most %d positional arguments (%d given)",
+                &[Obj::str(func), Obj::int(names.len() as isize), Obj::int(self.pos.len() as isize)],
             ));
         }
         for pair in self.kw.chunks_exact(2) {
             let Some(idx) = names.iter().position(|n| Obj::qstr(*n) == pair[0]) else {
-                let name = pair[0];
-                return Err(Error::new(
+                return Err(Error::format(
                     ExcKind::TypeError,
-                    format_args!("{}() got an unexpected keyword argument '{}'", func, name.str_ref().unwrap_or("?")),
+                    "%s() got an unexpected keyword argument '%s'",
+                    &[Obj::str(func), pair[0]],
                 ));
             };
             if idx < self.pos.len() {
-                return Err(Error::new(ExcKind::TypeError, format_args!("{}() got multiple values for an argument", func)));
+                return Err(Error::format(ExcKind::TypeError, "%s() got multiple values for an argument", &[Obj::str(func)]));
             }
         }
         for (i, n) in names.iter().enumerate().take(required) {
             if self.get(i, *n).is_none() {
-                let _ = n;
-                return Err(Error::new(
+                return Err(Error::format(
                     ExcKind::TypeError,
-                    format_args!("{}() missing required argument #{}", func, i + 1),
+                    "%s() missing required argument #%d",
+                    &[Obj::str(func), Obj::int(i as isize + 1)],
                 ));
             }
         }

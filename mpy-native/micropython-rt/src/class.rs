@@ -3,20 +3,21 @@ use core::ffi::c_void;
 use core::marker::PhantomData;
 
 use crate::args::Args;
-use crate::error::{Error, ExcKind, Result};
-use crate::module::{finish, gc_alloc, var_fun, Module};
+use crate::error::Result;
+use crate::func::{dispatch, gc_alloc, new_fun, Handler, Header, Module};
 use crate::obj::{Obj, Qstr};
-use crate::{ft, sys, zst_fn};
+use crate::{ft, sys};
 
 /// A Rust type exposed to Python as a class.
 ///
-/// Instances live on the GC heap as [`Instance<T>`]: the GC scans them, so `Obj` fields keep
-/// their objects alive. The GC frees instances without running `Drop`, so `T` should own
+/// Instances live on the GC heap (a header, then the `T`): the GC scans them, so `Obj` fields
+/// keep their objects alive. The GC frees instances without running `Drop`, so `T` should own
 /// nothing that needs dropping.
 ///
 /// A method gets `&mut T` for the duration of the call. If it calls Python code that calls
 /// back into the *same* instance (a method or attribute), that inner call raises
-/// `RuntimeError` instead of getting a second `&mut T`.
+/// `RuntimeError` instead of getting a second `&mut T`; the flag is cleared when the method
+/// returns or raises.
 pub trait Class: Sized + 'static {
     /// The class name, e.g. `qstr!("Tsl2591")`.
     fn name() -> Qstr;
@@ -34,154 +35,124 @@ pub trait Class: Sized + 'static {
     }
 }
 
-/// The heap layout of an instance: the object header, a busy flag, then the Rust value.
+/// The type object of one of our classes, with what the shared slots need after it.
 #[repr(C)]
-pub struct Instance<T> {
-    base: sys::mp_abi_obj_base_t,
-    /// Set while a method or attribute access runs, so a re-entrant call (Python code called
-    /// by the method calling back into the same object) is refused instead of creating a
-    /// second `&mut T`.
-    busy: bool,
-    value: T,
+struct ClassType {
+    ty: sys::mp_abi_type_t,
+    make_new: Handler,
+    attr: Handler,
+    size: usize,
 }
 
-impl<T: Class> Instance<T> {
-    /// The instance behind `obj`, if `obj` is an instance of `T`'s class (`TypeError`
-    /// otherwise, e.g. `Tsl2591.sample(42)`).
-    fn from_obj(obj: Obj) -> Result<*mut Instance<T>> {
-        let ty = obj.type_ptr();
-        // Our types are recognised by their constructor slot, unique to T.
-        let ours = unsafe {
-            let idx = (*ty).slot_index_make_new as usize;
-            idx != 0 && (*ty).slots[idx - 1] == make_new_tramp::<T> as *const c_void
-        };
-        if !ours {
-            return Err(Error::new(ExcKind::TypeError, format_args!("expected a native class instance")));
-        }
-        Ok(obj.0 as *mut Instance<T>)
-    }
+/// The two per-class shims (everything else is shared).
+fn make_new_shim<T: Class>(this: *mut u8, args: &Args<'_>) -> Result<Obj> {
+    let v = T::make_new(args)?;
+    // SAFETY: `this` is the value slot of a fresh instance sized for T.
+    unsafe { this.cast::<T>().write(v) };
+    Ok(Obj::NULL)
+}
 
-    /// Run `f` on the Rust value behind `obj` with exclusive access: a call into the same
-    /// object while `f` runs (through Python code `f` calls) is a `RuntimeError`.
-    pub fn with<R>(obj: Obj, f: impl FnOnce(&mut T) -> Result<R>) -> Result<R> {
-        let p = Self::from_obj(obj)?;
-        // SAFETY: p is a live Instance<T> (checked above), kept alive by the caller's `obj`; the
-        // busy flag guarantees this is the only `&mut` to its value.
-        unsafe {
-            if (*p).busy {
-                return Err(Error::new(
-                    ExcKind::RuntimeError,
-                    format_args!(
-                        "re-entrant call into a native object that is already running a method \
-                         (or whose earlier call panicked)"
-                    ),
-                ));
-            }
-            (*p).busy = true;
-            let r = f(&mut (*p).value);
-            (*p).busy = false;
-            r
-        }
+fn attr_shim<T: Class>(this: *mut u8, args: &Args<'_>) -> Result<Obj> {
+    // SAFETY: the dispatcher holds the busy flag: this is the only reference to the value.
+    let t = unsafe { &mut *this.cast::<T>() };
+    // SAFETY: the attr slot passes the runtime's qstr number as the first word.
+    let name = unsafe { Qstr::from_raw(args[0].0 as usize) };
+    if args[1].is_null() {
+        Ok(t.get_attr(name)?.unwrap_or(Obj::NULL))
+    } else {
+        Ok(if t.set_attr(name, args[1])? { Obj::none() } else { Obj::NULL })
     }
 }
 
-unsafe extern "C" fn make_new_tramp<T: Class>(
+unsafe extern "C" fn make_new_slot(
     ty: *const sys::mp_abi_type_t,
     n_args: usize,
     n_kw: usize,
     args: *const sys::mp_obj_t,
 ) -> sys::mp_obj_t {
+    // Only our types have this slot, and the runtime passes the type whose slot it is.
+    let ct = &*(ty as *const ClassType);
+    let inst = gc_alloc(core::mem::size_of::<Header>() + ct.size) as *mut Header;
+    (*inst).base.type_ = ty;
     let args = Args::from_raw(n_args, n_kw, args.cast());
-    let r = T::make_new(&args).and_then(|value| {
-        let p = gc_alloc(core::mem::size_of::<Instance<T>>())? as *mut Instance<T>;
-        p.write(Instance { base: sys::mp_abi_obj_base_t { type_: ty }, busy: false, value });
-        Ok(Obj(p.cast()))
-    });
-    finish(r)
+    dispatch(ct.make_new as *const (), inst, &args);
+    inst.cast()
 }
 
-unsafe extern "C" fn attr_tramp<T: Class>(self_in: sys::mp_obj_t, attr: usize, dest: *mut sys::mp_obj_t) {
+unsafe extern "C" fn attr_slot(self_in: sys::mp_obj_t, attr: usize, dest: *mut sys::mp_obj_t) {
+    let ct = &*(Obj(self_in).type_ptr() as *const ClassType);
     let dest = core::slice::from_raw_parts_mut(dest as *mut Obj, 2);
-    let obj = Obj(self_in);
+    let inst = self_in as *mut Header;
+    let name = Obj(attr as sys::mp_obj_t);
     if dest[0].is_null() {
-        match Instance::<T>::with(obj, |this| this.get_attr(Qstr(attr))) {
-            Ok(Some(v)) => dest[0] = v,
-            // Not ours: let the runtime continue with the locals dict (methods, constants).
-            Ok(None) => dest[1] = Obj::SENTINEL,
-            Err(e) => e.raise(),
+        let v = Obj(dispatch(ct.attr as *const (), inst, &Args::positional(&[name, Obj::NULL])));
+        if v.is_null() {
+            dest[1] = Obj::SENTINEL; // not ours: continue with the locals dict
+        } else {
+            dest[0] = v;
         }
     } else if dest[0] == Obj::SENTINEL && !dest[1].is_null() {
-        let value = dest[1];
-        match Instance::<T>::with(obj, |this| this.set_attr(Qstr(attr), value)) {
-            Ok(true) => dest[0] = Obj::NULL, // stored
-            Ok(false) => {}                  // AttributeError
-            Err(e) => e.raise(),
+        let v = Obj(dispatch(ct.attr as *const (), inst, &Args::positional(&[name, dest[1]])));
+        if !v.is_null() {
+            dest[0] = Obj::NULL; // stored
         }
     }
     // Deleting attributes is not supported (AttributeError).
 }
 
-unsafe extern "C" fn method_tramp<T: Class, F: Fn(&mut T, &[Obj]) -> Result<Obj> + Copy>(
-    n: usize,
-    args: *const sys::mp_obj_t,
-) -> sys::mp_obj_t {
-    let args: &[Obj] = core::slice::from_raw_parts(args.cast(), n);
-    let r = Instance::<T>::with(args[0], |this| zst_fn::<F>()(this, &args[1..]));
-    finish(r)
-}
-
 /// Builds a class: methods, class constants, then [`register`](Self::register).
+///
+/// Allocates at each step (raising `MemoryError` when the heap is full, which fails the import).
 pub struct ClassBuilder<T> {
+    ty: *mut ClassType,
     locals: Obj,
-    error: Option<Error>,
     _t: PhantomData<T>,
 }
 
 impl<T: Class> ClassBuilder<T> {
     pub(crate) fn new() -> Self {
-        ClassBuilder { locals: Obj::dict(), error: None, _t: PhantomData }
-    }
-    fn store(mut self, name: Qstr, value: Result<Obj>) -> Self {
-        match value {
-            Ok(v) => {
-                if let Err(e) = self.locals.dict_store(Obj::qstr(name), v) {
-                    self.error.get_or_insert(e);
-                }
-            }
-            Err(e) => {
-                self.error.get_or_insert(e);
-            }
+        const { assert!(core::mem::align_of::<T>() <= core::mem::size_of::<Header>(), "over-aligned class value") };
+        let ty = gc_alloc(core::mem::size_of::<ClassType>()) as *mut ClassType;
+        // SAFETY: a fresh zeroed block of the right size.
+        unsafe {
+            (*ty).make_new = make_new_shim::<T>;
+            (*ty).attr = attr_shim::<T>;
+            (*ty).size = core::mem::size_of::<T>();
         }
+        ClassBuilder { ty, locals: Obj::dict(), _t: PhantomData }
+    }
+    fn store(self, name: Qstr, value: Obj) -> Self {
+        // SAFETY: at import, under its nlr_push.
+        unsafe { ft().dict_store.unwrap_unchecked()(self.locals.0, Obj::qstr(name).0, value.0) };
         self
     }
-    /// A method taking `min..=max` arguments after `self`.
-    pub fn method<F: Fn(&mut T, &[Obj]) -> Result<Obj> + Copy>(self, name: Qstr, min: usize, max: usize, _f: F) -> Self {
-        self.store(name, var_fun(min + 1, max + 1, method_tramp::<T, F>))
+    /// A method taking `min..=max` arguments after `self`:
+    /// `.method(qstr!("add"), 1, 1, |c: &mut Counter, a| ...)`.
+    pub fn method(self, name: Qstr, min: usize, max: usize, f: fn(&mut T, &Args<'_>) -> Result<Obj>) -> Self {
+        let fun = new_fun(f as *const (), self.ty as *const _, min, max);
+        self.store(name, fun)
     }
     /// A class attribute (a constant), e.g. `GAIN_LOW`.
     pub fn constant(self, name: Qstr, value: Obj) -> Self {
-        self.store(name, Ok(value))
+        self.store(name, value)
     }
-    /// Create the type object and store it in the module as `T::name()`.
-    pub fn register(self, m: &Module) -> Result<Obj> {
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        let ty = gc_alloc(core::mem::size_of::<sys::mp_abi_type_t>())? as *mut sys::mp_abi_type_t;
+    /// Finish the type object and store it in the module as `T::name()`.
+    pub fn register(self, m: &Module) -> Obj {
+        let ty = self.ty;
+        // SAFETY: our block; slot n is stored at slots[n - 1], the index fields say which.
         unsafe {
-            (*ty).base.type_ = ft().type_type;
-            (*ty).flags = 0;
-            (*ty).name = T::name().0 as u16;
-            // Slot n is stored at slots[n - 1]; the index fields say which slot is which.
-            (*ty).slot_index_make_new = 1;
-            (*ty).slots[0] = make_new_tramp::<T> as *const c_void;
-            (*ty).slot_index_attr = 2;
-            (*ty).slots[1] = attr_tramp::<T> as *const c_void;
-            (*ty).slot_index_locals_dict = 3;
-            (*ty).slots[2] = self.locals.0 as *const c_void;
+            let t = &mut (*ty).ty;
+            t.base.type_ = ft().type_type;
+            t.name = T::name().as_raw() as u16;
+            t.slot_index_make_new = 1;
+            t.slots[0] = make_new_slot as *const c_void;
+            t.slot_index_attr = 2;
+            t.slots[1] = attr_slot as *const c_void;
+            t.slot_index_locals_dict = 3;
+            t.slots[2] = self.locals.0 as *const c_void;
         }
         let obj = Obj(ty.cast());
         m.set(T::name(), obj);
-        Ok(obj)
+        obj
     }
 }

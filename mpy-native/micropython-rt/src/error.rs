@@ -1,11 +1,13 @@
-//! Errors that become Python exceptions at the boundary.
-use core::fmt::{self, Write};
-
-use crate::obj::{global, Obj, Qstr};
+//! Errors: one word, the Python exception object itself, with messages made by the runtime.
+use crate::obj::{BinOp, Obj, Qstr};
+use crate::state::{builtin, Builtin};
 use crate::{ft, qstr};
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// The exception types Rust code raises by name: the exception entries of [`Builtin`].
+pub type ExcKind = Builtin;
 
 /// Common errno values (MicroPython uses the Linux numbers on unix and on the ESP8266).
 pub mod errno {
@@ -31,234 +33,153 @@ pub mod errno {
     pub const EHOSTUNREACH: i32 = 113;
 }
 
-/// The built-in exception types Rust code raises by name.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum ExcKind {
-    ValueError,
-    TypeError,
-    OSError,
-    RuntimeError,
-    MemoryError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    NotImplementedError,
-    OverflowError,
+/// Values that become message arguments of [`py_err!`](crate::py_err) and friends.
+pub trait IntoObj {
+    /// The object.
+    fn into_obj(self) -> Obj;
 }
-
-impl ExcKind {
-    fn qstr(self) -> Qstr {
-        match self {
-            ExcKind::ValueError => qstr!("ValueError"),
-            ExcKind::TypeError => qstr!("TypeError"),
-            ExcKind::OSError => qstr!("OSError"),
-            ExcKind::RuntimeError => qstr!("RuntimeError"),
-            ExcKind::MemoryError => qstr!("MemoryError"),
-            ExcKind::KeyError => qstr!("KeyError"),
-            ExcKind::IndexError => qstr!("IndexError"),
-            ExcKind::AttributeError => qstr!("AttributeError"),
-            ExcKind::NotImplementedError => qstr!("NotImplementedError"),
-            ExcKind::OverflowError => qstr!("OverflowError"),
+impl IntoObj for Obj {
+    #[inline(always)]
+    fn into_obj(self) -> Obj {
+        self
+    }
+}
+impl IntoObj for Qstr {
+    #[inline(always)]
+    fn into_obj(self) -> Obj {
+        Obj::qstr(self)
+    }
+}
+impl IntoObj for &str {
+    #[inline(always)]
+    fn into_obj(self) -> Obj {
+        Obj::str(self)
+    }
+}
+macro_rules! int_into_obj {
+    ($($t:ty),*) => {$(
+        impl IntoObj for $t {
+            #[inline(always)]
+            fn into_obj(self) -> Obj {
+                Obj::int(self as isize)
+            }
         }
-    }
+    )*};
 }
+int_into_obj!(isize, i32, i16, i8, usize, u32, u16, u8);
 
-/// Text formatted on the stack without allocation, truncated (with `...`) to `CAP` bytes.
-#[derive(Clone)]
-pub struct Msg<const CAP: usize = 160> {
-    buf: [u8; CAP],
-    len: usize,
-}
-
-impl<const CAP: usize> Msg<CAP> {
-    /// Capacity in bytes.
-    pub const CAP: usize = CAP;
-    /// An empty message.
-    pub const fn new() -> Self {
-        Msg { buf: [0; CAP], len: 0 }
-    }
-    /// Format `args` into a message.
-    pub fn from_fmt(args: fmt::Arguments<'_>) -> Self {
-        let mut m = Self::new();
-        let _ = m.write_fmt(args);
-        m
-    }
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        // SAFETY: only whole UTF-8 sequences are ever appended (see write_str).
-        unsafe { core::str::from_utf8_unchecked(&self.buf[..self.len]) }
-    }
-}
-
-impl<const CAP: usize> Default for Msg<CAP> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<const CAP: usize> fmt::Write for Msg<CAP> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = CAP - self.len;
-        if s.len() <= room {
-            self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
-            self.len += s.len();
-            return Ok(());
-        }
-        // Truncate on a char boundary and mark it.
-        let mut cut = room.saturating_sub(3);
-        while cut > 0 && !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        self.buf[self.len..self.len + cut].copy_from_slice(&s.as_bytes()[..cut]);
-        self.len += cut;
-        let dots = (CAP - self.len).min(3);
-        self.buf[self.len..self.len + dots].copy_from_slice(&b"..."[..dots]);
-        self.len += dots;
-        Err(fmt::Error)
-    }
-}
-
-impl<const CAP: usize> fmt::Debug for Msg<CAP> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-/// `print(<formatted text>)` through the builtin `print` (the console, or wherever
-/// `sys.stdout` goes); lines longer than 400 bytes are truncated with `...`.
-pub fn print(args: fmt::Arguments<'_>) -> Result<()> {
-    let line = Msg::<400>::from_fmt(args);
-    global(qstr!("print"))?.call(&[Obj::str(line.as_str())])?;
-    Ok(())
-}
-
-/// An error on its way to Python: two or three words, so `Result`s stay cheap to move.
+/// A Python exception on its way to Python, or caught from it: one word (the exception object).
 ///
-/// Messages are formatted once, on the error path, into a `str` object on the GC heap (the
-/// stack the error lives on is scanned by the GC, so the string stays alive).
-#[derive(Clone, Debug)]
-pub enum Error {
-    /// An exception object raised by Python code or the runtime during a call Rust made.
-    Py(Obj),
-    /// A caught exception with context (a `str`) added: raised as the same exception type with
-    /// the message `"<context>: <original>"` (an `OSError` keeps its errno).
-    Context(Obj, Obj),
-    /// `kind(message)`, the message a `str`.
-    Raise(ExcKind, Obj),
-    /// `OSError(errno, message)`, the message a `str`.
-    Os(i32, Obj),
+/// Made on the error path only: building one allocates the message and the exception; if that
+/// fails, the runtime's `MemoryError` is raised directly (the dispatcher around every module
+/// function catches it, so no Rust state is left inconsistent).
+#[repr(transparent)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Error(Obj);
+
+/// `fmt % args` by the runtime (`fmt` itself when there are no arguments or it fails).
+#[inline(never)]
+fn message(fmt: &str, args: &[Obj]) -> Obj {
+    let f = Obj::str(fmt);
+    if args.is_empty() {
+        return f;
+    }
+    f.binary_op(BinOp::Modulo, Obj::tuple(args)).unwrap_or(f)
 }
 
-/// Format `args` into a new `str` (without allocating anything but the string).
+/// `kind(*args)`; the error raised instead if that fails (e.g. `MemoryError`).
 #[inline(never)]
-fn fmt_str(args: fmt::Arguments<'_>) -> Obj {
-    let m = Msg::<160>::from_fmt(args);
-    Obj::str(m.as_str())
-}
-
-/// `"<args>: <text of str object m>"` as a new `str`.
-#[inline(never)]
-fn prefixed(args: fmt::Arguments<'_>, m: Obj) -> Obj {
-    fmt_str(format_args!("{}: {}", args, m.str_ref().unwrap_or("")))
+fn make(kind: ExcKind, args: &[Obj]) -> Error {
+    match builtin(kind).call(args) {
+        Ok(exc) => Error(exc),
+        Err(e) => e,
+    }
 }
 
 impl Error {
+    /// An exception object caught from the runtime (or made by Python code).
+    #[inline]
+    pub fn from_exception(exc: Obj) -> Error {
+        Error(exc)
+    }
+    /// The exception object.
+    #[inline]
+    pub fn exception(self) -> Obj {
+        self.0
+    }
     /// `kind(message)`.
     #[inline(never)]
-    pub fn new(kind: ExcKind, args: fmt::Arguments<'_>) -> Error {
-        Error::Raise(kind, fmt_str(args))
+    pub fn new(kind: ExcKind, msg: &str) -> Error {
+        make(kind, &[Obj::str(msg)])
     }
-    /// `OSError(errno, message)`.
+    /// `kind(fmt % args)`, formatted by the runtime (`%d`, `%s`, `%r`, `%02x`, ...).
     #[inline(never)]
-    pub fn os(errno: i32, args: fmt::Arguments<'_>) -> Error {
-        Error::Os(errno, fmt_str(args))
+    pub fn format(kind: ExcKind, fmt: &str, args: &[Obj]) -> Error {
+        make(kind, &[message(fmt, args)])
     }
-    /// Add context to a caught exception (other errors get the context prefixed).
+    /// `OSError(errno, fmt % args)`.
     #[inline(never)]
-    pub fn context(self, args: fmt::Arguments<'_>) -> Error {
-        match self {
-            Error::Py(exc) => Error::Context(exc, fmt_str(args)),
-            Error::Context(exc, inner) => Error::Context(exc, prefixed(args, inner)),
-            Error::Raise(kind, m) => Error::Raise(kind, prefixed(args, m)),
-            Error::Os(e, m) => Error::Os(e, prefixed(args, m)),
+    pub fn os(errno: i32, fmt: &str, args: &[Obj]) -> Error {
+        make(Builtin::OSError, &[Obj::int(errno as isize), message(fmt, args)])
+    }
+    /// The same exception type with `"<fmt % args>: <str(self)>"` as its message (an `OSError`
+    /// keeps its errno).
+    #[inline(never)]
+    pub fn context(self, fmt: &str, args: &[Obj]) -> Error {
+        let orig = self.text();
+        let text = message("%s: %s", &[message(fmt, args), orig]);
+        if let Some(e) = self.errno() {
+            return make(Builtin::OSError, &[Obj::int(e as isize), text]);
+        }
+        match builtin(Builtin::type_).call(&[self.0]).and_then(|t| t.call(&[text])) {
+            Ok(exc) => Error(exc),
+            Err(e) => e,
         }
     }
-    /// The errno if this is (or wraps) an `OSError`.
-    pub fn errno(&self) -> Option<i32> {
-        match self {
-            Error::Os(e, _) => Some(*e),
-            Error::Py(exc) | Error::Context(exc, _) => exc_errno(*exc),
-            Error::Raise(..) => None,
+    /// `str(exception)` (the message; `"?"` if even that fails).
+    pub fn text(self) -> Obj {
+        builtin(Builtin::str).call(&[self.0]).unwrap_or_else(|_| Obj::str("?"))
+    }
+    /// The errno if this is an `OSError` with an int errno.
+    pub fn errno(self) -> Option<i32> {
+        if !self.is(Builtin::OSError) {
+            return None;
+        }
+        let e = self.0.attr(qstr!("errno")).ok()?;
+        if e.is_small_int() {
+            e.to_int().ok().map(|e| e as i32)
+        } else {
+            None
         }
     }
-    /// Is this (or does it wrap) an exception of `kind`?
-    pub fn is(&self, kind: ExcKind) -> bool {
-        match self {
-            Error::Raise(k, _) => *k == kind,
-            Error::Os(..) => kind == ExcKind::OSError,
-            Error::Py(exc) | Error::Context(exc, _) => isinstance(*exc, kind),
+    /// Is this an instance of `kind` (or of a subclass)?
+    pub fn is(self, kind: ExcKind) -> bool {
+        let ty = builtin(kind);
+        if self.0.type_ptr() == ty.0 as *const _ {
+            return true;
         }
+        builtin(Builtin::isinstance)
+            .call(&[self.0, ty])
+            .map(|r| r == Obj::bool(true))
+            .unwrap_or(false)
     }
 
-    /// Build the exception object (allocates; only on the error path).
-    pub fn to_exception(&self) -> Obj {
-        let build = || -> Result<Obj> {
-            match self {
-                Error::Py(exc) => Ok(*exc),
-                Error::Raise(kind, m) => global(kind.qstr())?.call(&[*m]),
-                Error::Os(errno, m) => global(ExcKind::OSError.qstr())?.call(&[Obj::int(*errno as isize), *m]),
-                Error::Context(exc, m) => {
-                    let orig = global(qstr!("str"))?.call(&[*exc])?;
-                    let text = fmt_str(format_args!("{}: {}", m.str_ref().unwrap_or(""), orig.str_ref().unwrap_or("?")));
-                    if let Some(e) = exc_errno(*exc) {
-                        global(ExcKind::OSError.qstr())?.call(&[Obj::int(e as isize), text])
-                    } else {
-                        // Same type as the original: type(exc)(text)
-                        global(qstr!("type"))?.call(&[*exc])?.call(&[text])
-                    }
-                }
-            }
-        };
-        match build() {
-            Ok(o) => o,
-            // Building the exception failed (e.g. MemoryError): raise that instead.
-            Err(Error::Py(e)) => e,
-            Err(_) => Obj(ft().type_Exception as *mut _),
-        }
-    }
-
-    /// Raise this error as a Python exception. Call only from the outermost wrapper of a call
-    /// from Python, once every Rust value with a destructor is gone.
+    /// Raise this exception. Call only from the outermost frame of a call from Python (the
+    /// crate's dispatcher does), once every Rust value with a destructor is gone.
     ///
     /// # Safety
     /// Jumps over all Rust frames up to the runtime's nearest exception handler.
     pub unsafe fn raise(self) -> ! {
-        let exc = self.to_exception();
-        ft().raise.unwrap_unchecked()(exc.0);
+        ft().raise.unwrap_unchecked()(self.0 .0);
         // `raise` does not return.
         #[allow(clippy::empty_loop)]
         loop {}
     }
 }
 
-fn exc_errno(exc: Obj) -> Option<i32> {
-    if !isinstance(exc, ExcKind::OSError) {
-        return None;
-    }
-    exc.attr(qstr!("errno")).ok().and_then(|e| e.to_int().ok()).map(|e| e as i32)
-}
-
-fn isinstance(exc: Obj, kind: ExcKind) -> bool {
-    let check = || -> Result<bool> {
-        let ty = global(kind.qstr())?;
-        global(qstr!("isinstance"))?.call(&[exc, ty])?.is_true()
-    };
-    check().unwrap_or(false)
-}
-
-impl From<core::fmt::Error> for Error {
-    fn from(_: core::fmt::Error) -> Self {
-        Error::new(ExcKind::ValueError, format_args!("formatting failed"))
-    }
+/// `print(fmt % args)` through the builtin `print` resolved at import (the console, or wherever
+/// `sys.stdout` goes).
+pub fn print(fmt: &str, args: &[Obj]) -> Result<()> {
+    builtin(Builtin::print).call(&[message(fmt, args)])?;
+    Ok(())
 }

@@ -1,40 +1,40 @@
-//! A safe API for writing MicroPython native modules in Rust.
+//! A safe API for writing MicroPython native modules in Rust, small enough for the ESP8266.
 //!
 //! `no_std`, no allocator: Python objects live on MicroPython's GC heap and are reached only
 //! through the runtime's function table (`mp_fun_table`), so the same code runs on ports with
 //! different object representations (x64 unix: boxed floats, 63-bit small ints; ESP8266:
 //! immediate 30-bit floats, 31-bit small ints).
 //!
-//! * [`Obj`]: a Python object, with constructors for None/bool/int/float/str/bytes/tuple/list
-//!   and fallible accessors (every runtime call that may raise goes through [`protect`], so a
-//!   Python exception becomes `Err(Error::Py(..))` that Rust can inspect, add context to, or
-//!   re-raise).
-//! * [`Error`]: `ValueError`/`TypeError`/`OSError(errno)`/... with a formatted message, raised
-//!   when it reaches the Python boundary.
-//! * [`Module`]: module functions with 0-3 or a variable number of arguments, globals, and
-//!   classes ([`Class`]) with a constructor, methods and attributes.
-//! * [`qstr!`]: interned strings, resolved by `mpy-ld` through the module's qstr table.
-//! * A panic never crashes the interpreter: it raises `RuntimeError(<panic message>)`. On the
-//!   ESP8266 the crate also defines `abort` (LLVM's Xtensa trap calls it), raising
-//!   `RuntimeError("Rust abort")`, and replaces the 128-bit division helpers, whose
-//!   `compiler_builtins` versions disagree with LLVM's calls about where the divisor is
-//!   (see `xtensa_i128.rs`).
+//! The design lets the runtime do what it already does, so a module carries little code of its
+//! own:
+//! * [`Obj`]: a Python object; every runtime call that may raise goes through one C function
+//!   (`lumen_mp_call`, under `nlr_push`), so a Python exception becomes `Err(Error)`.
+//! * [`Error`]: one word, the exception object itself. Messages are formatted by the runtime
+//!   (`"fmt %d" % args`, [`py_err!`]); no `core::fmt` is needed in a module.
+//! * Floats and text: arithmetic with [`Obj::binary_op`] (`TRUE_DIVIDE` of two ints gives a
+//!   float without soft-float code in the module), printing with [`Printer`] (an `mp_print_t`
+//!   of ours that appends to a buffer, fed by the types' own print slots: `json.dumps` output
+//!   without allocating).
+//! * One non-generic dispatcher ([`Module::func`], [`ClassBuilder::method`], attributes and
+//!   constructors): a plain `fn` pointer and an [`Args`] slice, run under one `nlr_push`, so an
+//!   exception raised anywhere inside clears the instance's busy flag and propagates.
+//! * Builtins (exception types, `print`, `isinstance`, ...) are resolved once at import
+//!   ([`builtin`]): a user's global named `print` does not change the module.
+//! * At import the function-table slots the crate uses are checked (a missing one, or a port
+//!   whose nlr is setjmp-based, raises `ImportError`).
+//! * A panic raises `RuntimeError`: with its message on 64-bit ports, with the fixed text
+//!   `"Rust panic"` on the ESP8266 (built with `panic=immediate-abort`, no message machinery).
 //!
 //! # Rules the linker enforces (see mpy-ld)
 //! * No mutable `static` with a non-zero initialiser (`.data` cannot be loaded).
 //! * On x64 a mutable static must be exported (`#[no_mangle] pub static mut`) so code reaches it
-//!   through the GOT. This crate needs none: type and function objects live on the GC heap,
-//!   reachable from the module's globals.
+//!   through the GOT. This crate has one, zero-initialised: its state in the module's bss
+//!   (which the loader keeps alive and the GC scans).
 //!
-//! Allocation: constructors that allocate (`Obj::str`, `tuple`, `float` on x64, ...) raise
-//! `MemoryError` directly when the heap is exhausted, like every MicroPython C function; that
-//! is one more reason no Rust value with a destructor should live across runtime calls.
-//!
-//! Frames skipped by a raise: Python raises with a non-local jump (like `longjmp`). This crate
-//! only raises from the outermost wrapper of a call from Python, after every Rust value is
-//! dropped, and catches jumps out of runtime calls with a small C shim; so no Rust frame with a
-//! destructor is ever jumped over (the panic handler is the exception: a panic abandons its
-//! frames, which in a no-alloc crate hold nothing to free).
+//! Allocation raises: constructors that allocate (`Obj::str`, `tuple`, `float` on x64, making an
+//! [`Error`]) raise `MemoryError` directly when the heap is exhausted, like every MicroPython C
+//! function. The dispatcher catches that (and anything else raised) with its `nlr_push`, so no
+//! Rust frame with a destructor may live inside a module function (the crate has none).
 #![no_std]
 #![deny(missing_docs)]
 
@@ -43,20 +43,24 @@ mod abort;
 mod args;
 mod class;
 mod error;
-mod module;
+mod func;
 mod obj;
 #[cfg(all(feature = "panic-handler", target_os = "none"))]
 mod panic;
+mod print;
 mod protect;
+mod state;
 #[cfg(all(target_arch = "xtensa", target_os = "none"))]
 mod xtensa_i128;
 
 pub use args::Args;
-pub use class::{Class, ClassBuilder, Instance};
-pub use error::{errno, print, Error, ExcKind, Msg, Result};
-pub use module::{Entry, Module};
-pub use obj::{global, import, Obj, Qstr};
+pub use class::{Class, ClassBuilder};
+pub use error::{errno, print, Error, ExcKind, IntoObj, Result};
+pub use func::Module;
+pub use obj::{import, BinOp, Obj, Qstr, Stream};
+pub use print::{PrintKind, Printer};
 pub use protect::protect;
+pub use state::{builtin, Builtin};
 
 /// Raw ABI, for what the safe API does not cover.
 pub use micropython_sys as sys;
@@ -83,25 +87,32 @@ macro_rules! qstr {
             #[link_name = concat!("MP_QSTR_", $name)]
             static Q: u16;
         }
-        // SAFETY: the loader fills the qstr table before any code of the module runs.
-        $crate::Qstr(unsafe { $crate::__core::ptr::read(&raw const Q) } as usize)
+        // SAFETY: the loader fills the qstr table before any code of the module runs, so the
+        // entry is a qstr number of the running runtime.
+        #[allow(unused_unsafe)]
+        let q = unsafe { $crate::Qstr::from_raw($crate::__core::ptr::read(&raw const Q) as usize) };
+        q
     }};
 }
 
-/// Build an [`Error`] of the given kind with a formatted message:
-/// `py_err!(ValueError, "gain {} out of range", g)`.
+/// An [`Error`] of the given kind, its message formatted by the runtime (Python's `%`):
+/// `py_err!(ValueError, "gain %d out of range", g)`, `py_err!(TypeError, "wrong type")`.
+/// Arguments are anything [`IntoObj`] (ints, `&'static str`, [`Obj`]).
 #[macro_export]
 macro_rules! py_err {
-    ($kind:ident, $($fmt:tt)*) => {
-        $crate::Error::new($crate::ExcKind::$kind, format_args!($($fmt)*))
+    ($kind:ident, $fmt:literal) => {
+        $crate::Error::new($crate::ExcKind::$kind, $fmt)
+    };
+    ($kind:ident, $fmt:literal, $($arg:expr),+ $(,)?) => {
+        $crate::Error::format($crate::ExcKind::$kind, $fmt, &[$($crate::IntoObj::into_obj($arg)),+])
     };
 }
 
-/// Build an `OSError(errno, message)`: `os_err!(errno::EIO, "bus error at {:#x}", addr)`.
+/// An `OSError(errno, message)`: `os_err!(errno::EIO, "bus error at 0x%02x", addr)`.
 #[macro_export]
 macro_rules! os_err {
-    ($errno:expr, $($fmt:tt)*) => {
-        $crate::Error::os($errno, format_args!($($fmt)*))
+    ($errno:expr, $fmt:literal $(, $arg:expr)* $(,)?) => {
+        $crate::Error::os($errno, $fmt, &[$($crate::IntoObj::into_obj($arg)),*])
     };
 }
 
@@ -114,22 +125,11 @@ macro_rules! entry {
         #[no_mangle]
         pub unsafe extern "C" fn mpy_init(
             self_in: *mut $crate::sys::mp_abi_fun_bc_prefix_t,
-            n_args: usize,
-            n_kw: usize,
-            args: *const $crate::Obj,
+            _n_args: usize,
+            _n_kw: usize,
+            _args: *const $crate::Obj,
         ) -> $crate::Obj {
-            $crate::Entry::run(self_in, n_args, n_kw, args, $init)
+            $crate::Module::run(self_in, $init)
         }
     };
-}
-
-/// Conjure a value of a zero-sized `Fn` type (a fn item or a closure capturing nothing).
-///
-/// Lets a generic `extern "C"` wrapper call the Rust function it was instantiated for without
-/// any storage: the function is in the type.
-#[inline(always)]
-pub(crate) fn zst_fn<F: Copy>() -> F {
-    const { assert!(core::mem::size_of::<F>() == 0, "pass a fn item or a non-capturing closure") };
-    // SAFETY: F is zero-sized (checked at compile time) and Copy, so it has no invariants.
-    unsafe { core::mem::zeroed() }
 }

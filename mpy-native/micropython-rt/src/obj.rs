@@ -2,8 +2,10 @@
 use core::ffi::c_void;
 
 use crate::error::{Error, ExcKind, Result};
-use crate::protect::call as protect;
-use crate::{ft, qstr, sys};
+use crate::protect::{call, call_out};
+use crate::state::{builtin, Builtin};
+use crate::{ft, sys};
+use sys::*;
 
 /// A Python object (`mp_obj_t`): an opaque machine word. Copying it does not keep the object
 /// alive; keep objects reachable from Python (an instance field, a global) or on the stack
@@ -13,29 +15,66 @@ use crate::{ft, qstr, sys};
 /// [`Obj::from_raw`]).
 #[repr(transparent)]
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub struct Obj(pub(crate) sys::mp_obj_t);
+pub struct Obj(pub(crate) mp_obj_t);
 
-/// A qstr number (an interned string) as the runtime knows it; see [`qstr!`](crate::qstr).
+/// A qstr number (an interned string) of the running runtime; made by [`qstr!`](crate::qstr)
+/// (or, unsafely, [`Qstr::from_raw`]), so safe code cannot pass the runtime a number that is
+/// not a qstr.
 #[repr(transparent)]
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub struct Qstr(pub usize);
+pub struct Qstr(usize);
+
+impl Qstr {
+    /// Wrap a qstr number.
+    ///
+    /// # Safety
+    /// `q` must be a qstr number of the running runtime (e.g. read from the module's qstr
+    /// table, as [`qstr!`](crate::qstr) does, or handed over by the runtime).
+    #[inline(always)]
+    pub const unsafe fn from_raw(q: usize) -> Qstr {
+        Qstr(q)
+    }
+    /// The number.
+    #[inline(always)]
+    pub fn as_raw(self) -> usize {
+        self.0
+    }
+}
+
+/// Binary operators of [`Obj::binary_op`] (`mp_binary_op_t` numbers).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
+#[allow(missing_docs)]
+pub enum BinOp {
+    Less = 0,
+    More = 1,
+    Equal = 2,
+    Add = 27,
+    Subtract = 28,
+    Multiply = 29,
+    FloorDivide = 31,
+    TrueDivide = 32,
+    Modulo = 33,
+}
+
+const MP_PRINT_STREAM_WRITE: usize = MP_ABI_STREAM_OP_WRITE as usize;
 
 impl Obj {
     /// Wrap a word the runtime handed over (e.g. from a raw slot call).
     ///
     /// # Safety
     /// `raw` must be a valid object of the running runtime (or `MP_OBJ_NULL`, only compared).
-    pub unsafe fn from_raw(raw: sys::mp_obj_t) -> Obj {
+    pub unsafe fn from_raw(raw: mp_obj_t) -> Obj {
         Obj(raw)
     }
     /// The raw word, for slot calls and identity comparisons.
     #[inline]
-    pub fn as_raw(self) -> sys::mp_obj_t {
+    pub fn as_raw(self) -> mp_obj_t {
         self.0
     }
     /// `MP_OBJ_NULL`: "no object" (never a valid Python value).
     pub const NULL: Obj = Obj(core::ptr::null_mut());
-    pub(crate) const SENTINEL: Obj = Obj(sys::MP_ABI_OBJ_SENTINEL as usize as *mut c_void);
+    pub(crate) const SENTINEL: Obj = Obj(MP_ABI_OBJ_SENTINEL as usize as *mut c_void);
 
     /// `None`.
     #[inline]
@@ -50,15 +89,17 @@ impl Obj {
     /// An int (a small int, or a long int where it does not fit).
     #[inline]
     pub fn int(i: isize) -> Obj {
-        // SAFETY: native_to_obj with type INT cannot raise except MemoryError for a long int.
-        Obj(unsafe { ft().native_to_obj.unwrap_unchecked()(i as usize, sys::MP_ABI_NATIVE_TYPE_INT as _) })
+        // SAFETY: slot checked at import; raises only MemoryError for a long int.
+        Obj(unsafe { ft().native_to_obj.unwrap_unchecked()(i as usize, MP_ABI_NATIVE_TYPE_INT as _) })
     }
     /// An int from an unsigned value.
     #[inline]
     pub fn uint(u: usize) -> Obj {
-        Obj(unsafe { ft().native_to_obj.unwrap_unchecked()(u, sys::MP_ABI_NATIVE_TYPE_UINT as _) })
+        Obj(unsafe { ft().native_to_obj.unwrap_unchecked()(u, MP_ABI_NATIVE_TYPE_UINT as _) })
     }
     /// A float, in the port's own representation (boxed double on x64, immediate on ESP8266).
+    /// Passing a constant costs no float code; do arithmetic with [`binary_op`](Self::binary_op)
+    /// on ports without an FPU.
     #[inline]
     pub fn float(f: f64) -> Obj {
         Obj(unsafe { ft().obj_new_float_from_d.unwrap_unchecked()(f) })
@@ -71,18 +112,25 @@ impl Obj {
     pub fn bytes(b: &[u8]) -> Obj {
         Obj(unsafe { ft().obj_new_bytes.unwrap_unchecked()(b.as_ptr(), b.len()) })
     }
+    /// A new zeroed `bytearray` of `n` bytes (its memory belongs to the runtime: read and write
+    /// it through [`copy_to`](Self::copy_to)/[`copy_from`](Self::copy_from) or raw pointers,
+    /// never through a Rust reference held across a runtime call).
+    pub fn bytearray(n: usize) -> Result<Obj> {
+        builtin(Builtin::bytearray).call(&[Obj::int(n as isize)])
+    }
     /// A `bytearray` viewing `len` bytes at `ptr` without copying.
     ///
     /// # Safety
-    /// The memory must stay valid and not move while the bytearray is alive (e.g. a buffer
-    /// inside the instance that also holds the bytearray).
+    /// The memory must stay valid and not move while the bytearray is alive, and Rust must
+    /// not hold a reference to it across any runtime call (Python code can write through the
+    /// bytearray at any time).
     pub unsafe fn bytearray_by_ref(ptr: *mut u8, len: usize) -> Obj {
         Obj(ft().obj_new_bytearray_by_ref.unwrap_unchecked()(len, ptr.cast()))
     }
     /// The interned string `q` as a `str` object (no allocation).
     #[inline]
     pub fn qstr(q: Qstr) -> Obj {
-        Obj(unsafe { ft().native_to_obj.unwrap_unchecked()(q.0, sys::MP_ABI_NATIVE_TYPE_QSTR as _) })
+        Obj(unsafe { ft().native_to_obj.unwrap_unchecked()(q.0, MP_ABI_NATIVE_TYPE_QSTR as _) })
     }
     /// A new tuple holding `items`.
     pub fn tuple(items: &[Obj]) -> Obj {
@@ -108,123 +156,181 @@ impl Obj {
     pub fn is_null(self) -> bool {
         self.0.is_null()
     }
+    /// Is this a small int (tag bit 0 on every representation with native code)?
+    #[inline]
+    pub fn is_small_int(self) -> bool {
+        self.0 as usize & 1 == 1
+    }
 
     /// The value of an int or bool; `TypeError` otherwise. A long int (beyond the port's
     /// small ints: 62 bits on x64, 30 on the ESP8266) gives `OverflowError`: the runtime's
     /// conversion would silently truncate it.
     pub fn to_int(self) -> Result<isize> {
-        // Small ints carry tag bit 0 on every representation with native code (A and C); the
-        // runtime converts them exactly. Anything else that is an int is a long int.
-        if self.0 as usize & 1 == 0 && self.type_ptr() == int_type()? {
-            return Err(Error::new(ExcKind::OverflowError, format_args!("int too large for a native integer")));
+        if !self.is_small_int() && self.type_ptr() == builtin(Builtin::int).0 as *const _ {
+            return Err(Error::new(ExcKind::OverflowError, "int too large for a native integer"));
         }
-        protect(|| unsafe { ft().native_from_obj.unwrap_unchecked()(self.0, sys::MP_ABI_NATIVE_TYPE_INT as _) as isize })
+        Ok(call(sys::LUMEN_OP_FROM_OBJ, self.0 as usize, MP_ABI_NATIVE_TYPE_INT as usize, 0, 0)? as isize)
     }
-    /// The value of an int, float (or bool) as a double; `TypeError` otherwise.
+    /// The value of an int, float (or bool) as a double; `TypeError` otherwise. (On ports
+    /// without an FPU the double is only moved, not computed with.)
     pub fn to_float(self) -> Result<f64> {
-        protect(|| unsafe { ft().obj_get_float_to_d.unwrap_unchecked()(self.0) })
+        let mut out = [0usize; 2];
+        call_out(sys::LUMEN_OP_FLOAT_TO_D, self.0 as usize, 0, 0, 0, &mut out)?;
+        // SAFETY: the glue stored a double in the first 8 bytes of `out`.
+        Ok(unsafe { (out.as_ptr() as *const f64).read_unaligned() })
     }
     /// Truth value (`bool(self)`), which may call Python code.
     pub fn is_true(self) -> Result<bool> {
-        protect(|| unsafe { ft().obj_is_true.unwrap_unchecked()(self.0) })
+        Ok(call(sys::LUMEN_OP_IS_TRUE, self.0 as usize, 0, 0, 0)? & 0xFF != 0)
     }
     /// The object's type (`type(self)`), for identity comparisons with known types.
-    pub fn type_ptr(self) -> *const sys::mp_abi_type_t {
+    pub fn type_ptr(self) -> *const mp_abi_type_t {
         unsafe { ft().obj_get_type.unwrap_unchecked()(self.0) }
     }
     /// Is this exactly a `str`?
     pub fn is_str(self) -> bool {
         self.type_ptr() == ft().type_str
     }
+    /// Is this exactly of the builtin type `t` (e.g. `Builtin::bytes`)?
+    pub fn is_type(self, t: Builtin) -> bool {
+        self.type_ptr() == builtin(t).0 as *const _
+    }
 
-    /// Read access to the bytes of a buffer object (bytes, bytearray, str, memoryview, array).
-    pub fn buffer(&self) -> Result<&[u8]> {
-        let info = self.buffer_info(sys::MP_ABI_BUFFER_READ)?;
-        // SAFETY: the runtime describes `len` readable bytes at `buf`, alive while `self` is.
-        Ok(unsafe { slice_or_empty(info.buf as *const u8, info.len) })
+    /// `self <op> other`, computed by the runtime (e.g. `Obj::int(a).binary_op(TrueDivide,
+    /// Obj::int(b))` is the float `a / b`, correctly rounded where the port's float holds a
+    /// and b exactly).
+    pub fn binary_op(self, op: BinOp, other: Obj) -> Result<Obj> {
+        Ok(Obj(call(sys::LUMEN_OP_BINARY_OP, op as usize, self.0 as usize, other.0 as usize, 0)? as _))
+    }
+
+    /// The bytes of an immutable buffer object (`bytes` or `str`, exactly those types): safe,
+    /// because nothing can change or free them while `self` is alive. `TypeError` otherwise.
+    pub fn bytes_ref(&self) -> Result<&[u8]> {
+        if !(self.is_str() || self.is_type(Builtin::bytes)) {
+            return Err(Error::new(ExcKind::TypeError, "expected str or bytes"));
+        }
+        // SAFETY: immutable types: the data lives as long as the object.
+        unsafe { self.buffer() }
+    }
+    /// Read access to the bytes of any buffer object (bytes, bytearray, str, memoryview, array).
+    ///
+    /// # Safety
+    /// The slice must not be used after any runtime call that could run Python code, and never
+    /// across one: Python code can resize or write a mutable buffer (a `bytearray`) at any time,
+    /// which frees or changes the memory behind the slice. Use [`bytes_ref`](Self::bytes_ref)
+    /// for immutable objects and [`copy_to`](Self::copy_to) for the rest.
+    pub unsafe fn buffer(&self) -> Result<&[u8]> {
+        let info = self.buffer_info(MP_ABI_BUFFER_READ)?;
+        if info.buf.is_null() || info.len == 0 {
+            return Ok(&[]);
+        }
+        Ok(core::slice::from_raw_parts(info.buf as *const u8, info.len))
     }
     /// Write access to a mutable buffer object (bytearray, array, memoryview).
     ///
     /// # Safety
-    /// No other reference to the same memory (from another `buffer`/`buffer_mut` of this or
-    /// another object viewing it) may be used while the returned slice lives, and Python code
-    /// must not resize the object meanwhile: the runtime cannot track Rust borrows.
+    /// As [`buffer`](Self::buffer), and no other reference to the same memory may be used while
+    /// the returned slice lives.
     pub unsafe fn buffer_mut(&self) -> Result<&mut [u8]> {
-        let info = self.buffer_info(sys::MP_ABI_BUFFER_WRITE)?;
-        if info.buf.is_null() {
+        let info = self.buffer_info(MP_ABI_BUFFER_WRITE)?;
+        if info.buf.is_null() || info.len == 0 {
             return Ok(&mut []);
         }
-        Ok(unsafe { core::slice::from_raw_parts_mut(info.buf as *mut u8, info.len) })
+        Ok(core::slice::from_raw_parts_mut(info.buf as *mut u8, info.len))
     }
-    fn buffer_info(&self, flags: u32) -> Result<sys::mp_abi_buffer_info_t> {
-        let mut info = sys::mp_abi_buffer_info_t::default();
-        let ok = unsafe { ft().get_buffer.unwrap_unchecked()(self.0, &mut info, flags as _) };
-        if ok {
+    /// The start and length of a buffer object's memory (write access if `write`), for raw
+    /// pointer use: valid until the next runtime call that can run Python code.
+    pub fn buffer_raw(&self, write: bool) -> Result<(*mut u8, usize)> {
+        let info = self.buffer_info(if write { MP_ABI_BUFFER_WRITE } else { MP_ABI_BUFFER_READ })?;
+        Ok((info.buf as *mut u8, info.len))
+    }
+    /// Copy `buf[at..at + out.len()]` of a buffer object into `out`; `ValueError` if it is
+    /// shorter.
+    pub fn copy_to(&self, at: usize, out: &mut [u8]) -> Result<()> {
+        let (p, len) = self.buffer_raw(false)?;
+        if at > len || len - at < out.len() {
+            return Err(Error::new(ExcKind::ValueError, "buffer too short"));
+        }
+        // SAFETY: in bounds (checked); no runtime call between getting and using the pointer.
+        unsafe { core::ptr::copy_nonoverlapping(p.add(at), out.as_mut_ptr(), out.len()) };
+        Ok(())
+    }
+    /// Copy `data` into a mutable buffer object at `at`; `ValueError` if it does not fit.
+    pub fn copy_from(&self, at: usize, data: &[u8]) -> Result<()> {
+        let (p, len) = self.buffer_raw(true)?;
+        if at > len || len - at < data.len() {
+            return Err(Error::new(ExcKind::ValueError, "buffer too short"));
+        }
+        // SAFETY: in bounds (checked); no runtime call between getting and using the pointer.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), p.add(at), data.len()) };
+        Ok(())
+    }
+    /// Length of a buffer object.
+    pub fn buffer_len(&self) -> Result<usize> {
+        Ok(self.buffer_raw(false)?.1)
+    }
+    fn buffer_info(&self, flags: u32) -> Result<mp_abi_buffer_info_t> {
+        let mut info = mp_abi_buffer_info_t::default();
+        if unsafe { ft().get_buffer.unwrap_unchecked()(self.0, &mut info, flags as _) } {
             Ok(info)
-        } else if flags & sys::MP_ABI_BUFFER_WRITE != 0 {
-            Err(Error::new(ExcKind::TypeError, format_args!("object with a writable buffer required")))
+        } else if flags & MP_ABI_BUFFER_WRITE != 0 {
+            Err(Error::new(ExcKind::TypeError, "object with a writable buffer required"))
         } else {
-            Err(Error::new(ExcKind::TypeError, format_args!("object with buffer protocol required")))
+            Err(Error::new(ExcKind::TypeError, "object with buffer protocol required"))
         }
     }
-    /// The text of a `str` object.
+    /// The text of a `str` object (str objects hold valid UTF-8).
     pub fn str_ref(&self) -> Result<&str> {
         if !self.is_str() {
-            return Err(Error::new(ExcKind::TypeError, format_args!("expected a str")));
+            return Err(Error::new(ExcKind::TypeError, "expected a str"));
         }
-        // A str's buffer is its UTF-8 bytes.
-        core::str::from_utf8(self.buffer()?).map_err(|_| Error::new(ExcKind::ValueError, format_args!("invalid UTF-8 in str")))
+        // SAFETY: a str is immutable and holds its UTF-8 bytes.
+        core::str::from_utf8(unsafe { self.buffer()? }).map_err(|_| Error::new(ExcKind::ValueError, "invalid UTF-8 in str"))
     }
 
     /// `self.<attr>`.
     pub fn attr(self, attr: Qstr) -> Result<Obj> {
-        protect(|| Obj(unsafe { ft().load_attr.unwrap_unchecked()(self.0, attr.0) }))
+        Ok(Obj(call(sys::LUMEN_OP_LOAD_ATTR, self.0 as usize, attr.0, 0, 0)? as _))
     }
     /// `self.<attr> = value`.
     pub fn set_attr(self, attr: Qstr, value: Obj) -> Result<()> {
-        protect(|| unsafe { ft().store_attr.unwrap_unchecked()(self.0, attr.0, value.0) })
+        call(sys::LUMEN_OP_STORE_ATTR, self.0 as usize, attr.0, value.0 as usize, 0).map(drop)
     }
     /// `self[index]`.
     pub fn get_item(self, index: Obj) -> Result<Obj> {
-        protect(|| Obj(unsafe { ft().obj_subscr.unwrap_unchecked()(self.0, index.0, Obj::SENTINEL.0) }))
+        Ok(Obj(call(sys::LUMEN_OP_SUBSCR, self.0 as usize, index.0 as usize, Obj::SENTINEL.0 as usize, 0)? as _))
     }
     /// `self[index] = value`.
     pub fn set_item(self, index: Obj, value: Obj) -> Result<()> {
-        protect(|| unsafe {
-            ft().obj_subscr.unwrap_unchecked()(self.0, index.0, value.0);
-        })
+        call(sys::LUMEN_OP_SUBSCR, self.0 as usize, index.0 as usize, value.0 as usize, 0).map(drop)
     }
     /// Unpack a sequence of exactly `N` items (`a, b, c = self`); `ValueError`/`TypeError`
     /// otherwise.
     pub fn unpack<const N: usize>(self) -> Result<[Obj; N]> {
         let mut items = [Obj::NULL; N];
-        protect(|| unsafe { ft().unpack_sequence.unwrap_unchecked()(self.0, N, items.as_mut_ptr().cast()) })?;
+        call(sys::LUMEN_OP_UNPACK, self.0 as usize, N, items.as_mut_ptr() as usize, 0)?;
         // unpack_sequence stores the items in reverse order (as the VM pushes them).
         items.reverse();
         Ok(items)
     }
     /// `self.append(item)` for a list.
     pub fn list_append(self, item: Obj) -> Result<()> {
-        protect(|| unsafe {
-            ft().list_append.unwrap_unchecked()(self.0, item.0);
-        })
+        call(sys::LUMEN_OP_LIST_APPEND, self.0 as usize, item.0 as usize, 0, 0).map(drop)
     }
     /// `self[key] = value` for a dict.
     pub fn dict_store(self, key: Obj, value: Obj) -> Result<()> {
-        protect(|| unsafe {
-            ft().dict_store.unwrap_unchecked()(self.0, key.0, value.0);
-        })
+        call(sys::LUMEN_OP_DICT_STORE, self.0 as usize, key.0 as usize, value.0 as usize, 0).map(drop)
     }
 
     /// Call `self(*args)`.
     pub fn call(self, args: &[Obj]) -> Result<Obj> {
-        protect(|| Obj(unsafe { ft().call_function_n_kw.unwrap_unchecked()(self.0, args.len(), args.as_ptr().cast()) }))
+        Ok(Obj(call(sys::LUMEN_OP_CALL, self.0 as usize, args.len(), args.as_ptr() as usize, 0)? as _))
     }
-    /// Call `self(*args, **kw)`, `kw` as (name, value) pairs.
+    /// Call `self(*args, **kw)`, `kw` as (name, value) pairs (at most 12 words in all).
     pub fn call_kw(self, args: &[Obj], kw: &[(Qstr, Obj)]) -> Result<Obj> {
         const MAX: usize = 12;
         if args.len() + 2 * kw.len() > MAX {
-            return Err(Error::new(ExcKind::ValueError, format_args!("too many arguments for a native call")));
+            return Err(Error::new(ExcKind::ValueError, "too many arguments for a native call"));
         }
         let mut all = [Obj::NULL; MAX];
         all[..args.len()].copy_from_slice(args);
@@ -233,21 +339,18 @@ impl Obj {
             all[args.len() + 2 * i + 1] = *v;
         }
         let n = args.len() | (kw.len() << 8);
-        protect(|| Obj(unsafe { ft().call_function_n_kw.unwrap_unchecked()(self.0, n, all.as_ptr().cast()) }))
+        Ok(Obj(call(sys::LUMEN_OP_CALL, self.0 as usize, n, all.as_ptr() as usize, 0)? as _))
     }
     /// Call the method `self.<name>(*args)` (up to 6 arguments), without creating a bound method.
     pub fn call_method(self, name: Qstr, args: &[Obj]) -> Result<Obj> {
         const MAX: usize = 6;
         if args.len() > MAX {
-            return Err(Error::new(ExcKind::ValueError, format_args!("too many arguments for a native method call")));
+            return Err(Error::new(ExcKind::ValueError, "too many arguments for a native method call"));
         }
+        // frame = [method, self or NULL, args...]: call_method_n_kw drops the NULL self.
         let mut frame = [Obj::NULL; MAX + 2];
         frame[2..2 + args.len()].copy_from_slice(args);
-        protect(|| unsafe {
-            // frame = [method, self or NULL, args...]: call_method_n_kw drops the NULL self.
-            ft().load_method.unwrap_unchecked()(self.0, name.0, frame.as_mut_ptr().cast());
-            Obj(ft().call_method_n_kw.unwrap_unchecked()(args.len(), 0, frame.as_ptr().cast()))
-        })
+        Ok(Obj(call(sys::LUMEN_OP_CALL_METHOD, self.0 as usize, name.0, args.len(), frame.as_mut_ptr() as usize)? as _))
     }
     /// Does `self` have the method/attribute `name`? (Never raises.)
     pub fn has_method(self, name: Qstr) -> bool {
@@ -255,36 +358,57 @@ impl Obj {
         unsafe { ft().load_method_maybe.unwrap_unchecked()(self.0, name.0, dest.as_mut_ptr().cast()) };
         !dest[0].is_null()
     }
-    /// The stream protocol of `self` if it implements it natively (a socket, a file), for
-    /// writing without a method call.
-    pub fn stream(self) -> Option<&'static sys::mp_abi_stream_p_t> {
-        protect(|| unsafe { ft().get_stream_raise.unwrap_unchecked()(self.0, sys::MP_ABI_STREAM_OP_WRITE as _) })
-            .ok()
-            .and_then(|p| unsafe { p.as_ref() })
+    /// The stream protocol of `self` if it implements it natively (a socket, a file).
+    pub fn stream(self) -> Option<Stream> {
+        let p = call(sys::LUMEN_OP_GET_STREAM, self.0 as usize, MP_PRINT_STREAM_WRITE, 0, 0).ok()?;
+        // SAFETY: the runtime returns a pointer to a static stream protocol (or raised).
+        let p = unsafe { (p as *const mp_abi_stream_p_t).as_ref()? };
+        Some(Stream { obj: self, p })
     }
 }
 
-#[inline]
-unsafe fn slice_or_empty<'a>(p: *const u8, len: usize) -> &'a [u8] {
-    if p.is_null() || len == 0 {
-        &[]
-    } else {
-        core::slice::from_raw_parts(p, len)
+/// An object's native stream protocol (`read`/`write`/`ioctl` in C, no method calls).
+#[derive(Copy, Clone)]
+pub struct Stream {
+    obj: Obj,
+    p: &'static mp_abi_stream_p_t,
+}
+
+impl Stream {
+    /// Does the protocol have read, write and ioctl?
+    pub fn is_full(&self) -> bool {
+        self.p.read.is_some() && self.p.write.is_some() && self.p.ioctl.is_some()
     }
-}
-
-fn int_type() -> Result<*const sys::mp_abi_type_t> {
-    Ok(global(qstr!("int"))?.0 as *const sys::mp_abi_type_t)
-}
-
-/// Look up a builtin or global by name (`load_global`), e.g. `global(qstr!("OSError"))`.
-pub fn global(name: Qstr) -> Result<Obj> {
-    protect(|| Obj(unsafe { ft().load_global.unwrap_unchecked()(name.0) }))
+    fn op(&self, op: u32, present: bool, c: usize, d: usize) -> Result<core::result::Result<usize, i32>> {
+        if !present {
+            return Ok(Err(crate::errno::EINVAL));
+        }
+        let mut out = [0usize; 2];
+        call_out(op, self.p as *const _ as usize, self.obj.0 as usize, c, d, &mut out)?;
+        Ok(if out[0] == usize::MAX { Err(out[1] as i32) } else { Ok(out[0]) })
+    }
+    /// `read` into `buf..buf+n`: `Ok(Ok(count))`, `Ok(Err(errno))`, or an exception.
+    ///
+    /// # Safety
+    /// `buf` must be valid for `n` bytes of writes, and not be memory Rust holds a reference to.
+    pub unsafe fn read(&self, buf: *mut u8, n: usize) -> Result<core::result::Result<usize, i32>> {
+        self.op(sys::LUMEN_OP_STREAM_READ, self.p.read.is_some(), buf as usize, n)
+    }
+    /// `write` from `buf..buf+n`.
+    ///
+    /// # Safety
+    /// `buf` must be valid for `n` bytes of reads.
+    pub unsafe fn write(&self, buf: *const u8, n: usize) -> Result<core::result::Result<usize, i32>> {
+        self.op(sys::LUMEN_OP_STREAM_WRITE, self.p.write.is_some(), buf as usize, n)
+    }
+    /// `ioctl(request, arg)`.
+    pub fn ioctl(&self, request: usize, arg: usize) -> Result<core::result::Result<usize, i32>> {
+        self.op(sys::LUMEN_OP_STREAM_IOCTL, self.p.ioctl.is_some(), request, arg)
+    }
 }
 
 /// `import name` (absolute import), returning the module.
 pub fn import(name: Qstr) -> Result<Obj> {
-    protect(|| unsafe {
-        Obj(ft().import_name.unwrap_unchecked()(name.0, ft().const_none, Obj::int(0).0))
-    })
+    Ok(Obj(call(sys::LUMEN_OP_IMPORT, name.0, Obj::int(0).0 as usize, 0, 0)? as _))
 }
+

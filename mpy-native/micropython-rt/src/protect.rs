@@ -1,52 +1,68 @@
 //! Turning Python exceptions raised inside runtime calls into `Result`s.
+//!
+//! Two C functions in micropython-sys's glue do the `nlr_push` (which returns twice, like
+//! setjmp, and which Rust cannot express): `lumen_mp_call` makes one runtime call chosen by an
+//! op code (every runtime call of this crate goes through it, one function for all), and
+//! `lumen_mp_protect` runs a callback (the dispatcher, and [`protect`] through one shared
+//! `dyn FnMut` trampoline: no trampoline per closure).
 use core::ffi::c_void;
-use core::mem::MaybeUninit;
 
 use crate::error::{Error, Result};
 use crate::obj::Obj;
 use crate::sys;
 
-struct Ctx<F, R> {
-    f: Option<F>,
-    out: MaybeUninit<R>,
+/// `lumen_mp_call(op, a, b, c, d)`: the result word, or the exception it raised.
+#[inline(never)]
+pub(crate) fn call(op: u32, a: usize, b: usize, c: usize, d: usize) -> Result<usize> {
+    let mut out = [0usize; 2];
+    call_out(op, a, b, c, d, &mut out)?;
+    Ok(out[0])
 }
 
-extern "C" fn trampoline<F: FnOnce() -> R, R>(ctx: *mut c_void) -> sys::mp_obj_t {
-    // SAFETY: `ctx` is the `Ctx` that `protect` passed in, used once.
-    let ctx = unsafe { &mut *(ctx as *mut Ctx<F, R>) };
-    // Take the closure first: if it raises, nothing of it is left to drop in this frame.
-    let f = unsafe { ctx.f.take().unwrap_unchecked() };
-    ctx.out.write(f());
+/// As [`call`], with the whole output block (stream calls put the errno in `out[1]`).
+#[inline(never)]
+pub(crate) fn call_out(op: u32, a: usize, b: usize, c: usize, d: usize, out: &mut [usize; 2]) -> Result<()> {
+    // SAFETY: each op calls its slot with the slot's own signature (see the header); the
+    // pointers passed in a..d come from this crate and are valid for the call.
+    let raised = unsafe { sys::lumen_mp_call(op, a, b, c, d, out.as_mut_ptr()) };
+    if raised == 0 {
+        Ok(())
+    } else {
+        Err(Error::from_exception(Obj(out[0] as sys::mp_obj_t)))
+    }
+}
+
+extern "C" fn dyn_trampoline(ctx: *mut c_void) -> sys::mp_obj_t {
+    // SAFETY: `ctx` is the `&mut dyn FnMut()` that `protect_dyn` passed in.
+    let f = unsafe { &mut *(ctx as *mut &mut dyn FnMut()) };
+    f();
     core::ptr::null_mut()
 }
 
-/// Run `f` (which calls into the runtime) and catch a Python exception it raises.
-///
-/// The catch is `lumen_mp_protect` in C (`nlr_push` returns twice, which Rust cannot express).
+/// Run `f` under `nlr_push`; `Err` with the exception if it raised.
+pub(crate) fn protect_dyn(mut f: &mut dyn FnMut()) -> Result<()> {
+    let mut exc: sys::mp_obj_t = core::ptr::null_mut();
+    // SAFETY: the trampoline matches `mp_abi_protected_fn` and `f` outlives the call.
+    let raised = unsafe {
+        sys::lumen_mp_protect(Some(dyn_trampoline), (&mut f as *mut &mut dyn FnMut()).cast(), &mut exc)
+    };
+    if raised == 0 {
+        Ok(())
+    } else {
+        Err(Error::from_exception(Obj(exc)))
+    }
+}
+
+/// Run `f` (which calls into the runtime, e.g. a raw slot of [`sys`](crate::sys)) and catch a
+/// Python exception it raises.
 ///
 /// # Safety
 /// If `f` raises, the non-local jump skips `f`'s frames without running destructors: `f` must
-/// not own or create values whose destructors matter (the closure is taken out of its slot
-/// before it runs, so what it captured by value is already moved into those frames). Every
-/// safe method of [`Obj`] uses this with closures that only call the runtime.
-#[inline]
+/// not own or create values whose destructors matter.
 pub unsafe fn protect<R, F: FnOnce() -> R>(f: F) -> Result<R> {
-    call(f)
-}
-
-/// The crate's own uses: each closure only calls one runtime function on copied words.
-#[inline]
-pub(crate) fn call<R, F: FnOnce() -> R>(f: F) -> Result<R> {
-    let mut ctx = Ctx { f: Some(f), out: MaybeUninit::<R>::uninit() };
-    let mut exc: sys::mp_obj_t = core::ptr::null_mut();
-    // SAFETY: the trampoline matches `mp_abi_protected_fn` and `ctx` outlives the call.
-    let raised = unsafe {
-        sys::lumen_mp_protect(Some(trampoline::<F, R>), (&mut ctx as *mut Ctx<F, R>).cast(), &mut exc)
-    };
-    if raised == 0 {
-        // SAFETY: the trampoline ran to completion and wrote `out`.
-        Ok(unsafe { ctx.out.assume_init() })
-    } else {
-        Err(Error::Py(Obj(exc)))
-    }
+    let mut f = Some(f);
+    let mut out = None;
+    protect_dyn(&mut || out = f.take().map(|f| f()))?;
+    // SAFETY: protect_dyn returned Ok, so the closure ran to completion and stored `out`.
+    Ok(unsafe { out.unwrap_unchecked() })
 }

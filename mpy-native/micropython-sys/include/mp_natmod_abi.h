@@ -257,4 +257,34 @@ extern const mp_fun_table_t mp_fun_table;
 typedef mp_obj_t (*mp_abi_protected_fn)(void *ctx);
 int lumen_mp_protect(mp_abi_protected_fn fn, void *ctx, mp_obj_t *out);
 
+/*
+ * C glue: one runtime call, chosen by `op`, with word arguments a..d, under nlr_push. Returns 0
+ * and stores the call's result word in *out (a double for LUMEN_OP_FLOAT_TO_D: `out` then points
+ * at 8 bytes), or returns 1 and stores the raised exception object in *out. Every call is made
+ * with the slot's own C signature, so no function is called through a mismatched type.
+ */
+enum lumen_mp_op {
+    LUMEN_OP_LOAD_ATTR = 0,       /* load_attr(a, qstr b) */
+    LUMEN_OP_STORE_ATTR = 1,      /* store_attr(a, qstr b, c) */
+    LUMEN_OP_SUBSCR = 2,          /* obj_subscr(a, b, c) */
+    LUMEN_OP_CALL = 3,            /* call_function_n_kw(a, b = n | n_kw << 8, (mp_obj_t *)c) */
+    LUMEN_OP_CALL_METHOD = 4,     /* load_method(a, qstr b, frame = (mp_obj_t *)d); call_method_n_kw(c, 0, frame) */
+    LUMEN_OP_UNPACK = 5,          /* unpack_sequence(a, b, (mp_obj_t *)c) */
+    LUMEN_OP_LIST_APPEND = 6,     /* list_append(a, b) */
+    LUMEN_OP_DICT_STORE = 7,      /* dict_store(a, b, c) */
+    LUMEN_OP_BINARY_OP = 8,       /* binary_op(a, b, c) */
+    LUMEN_OP_IS_TRUE = 9,         /* obj_is_true(a) */
+    LUMEN_OP_FROM_OBJ = 10,       /* native_from_obj(a, b) */
+    LUMEN_OP_LOAD_GLOBAL = 11,    /* load_global(qstr a) */
+    LUMEN_OP_IMPORT = 12,         /* import_name(qstr a, None, 0 (level; b is the small int 0)) */
+    LUMEN_OP_STREAM_READ = 13,    /* ((stream_p *)a)->read(b, (void *)c, d, &errcode): out = result, errcode in *(int *)(out + 1) */
+    LUMEN_OP_STREAM_WRITE = 14,   /* ((stream_p *)a)->write(b, (void *)c, d, &errcode) */
+    LUMEN_OP_STREAM_IOCTL = 15,   /* ((stream_p *)a)->ioctl(b, c, d, &errcode) */
+    LUMEN_OP_PRINT = 16,          /* print object b with kind c to (mp_abi_print_t *)a, as mp_obj_print_helper */
+    LUMEN_OP_GET_STREAM = 17,     /* get_stream_raise(a, b) */
+    LUMEN_OP_FLOAT_TO_D = 18,     /* obj_get_float_to_d(a), stored as a double */
+    LUMEN_OP_NEW_STR = 19,        /* obj_new_str((const char *)a, b) */
+};
+int lumen_mp_call(unsigned op, uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d, uintptr_t *out);
+
 #endif

@@ -89,6 +89,11 @@ impl<I2C> Tsl2591<I2C> {
         self.i2c
     }
 
+    /// The bus, borrowed.
+    pub fn i2c(&self) -> &I2C {
+        &self.i2c
+    }
+
     /// The I²C address in use.
     pub fn address(&self) -> u8 {
         self.address

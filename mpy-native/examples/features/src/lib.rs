@@ -4,84 +4,139 @@
 //! Build: `make` (gives `build/x64/features.mpy`); try: `import features` in `micropython`.
 //! `test_features.py` next to this crate is the test the Makefile runs in the real runtime.
 //!
-//! Shows: functions of 0-3 and variable arguments; ints (small and big), floats, bool/None,
-//! str/bytes/bytearray buffers, tuples and lists; calling methods of Python objects; importing
-//! a module; raising ValueError/TypeError/OSError(errno); catching an exception raised by
-//! Python code called from Rust and re-raising it with context; a panic becoming a
+//! Shows: functions with fixed and variable arguments; ints (small and big), floats (and float
+//! maths done by the runtime: `binary_op`), bool/None, str/bytes/bytearray buffers (safe
+//! immutable views, copies, an unsafe view), tuples, lists and dicts; calling functions and
+//! methods of Python objects, with keywords; importing a module; builtins resolved at import;
+//! raising ValueError/TypeError/OSError(errno) with messages formatted by the runtime; catching
+//! an exception raised by Python code called from Rust and re-raising it with context; printing
+//! objects into a buffer of ours (`str`, `repr`, JSON) and to the console; a panic becoming a
 //! RuntimeError; a class with a constructor (positional and keyword args), methods, read-only
-//! and writable attributes and a class constant.
+//! and writable attributes and a class constant; `protect` around a raw slot call.
 #![no_std]
 
 use micropython_rt::{
-    errno, import, os_err, py_err, qstr, Args, Class, Error, ExcKind, Module, Obj, Qstr, Result,
+    builtin, errno, import, os_err, print, protect, py_err, qstr, sys, Args, BinOp, Builtin, Class, Error,
+    ExcKind, Module, Obj, PrintKind, Printer, Qstr, Result,
 };
 
 micropython_rt::entry!(init);
 
 fn init(m: &Module) -> Result<()> {
-    m.fn0(qstr!("version"), || Ok(Obj::str(env!("CARGO_PKG_VERSION"))))?;
-    m.fn1(qstr!("double"), |x| Ok(Obj::int(x.to_int()?.checked_mul(2).ok_or_else(|| py_err!(OverflowError, "too big"))?)))?;
-    m.fn2(qstr!("add_floats"), |a, b| Ok(Obj::float(a.to_float()? + b.to_float()?)))?;
-    m.fn3(qstr!("clamp"), clamp)?;
-    m.fn_var(qstr!("sum_all"), 0, 16, |args| {
+    m.func(qstr!("version"), 0, 0, |_| Ok(Obj::str(env!("CARGO_PKG_VERSION"))));
+    m.func(qstr!("double"), 1, 1, |a| {
+        Ok(Obj::int(a[0].to_int()?.checked_mul(2).ok_or_else(|| py_err!(OverflowError, "too big"))?))
+    });
+    m.func(qstr!("add_floats"), 2, 2, |a| a[0].binary_op(BinOp::Add, a[1]));
+    m.func(qstr!("ratio"), 2, 2, |a| {
+        // Two ints divided by the runtime: a float with no float code in the module.
+        Obj::int(a[0].to_int()?).binary_op(BinOp::TrueDivide, Obj::int(a[1].to_int()?))
+    });
+    m.func(qstr!("clamp"), 3, 3, clamp);
+    m.func(qstr!("sum_all"), 0, 16, |a| {
         let mut total = 0isize;
-        for a in args {
-            total += a.to_int()?;
+        for x in a.iter() {
+            total += x.to_int()?;
         }
         Ok(Obj::int(total))
-    })?;
-    m.fn1(qstr!("negate"), |b| Ok(Obj::bool(!b.is_true()?)))?;
-    m.fn1(qstr!("is_none"), |x| Ok(Obj::bool(x.is_none())))?;
-    m.fn1(qstr!("checksum"), |buf| Ok(Obj::int(buf.buffer()?.iter().map(|b| *b as isize).sum())))?;
-    m.fn2(qstr!("fill"), |buf, v| {
-        let v = u8::try_from(v.to_int()?).map_err(|_| py_err!(ValueError, "fill value must be 0..255"))?;
-        // SAFETY: the caller's buffer; no other Rust view of it is alive while we fill it.
-        unsafe { buf.buffer_mut() }?.fill(v);
+    });
+    m.func(qstr!("negate"), 1, 1, |a| Ok(Obj::bool(!a[0].is_true()?)));
+    m.func(qstr!("is_none"), 1, 1, |a| Ok(Obj::bool(a[0].is_none())));
+    // A safe view of an immutable buffer (bytes, str).
+    m.func(qstr!("checksum"), 1, 1, |a| Ok(Obj::int(a[0].bytes_ref()?.iter().map(|b| *b as isize).sum())));
+    // Any buffer (bytearray too), read through a copy.
+    m.func(qstr!("first_byte"), 1, 1, |a| {
+        let mut b = [0u8; 1];
+        a[0].copy_to(0, &mut b)?;
+        Ok(Obj::int(b[0] as isize))
+    });
+    m.func(qstr!("fill"), 2, 2, |a| {
+        let v = u8::try_from(a[1].to_int()?).map_err(|_| py_err!(ValueError, "fill value must be 0..255"))?;
+        // SAFETY: no runtime call while the slice is alive.
+        unsafe { a[0].buffer_mut() }?.fill(v);
         Ok(Obj::none())
-    })?;
-    m.fn1(qstr!("greet"), |name| {
+    });
+    m.func(qstr!("greet"), 1, 1, |a| {
         let mut buf = [0u8; 64];
-        let text = concat_into(&mut buf, &["hello, ", name.str_ref()?, "!"])?;
-        Ok(Obj::str(text))
-    })?;
-    m.fn1(qstr!("to_bytes"), |s| Ok(Obj::bytes(s.str_ref()?.as_bytes())))?;
-    m.fn2(qstr!("pair"), |a, b| Ok(Obj::tuple(&[a, b])))?;
-    m.fn1(qstr!("range_list"), |n| {
-        let n = n.to_int()?;
+        let n = concat_into(&mut buf, &[b"hello, ", a[0].str_ref()?.as_bytes(), b"!"])?;
+        // SAFETY: concatenated from UTF-8 strings.
+        Ok(Obj::str(unsafe { core::str::from_utf8_unchecked(&buf[..n]) }))
+    });
+    m.func(qstr!("to_bytes"), 1, 1, |a| Ok(Obj::bytes(a[0].str_ref()?.as_bytes())));
+    m.func(qstr!("pair"), 2, 2, |a| Ok(Obj::tuple(&[a[0], a[1]])));
+    m.func(qstr!("range_list"), 1, 1, |a| {
+        let n = a[0].to_int()?;
         let list = Obj::list(&[]);
         for i in 0..n {
             list.list_append(Obj::int(i))?;
         }
         Ok(list)
-    })?;
-    m.fn1(qstr!("unpack3"), |t| {
-        let [a, b, c] = t.unpack::<3>()?;
-        Ok(Obj::tuple(&[c, b, a]))
-    })?;
+    });
+    m.func(qstr!("mapping"), 2, 2, |a| {
+        let d = Obj::dict();
+        d.dict_store(a[0], a[1])?;
+        Ok(d)
+    });
+    m.func(qstr!("unpack3"), 1, 1, |a| {
+        let [x, y, z] = a[0].unpack::<3>()?;
+        Ok(Obj::tuple(&[z, y, x]))
+    });
+    // Printing with the runtime's machinery into a buffer of ours: (str, repr, json) of x.
+    m.func(qstr!("texts"), 1, 1, |a| {
+        let mut out = [Obj::NULL; 3];
+        for (i, kind) in [PrintKind::Str, PrintKind::Repr, PrintKind::Json].into_iter().enumerate() {
+            let mut buf = [0u8; 96];
+            // SAFETY: our stack buffer, not referenced while printing.
+            let mut p = unsafe { Printer::new(buf.as_mut_ptr(), buf.len()) };
+            p.print(a[0], kind)?;
+            if !p.fits() {
+                return Err(py_err!(ValueError, "text longer than %d bytes", buf.len()));
+            }
+            let n = p.len();
+            out[i] = Obj::str(core::str::from_utf8(&buf[..n]).map_err(|_| py_err!(ValueError, "not UTF-8"))?);
+        }
+        Ok(Obj::tuple(&out))
+    });
+    m.func(qstr!("say"), 1, 1, |a| {
+        print("features says %s", &[a[0]])?;
+        Ok(Obj::none())
+    });
     // Calling a method of a Python object: s.upper()
-    m.fn1(qstr!("upper"), |s| s.call_method(qstr!("upper"), &[]))?;
+    m.func(qstr!("upper"), 1, 1, |a| a[0].call_method(qstr!("upper"), &[]));
+    // Calling with keywords: f(x, key=value)
+    m.func(qstr!("call_kw"), 3, 3, |a| a[0].call_kw(&[a[1]], &[(qstr!("key"), a[2])]));
     // Importing a module and using it: math.sqrt(x)
-    m.fn1(qstr!("sqrt"), |x| import(qstr!("math"))?.attr(qstr!("sqrt"))?.call(&[x]))?;
+    m.func(qstr!("sqrt"), 1, 1, |a| import(qstr!("math"))?.attr(qstr!("sqrt"))?.call(&[a[0]]));
+    // Builtins resolved at import: a user's global `int` cannot change this.
+    m.func(qstr!("int_type"), 0, 0, |_| Ok(builtin(Builtin::int)));
     // Raising
-    m.fn1(qstr!("raise_value_error"), |x| Err(py_err!(ValueError, "bad value {}", x.to_int()?)))?;
-    m.fn1(qstr!("raise_os_error"), |e| Err(os_err!(e.to_int()? as i32, "device said no")))?;
-    m.fn0(qstr!("raise_type_error"), || Err(py_err!(TypeError, "wrong type")))?;
+    m.func(qstr!("raise_value_error"), 1, 1, |a| Err(py_err!(ValueError, "bad value %d", a[0].to_int()?)));
+    m.func(qstr!("raise_os_error"), 1, 1, |a| Err(os_err!(a[0].to_int()? as i32, "device said no")));
+    m.func(qstr!("raise_type_error"), 0, 0, |_| Err(py_err!(TypeError, "wrong type")));
     // Calling Python code that raises: catch it in Rust, then re-raise with context.
-    m.fn1(qstr!("call_with_context"), |f| f.call(&[]).map_err(|e| e.context(format_args!("while calling back"))))?;
+    m.func(qstr!("call_with_context"), 1, 1, |a| a[0].call(&[]).map_err(|e| e.context("while calling back", &[])));
     // ... or handle it: returns ("ok", result) or ("caught", errno-or-None)
-    m.fn1(qstr!("call_catching"), |f| match f.call(&[]) {
+    m.func(qstr!("call_catching"), 1, 1, |a| match a[0].call(&[]) {
         Ok(v) => Ok(Obj::tuple(&[Obj::qstr(qstr!("ok")), v])),
         Err(e) => {
             let errno = e.errno().map(|n| Obj::int(n as isize)).unwrap_or_else(Obj::none);
             Ok(Obj::tuple(&[Obj::qstr(qstr!("caught")), errno]))
         }
-    })?;
-    m.fn1(qstr!("is_os_error"), |f| Ok(Obj::bool(matches!(f.call(&[]), Err(e) if e.is(ExcKind::OSError)))))?;
-    m.fn1(qstr!("panic"), |x| {
+    });
+    m.func(qstr!("is_os_error"), 1, 1, |a| Ok(Obj::bool(matches!(a[0].call(&[]), Err(e) if e.is(ExcKind::OSError)))));
+    m.func(qstr!("panic"), 1, 1, |a| {
         let v = [1, 2, 3];
-        let i = x.to_int()? as usize;
+        let i = a[0].to_int()? as usize;
         Ok(Obj::int(v[i])) // index out of bounds panics for i >= 3
-    })?;
+    });
+    // A raw slot call under `protect`: get_stream_raise on an object that has no stream
+    // protocol raises OSError, which comes back as Err.
+    m.func(qstr!("has_stream"), 1, 1, |a| {
+        let o = a[0].as_raw();
+        // SAFETY: the closure only calls one runtime function on a copied word.
+        let r = unsafe { protect(|| sys::mp_fun_table.get_stream_raise.unwrap()(o, sys::MP_ABI_STREAM_OP_WRITE as _)) };
+        Ok(Obj::bool(r.is_ok()))
+    });
     m.set(qstr!("ENODEV"), Obj::int(errno::ENODEV as isize));
 
     m.class::<Counter>()
@@ -107,29 +162,29 @@ fn init(m: &Module) -> Result<()> {
             a[0].call(&[])
         })
         .constant(qstr!("MAX_STEP"), Obj::int(Counter::MAX_STEP))
-        .register(m)?;
+        .register(m);
     Ok(())
 }
 
-fn clamp(x: Obj, lo: Obj, hi: Obj) -> Result<Obj> {
-    let (x, lo, hi) = (x.to_float()?, lo.to_float()?, hi.to_float()?);
+fn clamp(a: &Args<'_>) -> Result<Obj> {
+    let (x, lo, hi) = (a[0].to_float()?, a[1].to_float()?, a[2].to_float()?);
     if lo > hi {
-        return Err(py_err!(ValueError, "clamp: lo ({}) > hi ({})", lo, hi));
+        return Err(py_err!(ValueError, "clamp: lo (%r) > hi (%r)", a[1], a[2]));
     }
     Ok(Obj::float(x.max(lo).min(hi)))
 }
 
-fn concat_into<'a>(buf: &'a mut [u8], parts: &[&str]) -> Result<&'a str> {
+fn concat_into(buf: &mut [u8], parts: &[&[u8]]) -> Result<usize> {
     let mut n = 0;
     for p in parts {
         let end = n + p.len();
         if end > buf.len() {
-            return Err(py_err!(ValueError, "name too long"));
+            return Err(Error::new(ExcKind::ValueError, "name too long"));
         }
-        buf[n..end].copy_from_slice(p.as_bytes());
+        buf[n..end].copy_from_slice(p);
         n = end;
     }
-    core::str::from_utf8(&buf[..n]).map_err(|_| Error::new(ExcKind::ValueError, format_args!("utf-8")))
+    Ok(n)
 }
 
 /// `Counter(start=0, step=1, label=None)`: a counter with a writable `value`, a read-only
@@ -154,7 +209,7 @@ impl Class for Counter {
         let value = args.get(0, names[0]).map(|o| o.to_int()).transpose()?.unwrap_or(0);
         let step = args.get(1, names[1]).map(|o| o.to_int()).transpose()?.unwrap_or(1);
         if step.abs() > Counter::MAX_STEP {
-            return Err(py_err!(ValueError, "step {} out of range (max {})", step, Counter::MAX_STEP));
+            return Err(py_err!(ValueError, "step %d out of range (max %d)", step, Counter::MAX_STEP));
         }
         Ok(Counter { value, step, label: args.get(2, names[2]).unwrap_or_else(Obj::none) })
     }

@@ -1,171 +1,114 @@
 //! An event as `json.dumps` would write it, straight into the frame buffer.
 //!
-//! Tuples and lists (nested up to [`MAX_DEPTH`]) of str, int, float, bool and None are written
-//! natively, allocating nothing; anything else (a dict, a big int, a str subclass, ...) is
-//! handed to the runtime's own `json.dumps` and its text copied in, so the output is always
-//! what `json.dumps(event)` gives.
-use micropython_rt::{global, import, qstr, sys, Error, Obj, Result};
-use mqtt_codec::json::{Full, Writer};
+//! Every port: the runtime's own print machinery (`micropython_rt::Printer` with
+//! `PrintKind::Json`, the path `json.dumps` itself takes), into the frame `bytearray`: the same
+//! bytes as `json.dumps(event)` for any object, by construction, and nothing allocated.
+//!
+//! 64-bit ports add a fast path for the event shape `(str, int, float)`: written natively, the
+//! float by `mqtt_codec::repr`, a model of the unix x64 port's `repr(float)` that is checked
+//! against the runtime at first use (any difference: the runtime prints floats, as on every
+//! other port). It is compiled out on 32-bit ports (the ESP8266), where code space matters more.
+use micropython_rt::{Obj, PrintKind, Printer, Result};
 
-/// Deeper nesting goes through `json.dumps`.
-const MAX_DEPTH: usize = 4;
-
-/// Why encoding stopped.
-pub enum Stop {
-    /// The buffer is too small: grow it and encode again.
-    Full,
-    /// A Python error (e.g. from `json.dumps` on an unserialisable object).
-    Py(Error),
+/// Print `x` as JSON into `buf[..cap]` (raw memory of a runtime buffer: nothing is held across
+/// the runtime's calls but this pointer). Returns the length, which may exceed `cap` (then
+/// nothing useful was written: grow and print again).
+///
+/// # Safety
+/// `buf` must be valid for `cap` bytes of writes and not change while printing (our private
+/// frame buffer: no Python code can reach it).
+pub unsafe fn print_json(buf: *mut u8, cap: usize, x: Obj) -> Result<usize> {
+    let mut p = Printer::new(buf, cap);
+    p.print(x, PrintKind::Json)?;
+    Ok(p.len())
 }
 
-impl From<Full> for Stop {
-    fn from(_: Full) -> Stop {
-        Stop::Full
-    }
-}
+#[cfg(target_pointer_width = "64")]
+pub use fast::{own_floats, write_event};
 
-impl From<Error> for Stop {
-    fn from(e: Error) -> Stop {
-        Stop::Py(e)
-    }
-}
+#[cfg(target_pointer_width = "64")]
+mod fast {
+    use micropython_rt::{Builtin, Obj, PrintKind, Printer, Result};
+    use mqtt_codec::json::Writer;
 
-/// Whether our float formatting matches this runtime's `repr(float)`: 0 not checked yet,
-/// 1 yes, 2 no (then floats go through `json.dumps`). `mqtt_codec::repr` models the unix x64
-/// port (doubles, x87 `long double` scaling); a port that formats floats differently (single
-/// precision, no `long double`) still gets exactly `json.dumps` output, only slower. Exported
-/// because the linker reaches mutable statics through the GOT; zero-initialised, so in bss.
-#[no_mangle]
-pub static mut MQTT_WRITER_FLOAT_MODEL: u8 = 0;
+    /// Whether our float formatting matches this runtime's `repr(float)`: 0 not checked yet,
+    /// 1 yes, 2 no. Exported because the linker reaches mutable statics through the GOT;
+    /// zero-initialised, so in bss.
+    #[no_mangle]
+    pub static mut MQTT_WRITER_FLOAT_MODEL: u8 = 0;
 
-/// Probe values: short and long digit strings, the "not shortest" cases, both ends of the
-/// range, the plain/exponent boundaries.
-const PROBES: [f64; 14] = [
-    0.1,
-    284.1312,
-    35.90401,
-    76377.46,
-    84.472,
-    1.0 / 3.0,
-    1e16,
-    1e15,
-    1e-5,
-    1e-4,
-    5e-324,
-    2.2250738585072014e-308,
-    1.7976931348623157e308,
-    -123456789.123,
-];
+    /// Probe values: short and long digit strings, the "not shortest" cases, both ends of the
+    /// range, the plain/exponent boundaries.
+    const PROBES: [f64; 14] = [
+        0.1,
+        284.1312,
+        35.90401,
+        76377.46,
+        84.472,
+        1.0 / 3.0,
+        1e16,
+        1e15,
+        1e-5,
+        1e-4,
+        5e-324,
+        2.2250738585072014e-308,
+        1.7976931348623157e308,
+        -123456789.123,
+    ];
 
-fn float_model_matches() -> Result<bool> {
-    // The model is of the 64-bit unix port's doubles; 32-bit ports (the ESP8266 has single
-    // precision floats) go through json.dumps, and the model is compiled out there (~10 KB).
-    if cfg!(target_pointer_width = "32") {
-        return Ok(false);
-    }
-    let repr = global(qstr!("repr"))?;
-    for p in PROBES {
-        let obj = Obj::float(p);
-        let held = obj.to_float()?; // what the port stores (it may round p)
-        let theirs = repr.call(&[obj])?;
-        if theirs.buffer()? != mqtt_codec::repr::repr_f64(held).as_bytes() {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-/// The runtime objects the encoder compares against and calls; looked up once.
-pub struct Encoder {
-    float_ty: *const sys::mp_abi_type_t,
-    int_ty: *const sys::mp_abi_type_t,
-    tuple_ty: *const sys::mp_abi_type_t,
-    list_ty: *const sys::mp_abi_type_t,
-    len: Obj,
-    dumps: Obj,
-    /// Format floats ourselves (see [`MQTT_WRITER_FLOAT_MODEL`]).
-    own_floats: bool,
-}
-
-fn type_of(name: Obj) -> *const sys::mp_abi_type_t {
-    name.as_raw() as *const sys::mp_abi_type_t
-}
-
-fn own_floats() -> Result<bool> {
-    // SAFETY: MicroPython runs native code on one thread (the GIL, where threads exist).
-    unsafe {
-        let state = &mut *core::ptr::addr_of_mut!(MQTT_WRITER_FLOAT_MODEL);
-        if *state == 0 {
-            *state = if float_model_matches()? { 1 } else { 2 };
-        }
-        Ok(*state == 1)
-    }
-}
-
-impl Encoder {
-    /// Look up the builtin types, `len` and `json.dumps`.
-    pub fn new() -> Result<Encoder> {
-        Ok(Encoder {
-            float_ty: type_of(global(qstr!("float"))?),
-            int_ty: type_of(global(qstr!("int"))?),
-            tuple_ty: type_of(global(qstr!("tuple"))?),
-            list_ty: type_of(global(qstr!("list"))?),
-            len: global(qstr!("len"))?,
-            dumps: import(qstr!("json"))?.attr(qstr!("dumps"))?,
-            own_floats: own_floats()?,
-        })
-    }
-
-    /// Are floats formatted by our model of the runtime's `repr` (not by `json.dumps`)?
-    pub fn own_floats(&self) -> bool {
-        self.own_floats
-    }
-
-    /// Write `x` as JSON.
-    pub fn value(&self, w: &mut Writer<'_>, x: Obj, depth: usize) -> Result<(), Stop> {
-        if x.is_none() {
-            return Ok(w.null()?);
-        }
-        if x == Obj::bool(true) || x == Obj::bool(false) {
-            return Ok(w.bool(x == Obj::bool(true))?);
-        }
-        if x.is_str() {
-            // A str's buffer is its UTF-8 text (valid by construction).
-            return Ok(w.string(x.buffer()?)?);
-        }
-        let ty = x.type_ptr();
-        #[cfg(target_pointer_width = "64")]
-        if ty == self.float_ty && self.own_floats {
-            return Ok(w.float(x.to_float()?)?);
-        }
-        if ty == self.int_ty {
-            // A small int is tagged with bit 0 on every object representation; a long int is a
-            // heap object, which the conversion would truncate: the runtime prints those.
-            if x.as_raw() as usize & 1 == 1 {
-                return Ok(w.int(x.to_int()? as i64)?);
-            }
-        } else if (ty == self.tuple_ty || ty == self.list_ty) && depth < MAX_DEPTH {
-            return self.sequence(w, x, depth);
-        }
-        let text = self.dumps.call(&[x])?;
-        Ok(w.raw(text.buffer()?)?)
-    }
-
-    fn sequence(&self, w: &mut Writer<'_>, x: Obj, depth: usize) -> Result<(), Stop> {
-        let n = self.len.call(&[x])?.to_int()? as usize;
-        w.begin_list()?;
-        if n == 3 {
-            // The event shape (sensor_id, ts, value): one runtime call for all three.
-            for (i, item) in x.unpack::<3>()?.into_iter().enumerate() {
-                w.item_sep(i)?;
-                self.value(w, item, depth + 1)?;
-            }
-        } else {
-            for i in 0..n {
-                w.item_sep(i)?;
-                self.value(w, x.get_item(Obj::int(i as isize))?, depth + 1)?;
+    fn model_matches() -> Result<bool> {
+        for p in PROBES {
+            let obj = Obj::float(p);
+            let held = obj.to_float()?; // what the port stores (it may round p)
+            let mut buf = [0u8; 40];
+            // SAFETY: our stack buffer, not referenced while printing.
+            let mut pr = unsafe { Printer::new(buf.as_mut_ptr(), buf.len()) };
+            pr.print(obj, PrintKind::Repr)?;
+            if !pr.fits() || buf[..pr.len()] != *mqtt_codec::repr::repr_f64(held).as_bytes() {
+                return Ok(false);
             }
         }
-        Ok(w.end_list()?)
+        Ok(true)
+    }
+
+    /// Are floats formatted by our model of the runtime's `repr` (checked once)?
+    pub fn own_floats() -> Result<bool> {
+        // SAFETY: MicroPython runs native code on one thread (the GIL, where threads exist).
+        unsafe {
+            let state = &mut *core::ptr::addr_of_mut!(MQTT_WRITER_FLOAT_MODEL);
+            if *state == 0 {
+                *state = if model_matches()? { 1 } else { 2 };
+            }
+            Ok(*state == 1)
+        }
+    }
+
+    /// The event `(sensor_id, ts, value)` (a 3-tuple of str, small int, float) as JSON into
+    /// `out`; `Ok(None)` for any other shape or if it does not fit (the runtime prints it).
+    pub fn write_event(x: Obj, out: &mut [u8]) -> Result<Option<usize>> {
+        if !x.is_type(Builtin::tuple) || !own_floats()? {
+            return Ok(None);
+        }
+        let [id, ts, v] = match x.unpack::<3>() {
+            Ok(items) => items,
+            Err(_) => return Ok(None),
+        };
+        if !id.is_str() || !ts.is_small_int() || !v.is_type(Builtin::float) {
+            return Ok(None);
+        }
+        let (ts, v) = (ts.to_int()?, v.to_float()?);
+        let id = id.bytes_ref()?;
+        let mut w = Writer::new(out);
+        let mut write = || -> core::result::Result<usize, mqtt_codec::json::Full> {
+            w.begin_list()?;
+            w.string(id)?;
+            w.item_sep(1)?;
+            w.int(ts as i64)?;
+            w.item_sep(2)?;
+            w.float(v)?;
+            w.end_list()?;
+            Ok(w.len())
+        };
+        Ok(write().ok())
     }
 }

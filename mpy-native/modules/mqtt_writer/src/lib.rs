@@ -16,65 +16,62 @@
 //! to 30 s) after a broken connection, `OSError` naming the CONNACK refusal, `sock=` to run over
 //! a given stream object (the benchmark's discard socket).
 //!
-//! The hot path (`on_next`) allocates nothing on the MicroPython heap: the event is written as
-//! JSON (byte-identical to `json.dumps`, floats included, see `mqtt_codec::repr`) straight into a
-//! frame `bytearray` kept by the instance, behind a pre-built PUBLISH header and topic, and sent
-//! with one write. A real socket is driven through its native stream protocol (poll, read, write
-//! without method calls); any other object through its `write`/`readinto`/`settimeout` methods.
+//! The hot path (`on_next`) allocates nothing on the MicroPython heap: the event is printed as
+//! JSON by the runtime's own machinery (what `json.dumps` does, so byte-identical by
+//! construction; see `encode.rs`) straight into a frame `bytearray` kept by the instance,
+//! behind a pre-built PUBLISH header and topic, and sent with one write. The transport is
+//! chosen once, at connect: a real socket's native stream protocol (poll, read, write without
+//! method calls), or any other object's `write`/`readinto`/`settimeout` methods.
 //!
-//! `_json(x)` returns the JSON text the writer would send for `x`, `_own_floats()` whether
-//! floats are formatted natively on this port (for tests).
+//! Not in the ESP8266 build (tests only): `_json(x)` returns the JSON text the writer would
+//! send for `x`, `_own_floats()` whether floats are formatted natively on this port.
 #![no_std]
-// micropython-rt errors carry their message inline (no allocator), so they are large by design.
-#![allow(clippy::result_large_err)]
 
 mod encode;
-mod text;
 
-use encode::{Encoder, Stop};
 use micropython_rt::{
-    errno, global, import, protect, py_err, qstr, sys, Args, Class, Error, ExcKind, Module, Obj,
-    Qstr, Result,
+    errno, import, os_err, print, py_err, qstr, Args, Builtin, Class, Error, ExcKind, Module, Obj, Qstr, Result,
+    Stream,
 };
-use mqtt_codec::json::Writer;
 use mqtt_codec::mqtt::{self, Connect, LenDecoder, MAX_HEADER, MAX_REMAINING};
-use text::{error_text, py_text, text_of};
 
 micropython_rt::entry!(init);
 
 fn init(m: &Module) -> Result<()> {
-    m.fn1(qstr!("_json"), |x| {
-        let enc = Encoder::new()?;
-        let mut buf = bytearray(64)?;
-        let n = encode_into(&enc, x, &mut buf, 0, 0)?;
-        let bytes = &buf.buffer()?[..n];
-        let s =
-            core::str::from_utf8(bytes).map_err(|_| py_err!(ValueError, "JSON is not UTF-8"))?;
-        Ok(Obj::str(s))
-    })?;
-    // True when floats are formatted by our model of this port's repr (else by json.dumps).
-    m.fn0(qstr!("_own_floats"), || {
-        Ok(Obj::bool(encode::Encoder::new()?.own_floats()))
-    })?;
+    #[cfg(not(target_arch = "xtensa"))]
+    {
+        m.func(qstr!("_json"), 1, 1, |a| {
+            let mut buf = Obj::bytearray(64)?;
+            let n = encode_into(a[0], &mut buf, 0, 0)?;
+            let mut tmp = [0u8; 256];
+            if n > tmp.len() {
+                return Err(py_err!(ValueError, "_json: text longer than %d bytes", tmp.len()));
+            }
+            buf.copy_to(0, &mut tmp[..n])?;
+            let s = core::str::from_utf8(&tmp[..n]).map_err(|_| py_err!(ValueError, "JSON is not UTF-8"))?;
+            Ok(Obj::str(s))
+        });
+        // True when floats are formatted by our model of this port's repr (else by the runtime).
+        m.func(qstr!("_own_floats"), 0, 0, |_| {
+            #[cfg(target_pointer_width = "64")]
+            return Ok(Obj::bool(encode::own_floats()?));
+            #[cfg(not(target_pointer_width = "64"))]
+            return Ok(Obj::bool(false));
+        });
+    }
     m.class::<MqttWriter>()
-        .method(qstr!("on_next"), 1, 1, |w: &mut MqttWriter, a| {
-            w.on_next(a[0]).map(|_| Obj::none())
-        })
+        .method(qstr!("on_next"), 1, 1, |w: &mut MqttWriter, a| w.on_next(a[0]).map(|_| Obj::none()))
         .method(qstr!("on_error"), 1, 1, |w: &mut MqttWriter, a| {
-            let r = py_text(a[0], true);
-            micropython_rt::print(format_args!(
-                "Disconnecting from MQTT broker due to error: {}",
-                text_of(&r)
-            ))?;
+            print("Disconnecting from MQTT broker due to error: %r", &[a[0]])?;
             w.disconnect();
             Ok(Obj::none())
         })
         .method(qstr!("on_completed"), 0, 0, |w: &mut MqttWriter, _| {
-            micropython_rt::print(format_args!("Disconnecting from MQTT broker"))?;
+            print("Disconnecting from MQTT broker", &[])?;
             w.disconnect();
             Ok(Obj::none())
         })
-        .register(m)?;
+        .register(m);
     Ok(())
 }
 
@@ -91,37 +88,46 @@ const POLL_RD: usize = 0x01;
 const POLL_ERR: usize = 0x08;
 const POLL_HUP: usize = 0x10;
 
-fn bytearray(n: usize) -> Result<Obj> {
-    global(qstr!("bytearray"))?.call(&[Obj::int(n as isize)])
-}
-
 /// Encode `x` into `buf[at..]`, replacing `buf` by a larger bytearray (keeping `buf[..at]`) as
 /// often as needed; the total frame may not exceed `at + MAX_REMAINING - overhead`. Returns the
 /// payload length.
-fn encode_into(enc: &Encoder, x: Obj, buf: &mut Obj, at: usize, overhead: usize) -> Result<usize> {
+fn encode_into(x: Obj, buf: &mut Obj, at: usize, overhead: usize) -> Result<usize> {
     let limit = MAX_REMAINING - overhead;
-    loop {
-        let room = {
-            // SAFETY: a buffer this code owns; no other view of it is alive here.
-            let b = unsafe { buf.buffer_mut() }?;
-            let mut w = Writer::new(&mut b[at..]);
-            match enc.value(&mut w, x, 0) {
-                Ok(()) if w.len() <= limit => return Ok(w.len()),
-                Ok(()) => None,
-                Err(Stop::Py(e)) => return Err(e),
-                Err(Stop::Full) => Some(b.len() - at),
+    #[cfg(target_pointer_width = "64")]
+    {
+        let mut tmp = [0u8; 160];
+        if let Some(n) = encode::write_event(x, &mut tmp)? {
+            if buf.buffer_len()? < at + n {
+                grow(buf, at, at + n)?;
             }
-        };
-        let room = match room {
-            Some(r) if r < limit => (r * 2).min(limit),
-            _ => return Err(py_err!(ValueError, "event too large for one MQTT packet")),
-        };
-        let bigger = bytearray(at + room)?;
-        let old = buf.buffer()?;
-        // SAFETY: a buffer this code owns; no other view of it is alive here.
-        unsafe { bigger.buffer_mut() }?[..at].copy_from_slice(&old[..at]);
-        *buf = bigger;
+            buf.copy_from(at, &tmp[..n])?;
+            return Ok(n);
+        }
     }
+    loop {
+        let (p, len) = buf.buffer_raw(true)?;
+        let room = len - at;
+        // SAFETY: our private frame buffer; no Python code can reach or resize it.
+        let n = unsafe { encode::print_json(p.add(at), room, x) }?;
+        if n <= room {
+            return if n <= limit { Ok(n) } else { Err(py_err!(ValueError, "event too large for one MQTT packet")) };
+        }
+        if n > limit {
+            return Err(py_err!(ValueError, "event too large for one MQTT packet"));
+        }
+        grow(buf, at, at + n.max(room * 2).min(limit))?;
+    }
+}
+
+/// Replace `buf` by a bytearray of `size` bytes holding the first `keep` bytes of the old one.
+fn grow(buf: &mut Obj, keep: usize, size: usize) -> Result<()> {
+    let bigger = Obj::bytearray(size)?;
+    let (old, _) = buf.buffer_raw(false)?;
+    let (new, _) = bigger.buffer_raw(true)?;
+    // SAFETY: both buffers are at least `keep` bytes, distinct, and no runtime call intervenes.
+    unsafe { core::ptr::copy_nonoverlapping(old, new, keep) };
+    *buf = bigger;
+    Ok(())
 }
 
 /// MicroPython's millisecond clock (`time.ticks_ms`/`ticks_diff`/`sleep_ms`, on every port).
@@ -158,6 +164,15 @@ impl Clock {
     }
 }
 
+/// The transport, chosen once at connect: an object's native stream protocol (a socket), or
+/// its Python methods (`write`, `readinto`, `settimeout`).
+#[derive(Copy, Clone)]
+enum Link {
+    Closed,
+    Stream(Stream),
+    Methods(Obj),
+}
+
 /// `MQTTWriter(...)`: see the module docs.
 struct MqttWriter {
     host: Obj,
@@ -169,9 +184,9 @@ struct MqttWriter {
     qos: u8,
     keepalive: u16,
     pid: u16,
-    /// The connection (None when closed) and its native stream protocol, if it has one.
+    /// The connection (None when closed) and how to drive it.
     sock: Obj,
-    stream: Option<&'static sys::mp_abi_stream_p_t>,
+    link: Link,
     /// `clock.now()` at the last packet sent.
     last_tx: isize,
     /// `[MAX_HEADER room][topic][packet id if QoS 1][payload]`: PUBLISH header written
@@ -180,32 +195,20 @@ struct MqttWriter {
     payload_at: usize,
     /// Scratch for the method path (`readinto`, small packets).
     rbuf: Obj,
-    enc: Encoder,
     clock: Clock,
 }
 
-fn type_named(o: Obj, name: Qstr) -> bool {
-    global(name)
-        .map(|t| o.type_ptr() == t.as_raw() as *const sys::mp_abi_type_t)
-        .unwrap_or(false)
-}
-
 /// A str, bytes or bytearray argument as bytes (MQTT UTF-8 string, at most 65535 bytes).
-fn utf8_arg(what: &str, v: Obj) -> Result<Obj> {
-    if !(v.is_str() || type_named(v, qstr!("bytes")) || type_named(v, qstr!("bytearray"))) {
-        let r = py_text(v, true);
-        return Err(py_err!(
-            ValueError,
-            "{} must be a str or bytes, got {}",
-            what,
-            text_of(&r)
-        ));
+fn utf8_arg(what: &'static str, v: Obj) -> Result<Obj> {
+    if !(v.is_str() || v.is_type(Builtin::bytes) || v.is_type(Builtin::bytearray)) {
+        return Err(py_err!(ValueError, "%s must be a str or bytes, got %r", what, v));
     }
-    let b = v.buffer()?;
-    if b.len() > 0xFFFF {
-        return Err(py_err!(ValueError, "{} is longer than 65535 bytes", what));
+    let b = Builtin::bytes;
+    let bytes = micropython_rt::builtin(b).call(&[v, Obj::str("utf-8")]).or_else(|_| micropython_rt::builtin(b).call(&[v]))?;
+    if bytes.buffer_len()? > 0xFFFF {
+        return Err(py_err!(ValueError, "%s is longer than 65535 bytes", what));
     }
-    Ok(Obj::bytes(b))
+    Ok(bytes)
 }
 
 impl Class for MqttWriter {
@@ -237,51 +240,25 @@ impl Class for MqttWriter {
         let password = args.get_opt(7, names[7]);
         let sock = args.get_opt(8, names[8]);
 
-        match port.to_int() {
-            Ok(1..=65535) => {}
-            _ => {
-                let r = py_text(port, true);
-                return Err(py_err!(ValueError, "port must be 1..65535, got {}", text_of(&r)));
-            }
+        if !matches!(port.to_int(), Ok(1..=65535)) {
+            return Err(py_err!(ValueError, "port must be 1..65535, got %r", port));
         }
         let qos = match qos_obj.to_int() {
             Ok(q @ 0..=1) => q as u8,
-            _ => {
-                let r = py_text(qos_obj, true);
-                return Err(py_err!(
-                    ValueError,
-                    "qos must be 0 or 1, got {}",
-                    text_of(&r)
-                ));
-            }
+            _ => return Err(py_err!(ValueError, "qos must be 0 or 1, got %r", qos_obj)),
         };
         let keepalive = match keepalive_obj.to_int() {
             Ok(k @ 0..=0xFFFF) => k as u16,
-            _ => {
-                let r = py_text(keepalive_obj, true);
-                return Err(py_err!(
-                    ValueError,
-                    "keepalive must be 0..65535 s, got {}",
-                    text_of(&r)
-                ));
-            }
+            _ => return Err(py_err!(ValueError, "keepalive must be 0..65535 s, got %r", keepalive_obj)),
         };
         if password.is_some() && user.is_none() {
-            return Err(py_err!(
-                ValueError,
-                "MQTT 3.1.1 needs a user name to send a password"
-            ));
+            return Err(py_err!(ValueError, "MQTT 3.1.1 needs a user name to send a password"));
         }
         let client_id = utf8_arg("name", name)?;
         let topic_b = utf8_arg("topic", topic)?;
-        let tb = topic_b.buffer()?;
+        let tb = topic_b.bytes_ref()?;
         if tb.is_empty() || tb.iter().any(|&c| c == b'+' || c == b'#') {
-            let r = py_text(topic, true);
-            return Err(py_err!(
-                ValueError,
-                "topic must be non-empty with no wildcards, got {}",
-                text_of(&r)
-            ));
+            return Err(py_err!(ValueError, "topic must be non-empty with no wildcards, got %r", topic));
         }
         let user = match user {
             Some(u) => utf8_arg("user", u)?,
@@ -293,9 +270,9 @@ impl Class for MqttWriter {
         };
 
         let payload_at = MAX_HEADER + 2 + tb.len() + if qos == 1 { 2 } else { 0 };
-        let frame = bytearray(payload_at + PAYLOAD_CAP)?;
-        // SAFETY: a buffer this code owns; no other view of it is alive here.
-        mqtt::put_str(&mut unsafe { frame.buffer_mut() }?[MAX_HEADER..], tb);
+        let frame = Obj::bytearray(payload_at + PAYLOAD_CAP)?;
+        frame.copy_from(MAX_HEADER, &(tb.len() as u16).to_be_bytes())?;
+        frame.copy_from(MAX_HEADER + 2, tb)?;
         let mut w = MqttWriter {
             host,
             port,
@@ -307,12 +284,11 @@ impl Class for MqttWriter {
             keepalive,
             pid: 0,
             sock: Obj::none(),
-            stream: None,
+            link: Link::Closed,
             last_tx: 0,
             frame,
             payload_at,
-            rbuf: bytearray(4)?,
-            enc: Encoder::new()?,
+            rbuf: Obj::bytearray(4)?,
             clock: Clock::new()?,
         };
         w.open(sock)?;
@@ -332,16 +308,20 @@ impl Class for MqttWriter {
     }
 }
 
-fn os_msg(args: core::fmt::Arguments<'_>) -> Error {
-    Error::new(ExcKind::OSError, args)
-}
-
 /// `OSError(errno)` as the runtime raises it for a failed socket call.
 fn os_errno(e: i32) -> Error {
-    match global(qstr!("OSError")).and_then(|t| t.call(&[Obj::int(e as isize)])) {
-        Ok(exc) => Error::Py(exc),
+    match micropython_rt::builtin(Builtin::OSError).call(&[Obj::int(e as isize)]) {
+        Ok(exc) => Error::from_exception(exc),
         Err(err) => err,
     }
+}
+
+fn closed() -> Error {
+    Error::new(ExcKind::OSError, "connection closed by the MQTT broker")
+}
+
+fn timed_out() -> Error {
+    os_err!(errno::ETIMEDOUT, "timed out waiting for the MQTT broker")
 }
 
 impl MqttWriter {
@@ -349,10 +329,10 @@ impl MqttWriter {
 
     fn on_next(&mut self, x: Obj) -> Result<()> {
         let overhead = self.payload_at - MAX_HEADER;
-        let n = encode_into(&self.enc, x, &mut self.frame, self.payload_at, overhead)?;
+        let n = encode_into(x, &mut self.frame, self.payload_at, overhead)?;
         loop {
-            let sent = if self.sock.is_none() {
-                Err(os_msg(format_args!("not connected")))
+            let sent = if matches!(self.link, Link::Closed) {
+                Err(Error::new(ExcKind::OSError, "not connected"))
             } else {
                 self.check_link().and_then(|_| self.publish(n))
             };
@@ -366,13 +346,13 @@ impl MqttWriter {
 
     fn publish(&mut self, n: usize) -> Result<()> {
         let rem = self.payload_at - MAX_HEADER + n;
-        // SAFETY: a buffer this code owns; no other view of it is alive here.
-        let buf = unsafe { self.frame.buffer_mut() }?;
-        let start = mqtt::publish_header(&mut buf[..MAX_HEADER], self.qos, rem);
+        let mut hdr = [0u8; MAX_HEADER];
+        let start = mqtt::publish_header(&mut hdr, self.qos, rem);
+        self.frame.copy_from(start, &hdr[start..])?;
         let pid = self.pid % 0xFFFF + 1; // 1..=65535, never 0
         if self.qos == 1 {
             self.pid = pid;
-            buf[self.payload_at - 2..self.payload_at].copy_from_slice(&pid.to_be_bytes());
+            self.frame.copy_from(self.payload_at - 2, &pid.to_be_bytes())?;
         }
         self.send(self.frame, start, MAX_HEADER - start + rem)?;
         if self.qos == 1 {
@@ -385,106 +365,76 @@ impl MqttWriter {
     /// into a dead socket), read and drop any stray packet, and ping when keepalive is due.
     fn check_link(&mut self) -> Result<()> {
         let mut first = [0u8; 1];
-        let pending = match self.stream {
-            Some(s) => match s.ioctl {
-                Some(ioctl) => {
-                    let sock = self.sock;
-                    let mut err = 0;
-                    // SAFETY: the closure only calls the stream's C function (no destructors to skip).
-                    let ready = unsafe {
-                        protect(|| ioctl(sock.as_raw(), STREAM_POLL, POLL_RD | POLL_ERR | POLL_HUP, &mut err))
-                    }?;
-                    if ready == usize::MAX {
-                        if err == errno::EINVAL {
-                            // A stream without poll support: use its methods from now on.
-                            self.stream = None;
-                            return self.check_link();
-                        }
-                        return Err(os_errno(err));
-                    }
-                    if ready & (POLL_RD | POLL_ERR | POLL_HUP) != 0 {
-                        // Data or EOF is waiting: this read does not block.
-                        self.read_exact(&mut first)?;
-                        true
-                    } else {
-                        false
-                    }
-                }
-                None => self.peek_by_methods(&mut first)?,
-            },
-            None => self.peek_by_methods(&mut first)?,
-        };
-        if pending {
+        if self.peek(&mut first)? {
             self.read_packet(Some(first[0]))?; // a stray packet: read and drop
         }
-        if self.keepalive != 0 && self.clock.since(self.last_tx)? >= self.keepalive as isize * 1000
-        {
+        if self.keepalive != 0 && self.clock.since(self.last_tx)? >= self.keepalive as isize * 1000 {
             self.send_small(&[mqtt::PINGREQ, 0])?;
             self.wait_for(mqtt::PINGRESP, None)?;
         }
         Ok(())
     }
 
-    /// A non-blocking one-byte read through the object's methods (timeout 0, then back).
-    fn peek_by_methods(&mut self, first: &mut [u8; 1]) -> Result<bool> {
-        let sock = self.sock;
-        sock.call_method(qstr!("settimeout"), &[Obj::int(0)])?;
-        let r = sock.call_method(qstr!("readinto"), &[self.rbuf, Obj::int(1)]);
-        sock.call_method(qstr!("settimeout"), &[Obj::int(TIMEOUT_S)])?;
-        let r = r?;
-        if r.is_none() {
-            return Ok(false);
-        }
-        if r.to_int()? == 0 {
-            return Err(os_msg(format_args!("connection closed by the MQTT broker")));
-        }
-        first[0] = self.rbuf.buffer()?[0];
-        Ok(true)
-    }
+    // -- the transport ---------------------------------------------------------------------------
 
-    // -- socket I/O ------------------------------------------------------------------------------
+    /// A non-blocking one-byte read: `Ok(true)` with the byte if one was pending.
+    fn peek(&mut self, first: &mut [u8; 1]) -> Result<bool> {
+        match self.link {
+            Link::Stream(s) => match s.ioctl(STREAM_POLL, POLL_RD | POLL_ERR | POLL_HUP)? {
+                Ok(ready) if ready & (POLL_RD | POLL_ERR | POLL_HUP) != 0 => {
+                    // Data or EOF is waiting: this read does not block.
+                    self.read_exact(first)?;
+                    Ok(true)
+                }
+                Ok(_) => Ok(false),
+                Err(e) => Err(os_errno(e)),
+            },
+            Link::Methods(sock) => {
+                sock.call_method(qstr!("settimeout"), &[Obj::int(0)])?;
+                let r = sock.call_method(qstr!("readinto"), &[self.rbuf, Obj::int(1)]);
+                sock.call_method(qstr!("settimeout"), &[Obj::int(TIMEOUT_S)])?;
+                let r = r?;
+                if r.is_none() {
+                    return Ok(false);
+                }
+                if r.to_int()? == 0 {
+                    return Err(closed());
+                }
+                self.rbuf.copy_to(0, first)?;
+                Ok(true)
+            }
+            Link::Closed => Err(Error::new(ExcKind::OSError, "not connected")),
+        }
+    }
 
     /// Write `buf[off..off + n]` (`buf` a bytes-like object) to the connection.
     fn send(&mut self, buf: Obj, off: usize, n: usize) -> Result<()> {
-        let sock = self.sock;
-        match self.stream.and_then(|s| s.write) {
-            Some(write) => {
-                let data = &buf.buffer()?[off..off + n];
+        match self.link {
+            Link::Stream(s) => {
                 let mut done = 0;
                 while done < n {
-                    let mut err = 0;
-                    let p = data[done..].as_ptr();
-                    // SAFETY: as for ioctl above.
-                    let k = unsafe { protect(|| write(sock.as_raw(), p.cast(), n - done, &mut err)) }?;
-                    if k == usize::MAX {
-                        if err == errno::EAGAIN {
-                            return Err(Error::os(
-                                errno::ETIMEDOUT,
-                                format_args!("timed out writing to the MQTT broker"),
-                            ));
+                    let (p, len) = buf.buffer_raw(false)?;
+                    if off + n > len {
+                        return Err(py_err!(ValueError, "frame shorter than its packet"));
+                    }
+                    // SAFETY: in bounds (checked); the pointer is used by this one call only.
+                    match unsafe { s.write(p.add(off + done), n - done) }? {
+                        Ok(0) => return Err(closed()),
+                        Ok(k) => done += k,
+                        Err(errno::EAGAIN) => {
+                            return Err(os_err!(errno::ETIMEDOUT, "timed out writing to the MQTT broker"))
                         }
-                        return Err(os_errno(err));
+                        Err(e) => return Err(os_errno(e)),
                     }
-                    if k == 0 {
-                        return Err(os_msg(format_args!("connection closed by the MQTT broker")));
-                    }
-                    done += k;
                 }
             }
-            None => {
-                let w = sock.call_method(
-                    qstr!("write"),
-                    &[buf, Obj::int(off as isize), Obj::int(n as isize)],
-                )?;
+            Link::Methods(sock) => {
+                let w = sock.call_method(qstr!("write"), &[buf, Obj::int(off as isize), Obj::int(n as isize)])?;
                 if w.is_none() || w.to_int()? != n as isize {
-                    let r = py_text(w, true);
-                    return Err(os_msg(format_args!(
-                        "short write to MQTT broker ({} of {} bytes)",
-                        text_of(&r),
-                        n
-                    )));
+                    return Err(py_err!(OSError, "short write to MQTT broker (%r of %d bytes)", w, n));
                 }
             }
+            Link::Closed => return Err(Error::new(ExcKind::OSError, "not connected")),
         }
         self.last_tx = self.clock.now()?;
         Ok(())
@@ -492,45 +442,38 @@ impl MqttWriter {
 
     /// A packet of up to 4 bytes (PINGREQ, DISCONNECT).
     fn send_small(&mut self, p: &[u8]) -> Result<()> {
-        // SAFETY: a buffer this code owns; no other view of it is alive here.
-        unsafe { self.rbuf.buffer_mut() }?[..p.len()].copy_from_slice(p);
+        self.rbuf.copy_from(0, p)?;
         self.send(self.rbuf, 0, p.len())
     }
 
     /// Read exactly `out.len()` bytes; a timeout is `OSError(ETIMEDOUT)`.
     fn read_exact(&mut self, out: &mut [u8]) -> Result<()> {
-        let sock = self.sock;
         let mut got = 0;
         while got < out.len() {
             let want = out.len() - got;
-            let k = match self.stream.and_then(|s| s.read) {
-                Some(read) => {
-                    let mut err = 0;
-                    let p = out[got..].as_mut_ptr();
-                    // SAFETY: as for ioctl above.
-                    let k = unsafe { protect(|| read(sock.as_raw(), p.cast(), want, &mut err)) }?;
-                    if k == usize::MAX {
-                        if err == errno::EAGAIN || err == errno::ETIMEDOUT {
-                            return Err(timed_out());
-                        }
-                        return Err(os_errno(err));
+            let k = match self.link {
+                Link::Stream(s) => {
+                    // SAFETY: our stack buffer, in bounds.
+                    match unsafe { s.read(out[got..].as_mut_ptr(), want) }? {
+                        Ok(k) => k,
+                        Err(errno::EAGAIN | errno::ETIMEDOUT) => return Err(timed_out()),
+                        Err(e) => return Err(os_errno(e)),
                     }
-                    k
                 }
-                None => {
+                Link::Methods(sock) => {
                     let want = want.min(4);
-                    let r =
-                        sock.call_method(qstr!("readinto"), &[self.rbuf, Obj::int(want as isize)])?;
+                    let r = sock.call_method(qstr!("readinto"), &[self.rbuf, Obj::int(want as isize)])?;
                     if r.is_none() {
                         return Err(timed_out()); // unix: a timed-out read reports EAGAIN as None
                     }
                     let k = (r.to_int()? as usize).min(want);
-                    out[got..got + k].copy_from_slice(&self.rbuf.buffer()?[..k]);
+                    self.rbuf.copy_to(0, &mut out[got..got + k])?;
                     k
                 }
+                Link::Closed => return Err(Error::new(ExcKind::OSError, "not connected")),
             };
             if k == 0 {
-                return Err(os_msg(format_args!("connection closed by the MQTT broker")));
+                return Err(closed());
             }
             got += k;
         }
@@ -554,11 +497,7 @@ impl MqttWriter {
             match dec.push(b[0]) {
                 Ok(Some(n)) => break n,
                 Ok(None) => {}
-                Err(_) => {
-                    return Err(os_msg(format_args!(
-                        "malformed packet length from the MQTT broker"
-                    )))
-                }
+                Err(_) => return Err(Error::new(ExcKind::OSError, "malformed packet length from the MQTT broker")),
             }
         };
         let mut body = [0u8; 4];
@@ -595,122 +534,92 @@ impl MqttWriter {
     // -- connection ------------------------------------------------------------------------------
 
     fn open(&mut self, given: Option<Obj>) -> Result<()> {
-        let (hs, ps) = (py_text(self.host, false), py_text(self.port, false));
-        micropython_rt::print(format_args!(
-            "Connecting to {}:{}",
-            text_of(&hs),
-            text_of(&ps)
-        ))?;
+        print("Connecting to %s:%s", &[self.host, self.port])?;
         let sock = match given {
             Some(s) => s,
             None => self.dial()?,
         };
         self.sock = sock;
-        // A socket (or any object with a native stream protocol) is driven directly; other
+        // A socket (or any object with a full native stream protocol) is driven directly; other
         // objects (the benchmark's Python discard socket) through their methods.
-        self.stream = sock
-            .stream()
-            .filter(|s| s.read.is_some() && s.write.is_some() && s.ioctl.is_some());
+        self.link = match sock.stream() {
+            Some(s) if s.is_full() && !matches!(s.ioctl(STREAM_POLL, 0), Ok(Err(errno::EINVAL))) => Link::Stream(s),
+            _ => Link::Methods(sock),
+        };
         if let Err(e) = self.handshake() {
             self.sock = Obj::none();
-            self.stream = None;
+            self.link = Link::Closed;
             let _ = sock.call_method(qstr!("close"), &[]);
             return Err(e);
         }
-        micropython_rt::print(format_args!("Connection successful"))
+        print("Connection successful", &[])
     }
 
     /// Resolve and connect a TCP socket to host:port.
     fn dial(&self) -> Result<Obj> {
-        let (hs, ps) = (py_text(self.host, false), py_text(self.port, false));
-        let (h, p) = (text_of(&hs), text_of(&ps));
         let socket = import(qstr!("socket"))?;
         let ai = socket
             .attr(qstr!("getaddrinfo"))?
-            .call(&[
-                self.host,
-                self.port,
-                Obj::int(0),
-                socket.attr(qstr!("SOCK_STREAM"))?,
-            ])
+            .call(&[self.host, self.port, Obj::int(0), socket.attr(qstr!("SOCK_STREAM"))?])
             .and_then(|l| l.get_item(Obj::int(0)))
-            .map_err(|e| e.context(format_args!("cannot resolve MQTT broker host {}", h)))?;
-        let [af, ty, proto] =
-            [0, 1, 2].map(|i| ai.get_item(Obj::int(i)).unwrap_or_else(|_| Obj::int(0)));
+            .map_err(|e| e.context("cannot resolve MQTT broker host %s", &[self.host]))?;
+        let [af, ty, proto] = [0, 1, 2].map(|i| ai.get_item(Obj::int(i)).unwrap_or_else(|_| Obj::int(0)));
         let s = socket.attr(qstr!("socket"))?.call(&[af, ty, proto])?;
         let connected = s
             .call_method(qstr!("settimeout"), &[Obj::int(TIMEOUT_S)])
             .and_then(|_| s.call_method(qstr!("connect"), &[ai.get_item(Obj::int(-1))?]));
         if let Err(e) = connected {
             let _ = s.call_method(qstr!("close"), &[]);
+            let (h, p) = (self.host, self.port);
             return Err(match e.errno() {
-                Some(errno::ECONNREFUSED) => Error::os(
-                    errno::ECONNREFUSED,
-                    format_args!("MQTT broker {}:{} refused connection", h, p),
-                ),
-                Some(n) => Error::os(n, format_args!("cannot connect to MQTT broker {}:{}", h, p)),
-                None => e.context(format_args!("cannot connect to MQTT broker {}:{}", h, p)),
+                Some(errno::ECONNREFUSED) => os_err!(errno::ECONNREFUSED, "MQTT broker %s:%s refused connection", h, p),
+                Some(n) => os_err!(n, "cannot connect to MQTT broker %s:%s", h, p),
+                None => e.context("cannot connect to MQTT broker %s:%s", &[h, p]),
             });
         }
         Ok(s)
     }
 
     fn handshake(&mut self) -> Result<()> {
-        self.sock
-            .call_method(qstr!("settimeout"), &[Obj::int(TIMEOUT_S)])?;
-        let (p, n) = {
-            fn opt(o: &Obj) -> Result<Option<&[u8]>> {
-                if o.is_none() {
-                    Ok(None)
-                } else {
-                    o.buffer().map(Some)
-                }
+        self.sock.call_method(qstr!("settimeout"), &[Obj::int(TIMEOUT_S)])?;
+        fn opt(o: &Obj) -> Result<Option<&[u8]>> {
+            if o.is_none() {
+                Ok(None)
+            } else {
+                o.bytes_ref().map(Some)
             }
-            let c = Connect {
-                client_id: self.client_id.buffer()?,
-                keepalive: self.keepalive,
-                user: opt(&self.user)?,
-                password: opt(&self.password)?,
-            };
-            let p = bytearray(c.packet_len())?;
-            // SAFETY: a buffer this code owns; no other view of it is alive here.
-            let n = c.write(unsafe { p.buffer_mut() }?);
-            (p, n)
+        }
+        let c = Connect {
+            client_id: self.client_id.bytes_ref()?,
+            keepalive: self.keepalive,
+            user: opt(&self.user)?,
+            password: opt(&self.password)?,
         };
+        let p = Obj::bytearray(c.packet_len())?;
+        // SAFETY: a fresh buffer of ours; no runtime call while the slice lives.
+        let n = c.write(unsafe { p.buffer_mut() }?);
         self.send(p, 0, n)?;
         let (t, n, body) = self.read_packet(None)?;
         if t != mqtt::CONNACK || n != 2 {
-            return Err(os_msg(format_args!(
-                "expected CONNACK from the MQTT broker, got packet type 0x{:02x}",
-                t
-            )));
+            return Err(py_err!(OSError, "expected CONNACK from the MQTT broker, got packet type 0x%02x", t));
         }
         if body[1] != 0 {
-            return Err(os_msg(format_args!(
-                "MQTT broker refused the connection: {} (CONNACK code {})",
+            return Err(py_err!(
+                OSError,
+                "MQTT broker refused the connection: %s (CONNACK code %d)",
                 mqtt::connack_reason(body[1]),
                 body[1]
-            )));
+            ));
         }
         Ok(())
     }
 
     fn reconnect(&mut self, err: Error) -> Result<()> {
-        let (hs, ps, es) = (
-            py_text(self.host, false),
-            py_text(self.port, false),
-            error_text(&err),
-        );
-        micropython_rt::print(format_args!(
-            "MQTT connection to {}:{} lost ({}); reconnecting",
-            text_of(&hs),
-            text_of(&ps),
-            text_of(&es)
-        ))?;
+        print("MQTT connection to %s:%s lost (%s); reconnecting", &[self.host, self.port, err.exception()])?;
         if !self.sock.is_none() {
             let _ = self.sock.call_method(qstr!("close"), &[]);
             self.sock = Obj::none();
-            self.stream = None;
+            self.link = Link::Closed;
         }
         let mut delay = BACKOFF_MIN_MS;
         let mut attempt = 1;
@@ -718,13 +627,7 @@ impl MqttWriter {
             match self.open(None) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is(ExcKind::OSError) => {
-                    let es = error_text(&e);
-                    micropython_rt::print(format_args!(
-                        "Reconnect attempt {} failed ({}); retrying in {} ms",
-                        attempt,
-                        text_of(&es),
-                        delay
-                    ))?;
+                    print("Reconnect attempt %d failed (%s); retrying in %d ms", &[Obj::int(attempt), e.exception(), Obj::int(delay)])?;
                 }
                 Err(e) => return Err(e),
             }
@@ -742,13 +645,6 @@ impl MqttWriter {
         let _ = self.send_small(&[mqtt::DISCONNECT, 0]);
         let _ = self.sock.call_method(qstr!("close"), &[]);
         self.sock = Obj::none();
-        self.stream = None;
+        self.link = Link::Closed;
     }
-}
-
-fn timed_out() -> Error {
-    Error::os(
-        errno::ETIMEDOUT,
-        format_args!("timed out waiting for the MQTT broker"),
-    )
 }

@@ -2,15 +2,19 @@
 //! delay that calls `time.sleep_ms` (or a callable the user passes).
 use embedded_hal::delay::DelayNs;
 use embedded_hal::i2c::{self, ErrorKind, I2c, NoAcknowledgeSource, Operation, SevenBitAddress};
-use micropython_rt::{errno, import, py_err, qstr, Error, Obj, Result};
+use micropython_rt::{errno, import, os_err, qstr, Error, Obj, Result};
 
-/// A bus error: the Python exception the bus raised (kept so its errno reaches the user).
+/// A bus error: the Python exception, and whether it is ours (a misbehaving bus object: its
+/// message says what happened) rather than the bus's own (described by its errno).
 #[derive(Debug)]
-pub struct BusError(pub Error);
+pub struct BusError {
+    pub err: Error,
+    pub ours: bool,
+}
 
 impl i2c::Error for BusError {
     fn kind(&self) -> ErrorKind {
-        match self.0.errno() {
+        match self.err.errno() {
             Some(errno::ENODEV) => ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address),
             Some(errno::EIO) => ErrorKind::Bus,
             _ => ErrorKind::Other,
@@ -28,13 +32,23 @@ pub fn describe(e: i32) -> &'static str {
     }
 }
 
+/// What went wrong, for a message: our own text, or the words for the bus's errno.
+pub fn detail(e: &BusError, errno: i32) -> Obj {
+    if e.ours {
+        e.err.text()
+    } else {
+        Obj::str(describe(errno))
+    }
+}
+
 /// Longest transfer the driver makes (STATUS + 4 data bytes), plus the command byte.
 const MAX_XFER: usize = 8;
 
 /// An I2C bus object with `writeto(addr, buf)` and `readfrom_mem_into(addr, reg, buf)`.
 ///
 /// Transfers go through one preallocated `bytearray` per length, so steady-state sampling
-/// allocates nothing on the MicroPython heap.
+/// allocates nothing on the MicroPython heap. Their memory is the runtime's: Rust copies in and
+/// out of it, never holding a reference across the bus call.
 pub struct PyI2c {
     bus: Obj,
     bufs: [Obj; MAX_XFER + 1],
@@ -45,50 +59,57 @@ impl PyI2c {
         PyI2c { bus, bufs: [Obj::NULL; MAX_XFER + 1] }
     }
 
+    pub fn bus(&self) -> Obj {
+        self.bus
+    }
+
     /// The bytearray of exactly `len` bytes (made on first use).
     fn buf(&mut self, len: usize) -> Result<Obj> {
-        let slot = self.bufs.get_mut(len).ok_or_else(|| py_err!(ValueError, "I2C transfer of {} bytes too long", len))?;
+        let Some(slot) = self.bufs.get_mut(len) else {
+            return Err(os_err!(errno::EINVAL, "I2C transfer of %d bytes too long", len));
+        };
         if slot.is_null() {
-            *slot = micropython_rt::global(qstr!("bytearray"))?.call(&[Obj::int(len as isize)])?;
+            *slot = Obj::bytearray(len)?;
         }
         Ok(*slot)
     }
 
-    fn write_bytes(&mut self, addr: u8, bytes: &[u8]) -> Result<()> {
-        let buf = self.buf(bytes.len())?;
-        // SAFETY: a buffer this code owns; no other view of it is alive here.
-        unsafe { buf.buffer_mut() }?.copy_from_slice(bytes);
-        self.bus.call_method(qstr!("writeto"), &[Obj::int(addr as isize), buf])?;
+    fn write_bytes(&mut self, addr: u8, bytes: &[u8]) -> core::result::Result<(), BusError> {
+        let buf = self.buf(bytes.len()).and_then(|b| b.copy_from(0, bytes).map(|_| b)).map_err(ours)?;
+        self.bus.call_method(qstr!("writeto"), &[Obj::int(addr as isize), buf]).map_err(theirs)?;
         Ok(())
     }
 
-    fn read_mem(&mut self, addr: u8, reg: u8, out: &mut [u8]) -> Result<()> {
-        let buf = self.buf(out.len())?;
-        self.bus.call_method(qstr!("readfrom_mem_into"), &[Obj::int(addr as isize), Obj::int(reg as isize), buf])?;
+    fn read_mem(&mut self, addr: u8, reg: u8, out: &mut [u8]) -> core::result::Result<(), BusError> {
+        let buf = self.buf(out.len()).map_err(ours)?;
+        self.bus
+            .call_method(qstr!("readfrom_mem_into"), &[Obj::int(addr as isize), Obj::int(reg as isize), buf])
+            .map_err(theirs)?;
         copy_back(buf, out)
     }
 
-    fn read_plain(&mut self, addr: u8, out: &mut [u8]) -> Result<()> {
-        let buf = self.buf(out.len())?;
-        self.bus.call_method(qstr!("readfrom_into"), &[Obj::int(addr as isize), buf])?;
+    fn read_plain(&mut self, addr: u8, out: &mut [u8]) -> core::result::Result<(), BusError> {
+        let buf = self.buf(out.len()).map_err(ours)?;
+        self.bus.call_method(qstr!("readfrom_into"), &[Obj::int(addr as isize), buf]).map_err(theirs)?;
         copy_back(buf, out)
     }
 }
 
+fn ours(err: Error) -> BusError {
+    BusError { err, ours: true }
+}
+fn theirs(err: Error) -> BusError {
+    BusError { err, ours: false }
+}
+
 /// Copy what the bus read into `out`; a bus object that resized our buffer is a bus error,
 /// not a panic.
-fn copy_back(buf: Obj, out: &mut [u8]) -> Result<()> {
-    let got = buf.buffer()?;
-    if got.len() != out.len() {
-        return Err(micropython_rt::os_err!(
-            errno::EIO,
-            "I2C bus object returned {} bytes, expected {}",
-            got.len(),
-            out.len()
-        ));
+fn copy_back(buf: Obj, out: &mut [u8]) -> core::result::Result<(), BusError> {
+    let got = buf.buffer_len().map_err(ours)?;
+    if got != out.len() {
+        return Err(ours(os_err!(errno::EIO, "I2C bus object returned %d bytes, expected %d", got, out.len())));
     }
-    out.copy_from_slice(got);
-    Ok(())
+    buf.copy_to(0, out).map_err(ours)
 }
 
 impl i2c::ErrorType for PyI2c {
@@ -106,7 +127,6 @@ impl I2c<SevenBitAddress> for PyI2c {
                 Operation::Read(r) => self.read_plain(address, r),
             }),
         }
-        .map_err(BusError)
     }
 }
 
@@ -114,7 +134,6 @@ impl I2c<SevenBitAddress> for PyI2c {
 /// `no_wait` (the simulator), or the callable given as `sleep_ms=`.
 pub struct PyDelay {
     sleep: Obj,
-    bus: Obj,
     error: Option<Error>,
 }
 
@@ -134,11 +153,7 @@ impl PyDelay {
                 }
             }
         };
-        Ok(PyDelay { sleep, bus, error: None })
-    }
-
-    pub fn bus(&self) -> Obj {
-        self.bus
+        Ok(PyDelay { sleep, error: None })
     }
 
     /// The first error a sleep raised (e.g. KeyboardInterrupt), if any.

@@ -11,15 +11,21 @@
 //! The sensor logic is the `tsl2591-driver` crate (embedded-hal 1.0); [`bus::PyI2c`] implements
 //! `embedded_hal::i2c::I2c` over any object with `machine.I2C`'s `writeto` and
 //! `readfrom_mem_into`, so the same driver runs on the board's bus and on the simulator.
+//!
+//! Lux: the formula as one fraction of two integers (`tsl2591_driver::lux_fraction`), divided
+//! by the runtime (`int / int`): no float code in the module, and the result is within one
+//! unit in the last place of the port's float of the exact formula (half a unit on x64, where
+//! doubles hold both integers exactly; on the ESP8266 the 24-bit float rounds the numerator,
+//! the division rounds once more and the 30-bit object drops two bits: under one 30-bit unit).
+//! The pure-Python fallback computes it step by step (`full - 1.64 * ir`, ...) and differs from
+//! the exact value in the last digits, most where its two terms nearly cancel.
 #![no_std]
 
 mod bus;
 
-use bus::{describe, BusError, PyDelay, PyI2c};
-use micropython_rt::{errno, import, os_err, py_err, qstr, Args, Class, Error, Module, Obj, Qstr, Result};
-use tsl2591_driver::{
-    calculate_lux, calculate_lux_f64, Error as DrvError, Gain, IntegrationTime, Tsl2591 as Driver, DEFAULT_ADDRESS,
-};
+use bus::{detail, BusError, PyDelay, PyI2c};
+use micropython_rt::{errno, import, os_err, py_err, qstr, Args, BinOp, Class, Error, Module, Obj, Qstr, Result};
+use tsl2591_driver::{lux_fraction, Error as DrvError, Gain, IntegrationTime, Tsl2591 as Driver, DEFAULT_ADDRESS};
 
 micropython_rt::entry!(init);
 
@@ -53,7 +59,10 @@ fn init(m: &Module) -> Result<()> {
     m.set(qstr!("LUX_COEFD"), Obj::float(tsl2591_driver::LUX_COEFD));
 
     m.class::<Tsl2591>()
-        .method(qstr!("sample"), 0, 0, |s: &mut Tsl2591, _| s.sample())
+        .method(qstr!("sample"), 0, 0, |s: &mut Tsl2591, _| {
+            let (full, ir) = s.measure()?;
+            s.lux(full, ir)
+        })
         .method(qstr!("get_full_luminosity"), 0, 0, |s: &mut Tsl2591, _| {
             let (full, ir) = s.measure()?;
             Ok(Obj::tuple(&[Obj::int(full as isize), Obj::int(ir as isize)]))
@@ -68,11 +77,7 @@ fn init(m: &Module) -> Result<()> {
                 _ => 0,
             }))
         })
-        .method(qstr!("calculate_lux"), 2, 2, |s: &mut Tsl2591, a| {
-            let full = count(a[0])?;
-            let ir = count(a[1])?;
-            Ok(Obj::float(s.lux(full, ir)))
-        })
+        .method(qstr!("calculate_lux"), 2, 2, |s: &mut Tsl2591, a| s.lux(count(a[0])?, count(a[1])?))
         .method(qstr!("set_timing"), 1, 1, |s: &mut Tsl2591, a| {
             let integration = integration_from(a[0])?;
             let gain = s.drv.gain();
@@ -91,17 +96,8 @@ fn init(m: &Module) -> Result<()> {
             let r = s.drv.disable();
             s.check(r, "disable").map(|_| Obj::none())
         })
-        .register(m)?;
+        .register(m);
     Ok(())
-}
-
-/// What went wrong on the bus: our own message for an error the adapter raised, else the
-/// usual words for the bus's errno.
-fn detail(inner: &Error, errno: i32) -> &str {
-    match inner {
-        Error::Os(_, msg) => msg.str_ref().unwrap_or("bus error"),
-        _ => describe(errno),
-    }
 }
 
 /// A TSL2591 on an I2C bus; Python: `Tsl2591(sensor_id, integration=INTEGRATIONTIME_100MS,
@@ -118,16 +114,18 @@ fn count(o: Obj) -> Result<u16> {
 
 fn integration_from(o: Obj) -> Result<IntegrationTime> {
     let code = o.to_int()?;
-    u8::try_from(code).ok().and_then(IntegrationTime::from_code).ok_or_else(|| {
-        py_err!(ValueError, "integration must be INTEGRATIONTIME_100MS..600MS (0..5), got {}", code)
-    })
+    u8::try_from(code)
+        .ok()
+        .and_then(IntegrationTime::from_code)
+        .ok_or_else(|| py_err!(ValueError, "integration must be INTEGRATIONTIME_100MS..600MS (0..5), got %r", o))
 }
 
 fn gain_from(o: Obj) -> Result<Gain> {
     let code = o.to_int()?;
-    u8::try_from(code).ok().and_then(Gain::from_code).ok_or_else(|| {
-        py_err!(ValueError, "gain must be GAIN_LOW/MED/HIGH/MAX (0x00/0x10/0x20/0x30), got {}", code)
-    })
+    u8::try_from(code)
+        .ok()
+        .and_then(Gain::from_code)
+        .ok_or_else(|| py_err!(ValueError, "gain must be GAIN_LOW/MED/HIGH/MAX (0x00/0x10/0x20/0x30), got %r", o))
 }
 
 /// `machine.I2C(scl=Pin(5), sda=Pin(4))`: the bus the tutorial wires (D1/D2 on NodeMCU/Wemos).
@@ -145,41 +143,44 @@ fn default_i2c() -> Result<Obj> {
     machine.attr(qstr!("I2C"))?.call_kw(&[], &[(qstr!("scl"), scl), (qstr!("sda"), sda)])
 }
 
+/// The errno of a bus error (EIO if it has none).
+fn bus_errno(e: &BusError) -> i32 {
+    e.err.errno().unwrap_or(errno::EIO)
+}
+
 impl Tsl2591 {
     fn addr(&self) -> u8 {
         self.drv.address()
     }
 
-    fn lux(&self, full: u16, ir: u16) -> f64 {
-        // Same operations as the tutorial's formula, in the port's float width; a saturated
-        // channel reads as 0.0 (the tutorial returned 0).
-        if core::mem::size_of::<usize>() == 8 {
-            calculate_lux_f64(self.drv.integration(), self.drv.gain(), full, ir).unwrap_or(0.0)
-        } else {
-            calculate_lux(self.drv.integration(), self.drv.gain(), full, ir).unwrap_or(0.0) as f64
+    /// Lux for the current settings, divided by the runtime (see the crate docs); a saturated
+    /// channel reads as 0.0 (the tutorial returned 0).
+    fn lux(&self, full: u16, ir: u16) -> Result<Obj> {
+        match lux_fraction(self.drv.integration(), self.drv.gain(), full, ir) {
+            Some((n, d)) => Obj::int(n as isize).binary_op(BinOp::TrueDivide, Obj::int(d as isize)),
+            None => Ok(Obj::float(0.0)),
         }
     }
 
     /// Map a driver result to a Python error naming the sensor and what failed.
-    fn check<T>(&mut self, r: core::result::Result<T, DrvError<BusError>>, what: &str) -> Result<T> {
+    #[inline(never)]
+    fn check<T>(&mut self, r: core::result::Result<T, DrvError<BusError>>, what: &'static str) -> Result<T> {
         if let Some(e) = self.delay.take_error() {
             return Err(e); // e.g. KeyboardInterrupt during the wait
         }
         let addr = self.addr();
         r.map_err(|e| match e {
-            DrvError::I2c(BusError(inner)) => {
-                let errno = inner.errno().unwrap_or(errno::EIO);
-                os_err!(errno, "TSL2591 at {:#04x}: {} failed: {}", addr, what, detail(&inner, errno))
+            DrvError::I2c(b) => {
+                let n = bus_errno(&b);
+                os_err!(n, "TSL2591 at 0x%02x: %s failed: %s", addr, what, detail(&b, n))
             }
             DrvError::NotReady => os_err!(
                 errno::ETIMEDOUT,
-                "TSL2591 at {:#04x}: no valid reading {} ms after enable",
+                "TSL2591 at 0x%02x: no valid reading %d ms after enable",
                 addr,
                 self.drv.integration().wait_ms() + tsl2591_driver::AVALID_POLLS as u32 * tsl2591_driver::AVALID_POLL_MS
             ),
-            DrvError::IdMismatch(id) => {
-                os_err!(errno::ENODEV, "TSL2591 not found at {:#04x}: device ID {:#04x}, expected 0x50", addr, id)
-            }
+            DrvError::IdMismatch(id) => not_found_id(addr, id),
             DrvError::Saturated => py_err!(ValueError, "saturated"),
         })
     }
@@ -189,16 +190,15 @@ impl Tsl2591 {
         self.check(r, "read")
     }
 
-    fn sample(&mut self) -> Result<Obj> {
-        let (full, ir) = self.measure()?;
-        Ok(Obj::float(self.lux(full, ir)))
-    }
-
     fn set_control(&mut self, integration: IntegrationTime, gain: Gain) -> Result<Obj> {
         let r = self.drv.set_config(integration, gain);
         self.check(r, "CONTROL write")?;
         Ok(Obj::none())
     }
+}
+
+fn not_found_id(addr: u8, id: u8) -> Error {
+    os_err!(errno::ENODEV, "TSL2591 not found at 0x%02x: device ID 0x%02x, expected 0x50", addr, id)
 }
 
 impl Class for Tsl2591 {
@@ -226,7 +226,7 @@ impl Class for Tsl2591 {
         let addr = match args.get(4, names[4]) {
             Some(o) => match o.to_int()? {
                 a @ 0..=0x7F => a as u8,
-                a => return Err(py_err!(ValueError, "addr must be a 7-bit I2C address 0..127, got {}", a)),
+                _ => return Err(py_err!(ValueError, "addr must be a 7-bit I2C address 0..127, got %r", o)),
             },
             None => DEFAULT_ADDRESS,
         };
@@ -235,14 +235,12 @@ impl Class for Tsl2591 {
         // Check the chip ID now: a missing sensor fails here, with context, not at the first sample.
         if let Err(e) = drv.init() {
             return Err(match e {
-                DrvError::I2c(BusError(inner)) => {
-                    let errno = inner.errno().unwrap_or(errno::EIO);
-                    os_err!(errno, "TSL2591 not found at {:#04x}: {}", addr, detail(&inner, errno))
+                DrvError::I2c(b) => {
+                    let n = bus_errno(&b);
+                    os_err!(n, "TSL2591 not found at 0x%02x: %s", addr, detail(&b, n))
                 }
-                DrvError::IdMismatch(id) => {
-                    os_err!(errno::ENODEV, "TSL2591 not found at {:#04x}: device ID {:#04x}, expected 0x50", addr, id)
-                }
-                _ => os_err!(errno::EIO, "TSL2591 at {:#04x}: init failed", addr),
+                DrvError::IdMismatch(id) => not_found_id(addr, id),
+                _ => os_err!(errno::EIO, "TSL2591 at 0x%02x: init failed", addr),
             });
         }
         Ok(Tsl2591 { sensor_id, drv, delay })
@@ -275,7 +273,6 @@ impl Class for Tsl2591 {
 
 impl Tsl2591 {
     fn drv_bus(&self) -> Obj {
-        self.delay.bus()
+        self.drv.i2c().bus()
     }
 }
-

@@ -1,0 +1,148 @@
+//! What the crate resolves once, at import: the builtins it uses and the type of its function
+//! objects, kept in the module's bss (the loader keeps that block alive and the GC scans it);
+//! and the check that the runtime's function table has every slot the crate calls.
+use crate::error::Error;
+use crate::obj::{Obj, Qstr};
+use crate::{ft, qstr, sys};
+
+/// Builtins resolved at import (by `load_global` in the fresh module's globals, so from the
+/// `builtins` module), used by the crate and available to modules with [`builtin`]. A user's
+/// global named `print` or `ValueError` does not change what the module uses.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
+#[allow(missing_docs, non_camel_case_types)]
+pub enum Builtin {
+    ValueError,
+    TypeError,
+    OSError,
+    RuntimeError,
+    MemoryError,
+    OverflowError,
+    AttributeError,
+    KeyError,
+    IndexError,
+    NotImplementedError,
+    ImportError,
+    int,
+    float,
+    tuple,
+    bytes,
+    bytearray,
+    isinstance,
+    print,
+    str,
+    repr,
+    type_,
+}
+
+const N_BUILTINS: usize = Builtin::type_ as usize + 1;
+
+impl Builtin {
+    fn qstr(self) -> Qstr {
+        use Builtin::*;
+        match self {
+            ValueError => qstr!("ValueError"),
+            TypeError => qstr!("TypeError"),
+            OSError => qstr!("OSError"),
+            RuntimeError => qstr!("RuntimeError"),
+            MemoryError => qstr!("MemoryError"),
+            OverflowError => qstr!("OverflowError"),
+            AttributeError => qstr!("AttributeError"),
+            KeyError => qstr!("KeyError"),
+            IndexError => qstr!("IndexError"),
+            NotImplementedError => qstr!("NotImplementedError"),
+            ImportError => qstr!("ImportError"),
+            int => qstr!("int"),
+            float => qstr!("float"),
+            tuple => qstr!("tuple"),
+            bytes => qstr!("bytes"),
+            bytearray => qstr!("bytearray"),
+            isinstance => qstr!("isinstance"),
+            print => qstr!("print"),
+            str => qstr!("str"),
+            repr => qstr!("repr"),
+            type_ => qstr!("type"),
+        }
+    }
+}
+
+/// The crate's state: zero until import fills it in.
+#[doc(hidden)]
+#[repr(C)]
+pub struct State {
+    builtins: [Obj; N_BUILTINS],
+    /// The type of the crate's function objects (see `func.rs`).
+    pub(crate) fun_type: sys::mp_abi_type_t,
+}
+
+/// In bss; exported because on x64 the linker reaches mutable statics through the GOT.
+#[doc(hidden)]
+#[no_mangle]
+pub static mut MICROPYTHON_RT_STATE: State = State {
+    builtins: [Obj::NULL; N_BUILTINS],
+    // SAFETY: all-zero is a valid (empty) type object: null pointers, zero indices.
+    fun_type: unsafe { core::mem::zeroed() },
+};
+
+#[inline(always)]
+pub(crate) fn state() -> *mut State {
+    core::ptr::addr_of_mut!(MICROPYTHON_RT_STATE)
+}
+
+/// The builtin object `b`, as resolved at import.
+#[inline]
+pub fn builtin(b: Builtin) -> Obj {
+    // SAFETY: written once at import, before any module code runs; read-only afterwards
+    // (MicroPython runs native code on one thread at a time).
+    unsafe { (*state()).builtins[b as usize] }
+}
+
+/// Resolve the builtins (called at import with the module's fresh globals installed).
+pub(crate) fn resolve_builtins() -> crate::Result<()> {
+    for i in 0..N_BUILTINS {
+        // SAFETY: i < N_BUILTINS, a valid discriminant of the repr(u8) enum.
+        let b: Builtin = unsafe { core::mem::transmute(i as u8) };
+        let o = Obj(crate::protect::call(sys::LUMEN_OP_LOAD_GLOBAL, b.qstr().as_raw(), 0, 0, 0)? as _);
+        unsafe { (*state()).builtins[i] = o };
+    }
+    Ok(())
+}
+
+/// The `mp_fun_table` slots this crate (and its C glue) calls; checked non-NULL at import.
+const NEEDED_SLOTS: [u8; 35] = [
+    3, 4, 5, 7, 9, 10, 13, 14, 15, 16, 18, 19, 20, 21, 24, 25, 27, 28, 32, 33, 34, 35, 39, 52, 53, 56, 57, 58, 61,
+    63, 64, 65, 66, 73, 74,
+];
+/// Slot 49 (`setjmp`) is non-NULL on ports whose nlr is setjmp-based: not supported (the C glue's
+/// nlr buffer has room for native nlr's registers, not for a jmp_buf).
+const SETJMP_SLOT: usize = 49;
+
+/// The first missing slot (or 49 on a setjmp port), if any.
+pub(crate) fn missing_slot() -> Option<usize> {
+    let words = ft() as *const sys::mp_fun_table_t as *const usize;
+    // SAFETY: the table has MP_ABI_FUN_TABLE_SLOTS words.
+    let word = |i: usize| unsafe { words.add(i).read() };
+    if word(SETJMP_SLOT) != 0 {
+        return Some(SETJMP_SLOT);
+    }
+    NEEDED_SLOTS.iter().map(|&i| i as usize).find(|&i| word(i) == 0)
+}
+
+/// Raise `ImportError("... slot NN ...")` if the slots to do so exist; else return quietly.
+pub(crate) fn refuse_import(slot: usize) -> crate::Obj {
+    let words = ft() as *const sys::mp_fun_table_t as *const usize;
+    let have = |i: usize| unsafe { words.add(i).read() } != 0;
+    if [7, 27, 32, 33, 34, 57].into_iter().all(have) {
+        let mut msg = *b"this MicroPython cannot run this module (mp_fun_table slot 00)";
+        let n = msg.len();
+        msg[n - 3] = b'0' + (slot / 10) as u8;
+        msg[n - 2] = b'0' + (slot % 10) as u8;
+        // SAFETY: checked present just above; raising here is the import failing.
+        unsafe {
+            let text = Obj(ft().obj_new_str.unwrap_unchecked()(msg.as_ptr().cast(), n));
+            let ty = Obj(ft().load_global.unwrap_unchecked()(qstr!("ImportError").as_raw()));
+            Error::from_exception(ty.call(&[text]).unwrap_or_else(|e| e.exception())).raise()
+        }
+    }
+    Obj::NULL
+}
