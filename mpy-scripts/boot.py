@@ -19,9 +19,16 @@ try:
 except ImportError:
     NATIVE_CODE_LOCATION = None
 if NATIVE_CODE_LOCATION and esp is not None and hasattr(esp, "set_native_code_location"):
-    esp.set_native_code_location(*NATIVE_CODE_LOCATION)
-    print("native code goes to flash 0x%x..0x%x" % (
-        NATIVE_CODE_LOCATION[0], NATIVE_CODE_LOCATION[0] + NATIVE_CODE_LOCATION[1]))
+    _start, _len = NATIVE_CODE_LOCATION
+    # Never over the filesystem (a 1 MiB board has no free gap below it).
+    _fs = esp.flash_user_start() if hasattr(esp, "flash_user_start") else None
+    if _fs is not None and _start + _len > _fs:
+        print("NATIVE_CODE_LOCATION 0x%x..0x%x overlaps the filesystem (from 0x%x): "
+              "not applied; client.py will use the pure-Python modules"
+              % (_start, _start + _len, _fs))
+    else:
+        esp.set_native_code_location(_start, _len)
+        print("native code goes to flash 0x%x..0x%x" % (_start, _start + _len))
 
 # On a PC (the unix port, `make repl`), config.py can select the simulated
 # TSL2591 as machine.I2C, so Tsl2591('lux-1') works without i2c= (sim/).

@@ -282,3 +282,26 @@ def test_boot_py_runs_without_esp(run_mpy):
     boot = (SCRIPTS / "boot.py").read_text()
     out = run_mpy(boot + "\nprint('BOOT OK', gc.isenabled())\n", [SCRIPTS])
     assert out.stdout.strip() == "BOOT OK True"
+
+
+@pytest.mark.parametrize("fs_start, expected", [
+    (0x100000, "native code goes to flash 0xe0000..0x100000"),
+    (0x9B000, "NATIVE_CODE_LOCATION 0xe0000..0x100000 overlaps the filesystem (from "
+              "0x9b000): not applied; client.py will use the pure-Python modules"),
+])
+def test_boot_py_native_code_location(run_mpy, tmp_path, fs_start, expected):
+    # A stand-in for the ESP8266's esp module: a 2 MiB+ board's filesystem
+    # starts at 1 MiB, a 1 MiB board's below the region.
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "esp.py").write_text(
+        "calls = []\n"
+        "def osdebug(x): calls.append(('osdebug', x))\n"
+        "def flash_user_start(): return %d\n"
+        "def set_native_code_location(s, n): calls.append(('ncl', s, n))\n" % fs_start)
+    (fake / "config.py").write_text("NATIVE_CODE_LOCATION = (0xE0000, 0x20000)\n")
+    boot = (SCRIPTS / "boot.py").read_text()
+    out = run_mpy(boot + "\nprint(esp.calls)\n", [fake, SCRIPTS]).stdout.splitlines()
+    assert out[0] == expected
+    applied = [("ncl", 0xE0000, 0x20000)] if fs_start == 0x100000 else []
+    assert out[1] == repr([("osdebug", None)] + applied)
