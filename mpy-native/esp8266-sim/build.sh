@@ -8,8 +8,10 @@
 # 2. compiler_builtins for the lx106 (soft-float, division, libm's powf/fmodf/...): cargo
 #    builds it with --emit=asm and GNU as assembles it, as mpy-native/targets/build-xtensa.sh
 #    does for the modules (LLVM's own Xtensa object writer misplaces literal pools);
-# 3. port/Makefile: MicroPython's core + our port files, compiled by xtensa-lx106-elf-gcc and
-#    linked with 2.
+# 3. mpy-ld rom-stubs: the ESP8266 ROM's entry points at their addresses (0x4000xxxx), each a
+#    jump to the firmware's implementation (from 2 or MicroPython's shared/libc);
+# 4. port/Makefile: MicroPython's core + our port files, compiled by xtensa-lx106-elf-gcc and
+#    linked with 2 and 3.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=build/esp8266-sim
@@ -50,6 +52,15 @@ if [ "$cb_s" -nt "$cb_o" ] || [ "$0" -nt "$cb_o" ]; then
     xtensa-lx106-elf-as -o "$cb_o" "$out/compiler_builtins.placed.s"
 fi
 
-make -s -C "$here/port" -j"$jobs" MPY_DIR="$PWD/$src" BUILD="$PWD/$out/fw" BUILTINS_O="$cb_o"
+# The ESP8266 ROM's entry points (soft-float, division, mem*/str*) that mpy-ld resolves
+# module calls to: at each ROM address a jump to the firmware's own implementation.
+mpy_ld=${MPY_LD:-target/release/mpy-ld}
+[ -x "$mpy_ld" ] || cargo build --release -p mpy-ld
+"$mpy_ld" rom-stubs --rom esp8266 -o "$out/rom_stubs.S.new"
+cmp -s "$out/rom_stubs.S.new" "$out/rom_stubs.S" || mv "$out/rom_stubs.S.new" "$out/rom_stubs.S"
+rm -f "$out/rom_stubs.S.new"
+
+make -s -C "$here/port" -j"$jobs" MPY_DIR="$PWD/$src" BUILD="$PWD/$out/fw" BUILTINS_O="$cb_o" \
+    ROM_STUBS="$PWD/$out/rom_stubs.S"
 cp "$out/fw/firmware.elf" "$out/firmware.elf"
 echo "esp8266-sim: $out/firmware.elf"

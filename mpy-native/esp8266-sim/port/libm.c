@@ -1,4 +1,6 @@
-// The two single-precision libm functions py/ calls that compiler_builtins does not export.
+// C runtime functions nothing else provides: the two single-precision libm functions py/
+// calls that compiler_builtins does not export, and two ESP8266 ROM functions (bzero,
+// __umulsidi3) that modules linked by mpy-ld may call through the ROM stubs.
 // Everything else in <math.h> (powf, fmodf, floorf, copysignf, fabsf, rintf, ...) is linked
 // from our compiler_builtins build (the `libm` code inside it).
 #include <math.h>
@@ -11,4 +13,18 @@ float nanf(const char *tag) {
 // The port never changes the rounding mode, so rintf (round half to even) is nearbyintf.
 float nearbyintf(float x) {
     return rintf(x);
+}
+
+// The ROM's bzero (mpy-ld may resolve a module's call to it): not in string0.c.
+#include <string.h>
+void bzero(void *s, size_t n) {
+    memset(s, 0, n);
+}
+
+// The ROM's __umulsidi3 (32 x 32 -> 64 unsigned): not in compiler_builtins, nor in Debian's
+// lx106 libgcc. Built from 16-bit halves so that only 32-bit multiplies are used.
+unsigned long long __umulsidi3(unsigned int a, unsigned int b) {
+    unsigned int al = a & 0xffff, ah = a >> 16, bl = b & 0xffff, bh = b >> 16;
+    unsigned long long mid = (unsigned long long)(al * bh) + (ah * bl);
+    return (unsigned long long)(al * bl) + (mid << 16) + ((unsigned long long)(ah * bh) << 32);
 }

@@ -254,6 +254,28 @@ void __assert_func(const char *file, int line, const char *func, const char *exp
     semihost_exit(4);
 }
 
+static void errhex(uint32_t v) {
+    char buf[11] = "0x";
+    for (int i = 0; i < 8; i++) {
+        buf[2 + i] = "0123456789abcdef"[(v >> (28 - 4 * i)) & 15];
+    }
+    buf[10] = 0;
+    errmsg(buf);
+}
+
+// A CPU exception (start.S's vectors): e.g. a native module jumping to a bad address after a
+// corrupted relocation. Reported with the core's numbers, exit code 6.
+void esp_sim_fault(uint32_t cause, uint32_t pc, uint32_t vaddr) {
+    errmsg("esp8266-sim: CPU exception ");
+    errhex(cause);
+    errmsg(" (EXCCAUSE) at pc ");
+    errhex(pc);
+    errmsg(", address ");
+    errhex(vaddr);
+    errmsg("\n");
+    semihost_exit(6);
+}
+
 void abort(void) {
     errmsg("esp8266-sim: abort\n");
     semihost_exit(5);

@@ -13,6 +13,7 @@
 #define MICROPY_FLOAT_FORMAT_IMPL           (MICROPY_FLOAT_FORMAT_IMPL_BASIC)
 #define MICROPY_LONGINT_IMPL                (MICROPY_LONGINT_IMPL_MPZ)
 #define MICROPY_PY_BUILTINS_COMPLEX         (0)
+#define MICROPY_PY_BUILTINS_STR_UNICODE     (1)
 #define MICROPY_PY_MATH                     (0)
 #define MICROPY_PY_CMATH                    (0)
 #define MICROPY_PY_UCTYPES                  (0)   // extmod, not in the core sdist

