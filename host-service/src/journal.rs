@@ -93,9 +93,12 @@ impl Journal {
         })
     }
 
-    /// Writes `entries` to a fresh file that replaces `path` atomically.
+    /// Writes `entries` to a fresh file that replaces `path` atomically: a new hidden
+    /// file `.NAME.PID.compact` next to it (created only if no such file exists, so a
+    /// user's file is never overwritten), renamed over `path`. Where that isn't possible
+    /// (a directory we may not create files in) the journal is rewritten in place; a
+    /// crash during that rewrite loses only the duplicate detection of recent messages.
     fn rewrite(path: &Path, entries: &VecDeque<u64>) -> Result<File, SinkError> {
-        let tmp = path.with_extension("tmp");
         let err = |source| SinkError::Write {
             path: path.to_owned(),
             source,
@@ -103,10 +106,27 @@ impl Journal {
         let mut text = String::with_capacity(entries.len() * 24);
         for k in entries {
             // Stored as "0 KEY": the packet id is already folded into the key.
-            text.push_str(&format!("0 {k:016x}\n"));
+            let _ = writeln!(text, "0 {k:016x}");
         }
-        std::fs::write(&tmp, text).map_err(err)?;
-        std::fs::rename(&tmp, path).map_err(err)?;
+        let tmp = Self::temp_path(path);
+        let atomic = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .and_then(|_| std::fs::rename(&tmp, path));
+        if atomic.is_err() {
+            if tmp.is_file() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .map_err(err)?;
+        }
         OpenOptions::new()
             .append(true)
             .open(path)
@@ -114,6 +134,14 @@ impl Journal {
                 path: path.to_owned(),
                 source,
             })
+    }
+
+    /// `DIR/.NAME.PID.compact` for the journal at `DIR/NAME`.
+    pub fn temp_path(path: &Path) -> PathBuf {
+        let mut name = std::ffi::OsString::from(".");
+        name.push(path.file_name().unwrap_or_default());
+        name.push(format!(".{}.compact", std::process::id()));
+        path.with_file_name(name)
     }
 
     /// True if this (DUP-flagged) message was already written.
@@ -156,6 +184,35 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compaction_never_touches_other_files_and_works_in_place() {
+        let dir = std::env::temp_dir().join(format!("hs-journal2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("test.csv.acklog");
+        let _ = std::fs::remove_file(&path);
+        // The user's files next to the CSV, including the name the journal once used.
+        std::fs::write(dir.join("test.csv.tmp"), "mine").unwrap();
+        // Its temp name taken (as by a directory we can't replace): compaction in place.
+        std::fs::create_dir_all(Journal::temp_path(&path)).unwrap();
+        let mut j = Journal::open(&path).unwrap();
+        for i in 0..(2 * KEEP + 10) {
+            j.record(1, i as u64);
+        }
+        j.flush().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("test.csv.tmp")).unwrap(),
+            "mine"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().lines().count(),
+            KEEP
+        );
+        drop(j);
+        let j = Journal::open(&path).unwrap();
+        assert!(j.seen(1, (2 * KEEP + 9) as u64));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn survives_reopen_and_compacts() {

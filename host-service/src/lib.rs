@@ -27,7 +27,6 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cli::Config;
-use crate::event::RejectKind;
 use crate::stats::Stats;
 
 /// Errors that stop the service.
@@ -92,23 +91,7 @@ pub async fn run(mut config: Config) -> Result<(), Error> {
     stats.requested_qos = config.qos as u8;
     stats.set_max_sensors(config.max_sensors);
     let stats = Arc::new(stats);
-    if let Some(fragment) = torn {
-        tracing::warn!(
-            csv = %config.csv_path.display(),
-            bytes = fragment.len(),
-            rejects_file = %config.rejects_path.display(),
-            "the CSV ended in a partial row (killed mid-write?); moved it to the rejects file"
-        );
-        rejects.write(
-            RejectKind::TornRow,
-            "",
-            "partial last line of the CSV",
-            &fragment,
-            fragment.len() as u64,
-        )?;
-        rejects.flush()?;
-        stats.count_reject(RejectKind::TornRow);
-    }
+    writer::report_tail_fix(torn, &config.csv_path, &mut rejects, &stats)?;
 
     let listener = tokio::net::TcpListener::bind(config.status_addr)
         .await
@@ -157,10 +140,24 @@ pub async fn run(mut config: Config) -> Result<(), Error> {
         truncation: guard.truncation.clone(),
     };
     let writer_client = client.clone();
+    // SIGHUP (logrotate): the writer opens the CSV and the rejects file again.
+    let reopen = Arc::new(tokio::sync::Notify::new());
+    #[cfg(unix)]
+    {
+        let reopen = reopen.clone();
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    reopen.notify_one();
+                }
+            });
+        }
+    }
     let backlog = Arc::new(writer::Backlog::default());
     let writer_backlog = backlog.clone();
     let writer_task = tokio::spawn(async move {
-        let res = writer.run(rx, writer_client, writer_backlog).await;
+        let res = writer.run(rx, writer_client, writer_backlog, reopen).await;
         let _ = done_tx.send(());
         res
     });

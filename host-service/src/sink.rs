@@ -1,9 +1,11 @@
 //! Where events end up: the CSV file (appended, header only when new or empty, a torn
-//! last line repaired on start) and the rejects file (bad payloads kept verbatim).
+//! last line repaired on start, locked against a second instance, reopened when it is
+//! deleted, replaced or rotated) and the rejects file (bad payloads kept verbatim).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::event::{RejectKind, Row};
 
@@ -29,6 +31,20 @@ pub enum SinkError {
         /// The OS error.
         source: io::Error,
     },
+    /// Another process holds the CSV's lock.
+    #[error("{path} is in use by another host-service (it holds the file's lock); give each instance its own CSV file")]
+    Locked {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The CSV starts with something other than our header.
+    #[error("{path} starts with {found:?}, not the header \"timestamp,datetime,sensor_id,value\": it is not a host-service CSV; give another file name (nothing was written to it)")]
+    OtherHeader {
+        /// The file.
+        path: PathBuf,
+        /// Its first line.
+        found: String,
+    },
     /// Writing failed (disk full, file removed under us, ...).
     #[error("cannot write to {path}: {source}")]
     Write {
@@ -52,8 +68,36 @@ fn open_append(path: &Path) -> Result<File, SinkError> {
         })
 }
 
-/// Cuts a partial last line (one not ending in `\n`) off `file` and returns it.
-fn cut_torn_tail(file: &mut File) -> io::Result<Option<Vec<u8>>> {
+/// True if `line` (without its line end) is a whole row as we write it: four fields,
+/// a timestamp and the ISO datetime of that same timestamp.
+fn is_complete_row(line: &[u8]) -> bool {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line);
+    let Some(Ok(rec)) = rdr.records().next() else {
+        return false;
+    };
+    rec.len() == 4
+        && rec[0]
+            .parse::<f64>()
+            .is_ok_and(|ts| crate::pyrepr::utc_isoformat(ts) == rec[1])
+}
+
+/// How the end of an existing file was fixed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TailFix {
+    /// A partial row, cut off (it goes to the rejects file).
+    Torn(Vec<u8>),
+    /// A complete row without its line end (a file edited by hand or by another tool);
+    /// the line end was added.
+    NewlineAdded,
+}
+
+/// Repairs a last line that has no line end: a complete row (and a header) gets its
+/// `\r\n`; anything else is a partial row, which is cut off and returned. A write cut
+/// short by SIGKILL or a full disk stops at a page boundary, so a file whose length is a
+/// multiple of 4096 is treated as torn even if its last line looks whole.
+fn fix_tail(file: &mut File) -> io::Result<Option<TailFix>> {
     let len = file.metadata()?.len();
     if len == 0 {
         return Ok(None);
@@ -84,15 +128,73 @@ fn cut_torn_tail(file: &mut File) -> io::Result<Option<Vec<u8>>> {
         }
         end = start;
     };
+    let header = HEADER.join(",");
+    let whole = tail == header.as_bytes() || (len % 4096 != 0 && is_complete_row(&tail));
+    if whole {
+        file.seek(SeekFrom::End(0))?;
+        file.write_all(b"\r\n")?;
+        return Ok(Some(TailFix::NewlineAdded));
+    }
     file.set_len(cut_at)?;
     file.seek(SeekFrom::End(0))?;
-    Ok(Some(tail))
+    Ok(Some(TailFix::Torn(tail)))
 }
 
-/// The CSV output.
+/// The first line of `file` (up to 4 KiB), without its line end.
+fn first_line(file: &mut File) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; 4096];
+    file.seek(SeekFrom::Start(0))?;
+    let mut n = 0;
+    while n < buf.len() {
+        let k = file.read(&mut buf[n..])?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    buf.truncate(n);
+    if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+        buf.truncate(pos);
+    }
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    Ok(buf)
+}
+
+/// (device, inode) of an open file or a path.
+fn identity(m: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
+}
+
+/// The CSV output. Rows of a batch are formatted into memory and written with one
+/// `write` at [`CsvSink::flush`]; before the batch is acknowledged the sink checks that
+/// the path still names the file it wrote to, and if the file was deleted, replaced or
+/// rotated it opens the path again and writes the batch there too.
 pub struct CsvSink {
     path: PathBuf,
-    writer: csv::Writer<File>,
+    file: File,
+    rows: csv::Writer<Pending>,
+    pending: Pending,
+}
+
+/// The formatted rows of the current batch (the csv writer's output).
+#[derive(Clone, Default)]
+struct Pending(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Pending {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for CsvSink {
@@ -102,38 +204,74 @@ impl std::fmt::Debug for CsvSink {
 }
 
 impl CsvSink {
-    /// Opens (or creates) the CSV file. Returns the sink and the torn fragment that was
-    /// cut off the end, if any; writes the header if the file is new or empty.
-    pub fn open(path: &Path) -> Result<(CsvSink, Option<Vec<u8>>), SinkError> {
-        let mut file = open_append(path)?;
-        let torn = cut_torn_tail(&mut file).map_err(|source| SinkError::Repair {
-            path: path.to_owned(),
-            source,
-        })?;
-        let empty = file
-            .metadata()
-            .map_err(|source| SinkError::Repair {
-                path: path.to_owned(),
-                source,
-            })?
-            .len()
-            == 0;
+    /// Opens (or creates) the CSV file and takes its lock. Returns the sink and how its
+    /// end was repaired, if it was; writes the header if the file is new or empty.
+    pub fn open(path: &Path) -> Result<(CsvSink, Option<TailFix>), SinkError> {
+        let (file, fix) = Self::open_file(path)?;
+        let pending = Pending::default();
         // The csv module's dialect: minimal quoting, "\r\n" line ends.
-        let writer = csv::WriterBuilder::new()
+        let rows = csv::WriterBuilder::new()
             .has_headers(false)
             .terminator(csv::Terminator::CRLF)
             .quote_style(csv::QuoteStyle::Necessary)
-            .buffer_capacity(64 * 1024)
-            .from_writer(file);
-        let mut sink = CsvSink {
+            .buffer_capacity(8 * 1024)
+            .from_writer(pending.clone());
+        Ok((
+            CsvSink {
+                path: path.to_owned(),
+                file,
+                rows,
+                pending,
+            },
+            fix,
+        ))
+    }
+
+    fn open_file(path: &Path) -> Result<(File, Option<TailFix>), SinkError> {
+        let mut file = open_append(path)?;
+        let repair = |source| SinkError::Repair {
             path: path.to_owned(),
-            writer,
+            source,
         };
-        if empty {
-            sink.write_record(HEADER)?;
-            sink.flush()?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(SinkError::Locked {
+                    path: path.to_owned(),
+                })
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(SinkError::Open {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
         }
-        Ok((sink, torn))
+        let len = file.metadata().map_err(repair)?.len();
+        if len > 0 {
+            let first = first_line(&mut file).map_err(repair)?;
+            let header = HEADER.join(",");
+            // A file holding only part of the header (killed while creating it) is ours.
+            if first != header.as_bytes()
+                && !(first.len() as u64 == len && header.as_bytes().starts_with(&first))
+            {
+                return Err(SinkError::OtherHeader {
+                    path: path.to_owned(),
+                    found: String::from_utf8_lossy(&first).chars().take(80).collect(),
+                });
+            }
+        }
+        let fix = fix_tail(&mut file).map_err(repair)?;
+        let empty = file.metadata().map_err(repair)?.len() == 0;
+        if empty {
+            let mut header = HEADER.join(",").into_bytes();
+            header.extend_from_slice(b"\r\n");
+            file.write_all(&header).map_err(|source| SinkError::Write {
+                path: path.to_owned(),
+                source,
+            })?;
+        }
+        Ok((file, fix))
     }
 
     fn write_error(&self, e: impl Into<io::Error>) -> SinkError {
@@ -148,7 +286,7 @@ impl CsvSink {
         I: IntoIterator<Item = T>,
         T: AsRef<[u8]>,
     {
-        self.writer.write_record(record).map_err(|e| {
+        self.rows.write_record(record).map_err(|e| {
             let err = match e.into_kind() {
                 csv::ErrorKind::Io(io) => io,
                 other => io::Error::other(format!("{other:?}")),
@@ -165,9 +303,63 @@ impl CsvSink {
         self.write_record(row.csv_fields())
     }
 
-    /// Hands everything buffered to the OS (a SIGKILL after this loses nothing).
-    pub fn flush(&mut self) -> Result<(), SinkError> {
-        self.writer.flush().map_err(|e| self.write_error(e))
+    /// Hands the buffered rows to the OS (a SIGKILL after this loses nothing), then
+    /// makes sure they went to the file the path names: if it was deleted, replaced or
+    /// rotated, the path is opened again (header, lock) and the rows written there.
+    /// Returns true when that happened.
+    pub fn flush(&mut self) -> Result<bool, SinkError> {
+        self.rows.flush().map_err(|e| self.write_error(e))?;
+        let pending = self.pending.0.clone();
+        let mut bytes = pending.lock().unwrap_or_else(|p| p.into_inner());
+        let res = self.write_checked(&bytes);
+        bytes.clear();
+        if bytes.capacity() > 1024 * 1024 {
+            bytes.shrink_to(64 * 1024);
+        }
+        res
+    }
+
+    fn write_checked(&mut self, bytes: &[u8]) -> Result<bool, SinkError> {
+        if !bytes.is_empty() {
+            self.file
+                .write_all(bytes)
+                .map_err(|e| self.write_error(e))?;
+        }
+        let ours = self.file.metadata().map_err(|e| self.write_error(e))?;
+        let same = match std::fs::metadata(&self.path) {
+            Ok(m) => identity(&m) == identity(&ours),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(self.write_error(e)),
+        };
+        if same {
+            return Ok(false);
+        }
+        tracing::warn!(
+            csv = %self.path.display(),
+            "the CSV was deleted, replaced or moved away; writing to a new file at its path \
+             (rows already written stay in the old file)"
+        );
+        self.reopen()?;
+        if !bytes.is_empty() {
+            self.file
+                .write_all(bytes)
+                .map_err(|e| self.write_error(e))?;
+        }
+        Ok(true)
+    }
+
+    /// Opens the path again (after logrotate or SIGHUP). A torn tail of the new file is
+    /// returned for the rejects file.
+    pub fn reopen(&mut self) -> Result<Option<TailFix>, SinkError> {
+        if let (Ok(ours), Ok(theirs)) = (self.file.metadata(), std::fs::metadata(&self.path)) {
+            if identity(&ours) == identity(&theirs) {
+                // Still the same file (and a second lock on it would fail).
+                return Ok(None);
+            }
+        }
+        let (file, fix) = Self::open_file(&self.path)?;
+        self.file = file;
+        Ok(fix)
     }
 
     /// The CSV file's path.
@@ -269,6 +461,13 @@ impl RejectSink {
             path: self.path.clone(),
             source,
         })
+    }
+
+    /// Flushes and opens the path again (logrotate, SIGHUP).
+    pub fn reopen(&mut self) -> Result<(), SinkError> {
+        self.flush()?;
+        *self = RejectSink::open(&self.path)?;
+        Ok(())
     }
 
     /// The rejects file's path.
@@ -373,12 +572,31 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"1.5,1970-01-01T00:00:01.500000,lux-1,3\r\n1.6,19")
             .unwrap();
-        let (_sink, torn) = CsvSink::open(&path).unwrap();
-        assert_eq!(torn.as_deref(), Some(&b"1.6,19"[..]));
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            b"timestamp,datetime,sensor_id,value\r\n1.5,1970-01-01T00:00:01.500000,lux-1,3\r\n"
-        );
+        let (sink, torn) = CsvSink::open(&path).unwrap();
+        assert_eq!(torn, Some(TailFix::Torn(b"1.6,19".to_vec())));
+        let want =
+            b"timestamp,datetime,sensor_id,value\r\n1.5,1970-01-01T00:00:01.500000,lux-1,3\r\n";
+        assert_eq!(std::fs::read(&path).unwrap(), want);
+        // The lock: a second sink on the same file is refused while the first lives.
+        let err = CsvSink::open(&path).unwrap_err();
+        assert!(matches!(err, SinkError::Locked { .. }), "{err}");
+        drop(sink);
+        // A whole row without its line end gets one.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"1.6,1970-01-01T00:00:01.600000,lux-1,4")
+            .unwrap();
+        let (sink, fix) = CsvSink::open(&path).unwrap();
+        assert_eq!(fix, Some(TailFix::NewlineAdded));
+        let mut want = want.to_vec();
+        want.extend_from_slice(b"1.6,1970-01-01T00:00:01.600000,lux-1,4\r\n");
+        assert_eq!(std::fs::read(&path).unwrap(), want);
+        drop(sink);
+        // Another header is refused and the file left alone.
+        let other = temp_path("other.csv");
+        std::fs::write(&other, "time,temp\n1,2\n").unwrap();
+        let err = CsvSink::open(&other).unwrap_err().to_string();
+        assert!(err.contains("starts with \"time,temp\""), "{err}");
+        assert_eq!(std::fs::read(&other).unwrap(), b"time,temp\n1,2\n");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::event::{parse_event, python_time_now, Reject, RejectKind, Row};
 use crate::journal::{message_hash, Journal};
-use crate::sink::{CsvSink, RejectSink, SinkError};
+use crate::sink::{CsvSink, RejectSink, SinkError, TailFix};
 use crate::stats::Stats;
 
 /// Most messages handled between two flushes.
@@ -115,10 +115,26 @@ impl Writer {
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        // Order matters: rows first, then the journal that says they were written.
+        // Order matters: rows first, then the journal that says they were written. The
+        // CSV's flush also checks the rows went to the file its path names (not a
+        // deleted or rotated one) before anything is acknowledged.
         self.csv.flush()?;
         self.rejects.flush()?;
         self.journal.flush()
+    }
+
+    /// Opens the CSV and the rejects file again (SIGHUP, for logrotate).
+    fn reopen(&mut self) -> Result<(), SinkError> {
+        self.flush()?;
+        let fix = self.csv.reopen()?;
+        self.rejects.reopen()?;
+        tracing::info!(
+            csv = %self.csv.path().display(),
+            rejects_file = %self.rejects.path().display(),
+            "SIGHUP: reopened the CSV and the rejects file"
+        );
+        let path = self.csv.path().to_owned();
+        report_tail_fix(fix, &path, &mut self.rejects, &self.stats)
     }
 
     /// Runs until the channel closes, then flushes. Acks go out through `client`
@@ -128,6 +144,7 @@ impl Writer {
         mut rx: mpsc::UnboundedReceiver<Publish>,
         client: AsyncClient,
         backlog: Arc<Backlog>,
+        reopen: Arc<tokio::sync::Notify>,
     ) -> Result<(), SinkError> {
         let mut batch: Vec<Publish> = Vec::with_capacity(MAX_BATCH);
         let mut console = String::with_capacity(64 * 1024);
@@ -154,10 +171,20 @@ impl Writer {
                         }
                         continue;
                     }
+                    _ = reopen.notified() => {
+                        self.reopen()?;
+                        continue;
+                    }
                     m = rx.recv() => m,
                 }
             } else {
-                rx.recv().await
+                tokio::select! {
+                    _ = reopen.notified() => {
+                        self.reopen()?;
+                        continue;
+                    }
+                    m = rx.recv() => m,
+                }
             };
             let Some(first) = first else { break };
             batch.push(first);
@@ -265,4 +292,38 @@ impl Backlog {
             notified.await;
         }
     }
+}
+
+/// Logs how the end of the CSV was repaired; a torn row goes to the rejects file.
+pub fn report_tail_fix(
+    fix: Option<TailFix>,
+    csv: &std::path::Path,
+    rejects: &mut RejectSink,
+    stats: &Stats,
+) -> Result<(), SinkError> {
+    match fix {
+        None => {}
+        Some(TailFix::NewlineAdded) => tracing::warn!(
+            csv = %csv.display(),
+            "the CSV's last row had no line end; added one"
+        ),
+        Some(TailFix::Torn(fragment)) => {
+            tracing::warn!(
+                csv = %csv.display(),
+                bytes = fragment.len(),
+                rejects_file = %rejects.path().display(),
+                "the CSV ended in a partial row (killed mid-write?); moved it to the rejects file"
+            );
+            rejects.write(
+                RejectKind::TornRow,
+                "",
+                "partial last line of the CSV",
+                &fragment,
+                fragment.len() as u64,
+            )?;
+            rejects.flush()?;
+            stats.count_reject(RejectKind::TornRow);
+        }
+    }
+    Ok(())
 }

@@ -798,3 +798,126 @@ fn huge_payloads_and_many_sensor_ids_stay_bounded() {
     );
     assert_eq!(svc.terminate(), 0);
 }
+
+/// On start: a second instance on the same CSV is refused (it used to write every row
+/// twice), a CSV with another header is refused and left alone (it used to be appended
+/// to), and a last row without its line end gets one (it used to go to the rejects file
+/// as torn).
+#[test]
+fn csv_is_locked_and_checked_on_start() {
+    let dir = TempDir::new("csvcheck");
+    let m = Mosquitto::start(&dir.0, false);
+    let csv = dir.path("test.csv");
+    let row = "1484535480.613611,2017-01-16T02:58:00.613611,lux-1,371.6063";
+    std::fs::write(&csv, format!("timestamp,datetime,sensor_id,value\r\n{row}")).unwrap();
+    let args = |id: &'static str, file: &std::path::Path| -> Vec<String> {
+        [
+            "--broker",
+            &broker_arg(&m),
+            "--client-id",
+            id,
+            "--quiet",
+            "c/data",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([file.to_str().unwrap().to_owned()])
+        .collect()
+    };
+    let a_args = args("csv-a", &csv);
+    let a_args: Vec<&str> = a_args.iter().map(String::as_str).collect();
+    let a = Service::start(&dir.0, "a", &a_args);
+    a.wait_subscribed();
+    assert_eq!(csv_rows(&csv), [row]);
+    assert_eq!(a.status()["rejects_by_kind"]["torn-row"], 0);
+    assert!(a
+        .stderr_text()
+        .contains("last row had no line end; added one"));
+
+    let refused = |file: &std::path::Path| {
+        let b_args = args("csv-b", file);
+        let out = std::process::Command::new(common::host_service_bin())
+            .args(&b_args)
+            .args(["--status-addr", "127.0.0.1:0"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(&csv);
+    assert!(
+        err.contains("is in use by another host-service") && err.contains("test.csv"),
+        "{err}"
+    );
+    let other = dir.path("other.csv");
+    std::fs::write(&other, "time,temp\n1,2\n").unwrap();
+    let err = refused(&other);
+    assert!(err.contains("starts with \"time,temp\""), "{err}");
+    assert_eq!(std::fs::read(&other).unwrap(), b"time,temp\n1,2\n");
+
+    publish_lines(m.port, "c/data", 1, &events(0..100));
+    wait_rows(&csv, 101);
+    let values = csv_values(&csv);
+    assert_eq!(values[0], "371.6063");
+    assert_exactly_once(&values[1..], 100);
+    assert_eq!(a.terminate(), 0);
+}
+
+/// The CSV deleted while running, then rotated the logrotate way (renamed + SIGHUP):
+/// no acknowledged row ends up in a deleted file, nothing is lost or doubled.
+#[test]
+fn deleted_or_rotated_csv_loses_nothing() {
+    let dir = TempDir::new("csvrotate");
+    let m = Mosquitto::start(&dir.0, false);
+    let csv = dir.path("test.csv");
+    let rotated = dir.path("test.csv.1");
+    let rejects = dir.path("test.csv.rejects");
+    let svc = Service::start(
+        &dir.0,
+        "svc",
+        &[
+            "--broker",
+            &broker_arg(&m),
+            "--client-id",
+            "rotate",
+            "--quiet",
+            "r/data",
+            csv.to_str().unwrap(),
+        ],
+    );
+    svc.wait_subscribed();
+    publish_lines(m.port, "r/data", 1, &events(0..100));
+    wait_rows(&csv, 100);
+    // 1. Deleted: the next rows go to a new file at the path (with its header).
+    std::fs::remove_file(&csv).unwrap();
+    publish_lines(m.port, "r/data", 1, &events(100..300));
+    wait_rows(&csv, 200);
+    assert!(svc
+        .stderr_text()
+        .contains("deleted, replaced or moved away"));
+    let mut all = csv_values(&csv);
+    assert_eq!(all.len(), 200);
+    // 2. logrotate: rename, SIGHUP, more rows; the rejects file is reopened too.
+    std::fs::rename(&csv, &rotated).unwrap();
+    std::fs::rename(&rejects, dir.path("test.csv.rejects.1")).unwrap();
+    common::signal(svc.child.id(), "HUP");
+    wait_for(T, "the reopen to be logged", || {
+        svc.stderr_text()
+            .contains("SIGHUP: reopened the CSV and the rejects file")
+            .then_some(())
+    });
+    assert!(csv.exists() && rejects.exists());
+    publish_lines(m.port, "r/data", 1, &events(300..500));
+    publish_bytes(m.port, "r/data", 1, b"hi, there");
+    wait_rows(&csv, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    all = csv_values(&rotated)
+        .into_iter()
+        .chain(csv_values(&csv))
+        .collect();
+    let want: Vec<String> = (100..500).map(|i| i.to_string()).collect();
+    assert_eq!(all, want, "rows 100..500 once each, in order");
+    let recs = host_service::sink::read_rejects(&std::fs::read(&rejects).unwrap());
+    assert_eq!(recs.len(), 1);
+    assert_eq!(svc.terminate(), 0);
+}
