@@ -1,5 +1,5 @@
 // `json` for the esp8266-sim port (extmod's json is not in the core sdist).
-// dumps: what the core's objects print in JSON mode (None -> null, True -> true, str escaped,
+// dumps/dump: what the core's objects print in JSON mode (None -> null, True -> true, str escaped,
 // list/tuple -> [...], dict -> {...}, int, float as repr), as MicroPython's json.dumps does.
 // loads: a small recursive parser of JSON text (objects, arrays, strings with \-escapes
 // including \uXXXX in the BMP, numbers, true/false/null), enough for test data.
@@ -8,6 +8,7 @@
 #include "py/objstr.h"
 #include "py/parsenum.h"
 #include "py/unicode.h"
+#include "py/stream.h"
 
 static mp_obj_t json_dumps(mp_obj_t obj) {
     vstr_t vstr;
@@ -26,6 +27,24 @@ static mp_obj_t json_dumps(mp_obj_t obj) {
     return mp_obj_new_str_from_utf8_vstr(&vstr);
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(json_dumps_obj, json_dumps);
+
+// json.dump(obj, stream): the same text written to a stream (io.BytesIO, a socket).
+static mp_obj_t json_dump(mp_obj_t obj, mp_obj_t stream) {
+    mp_get_stream_raise(stream, MP_STREAM_OP_WRITE);
+    #if MICROPY_PY_JSON_SEPARATORS
+    mp_print_ext_t print;
+    print.base.data = MP_OBJ_TO_PTR(stream);
+    print.base.print_strn = mp_stream_write_adaptor;
+    print.item_separator = ", ";
+    print.key_separator = ": ";
+    mp_obj_print_helper(&print.base, obj, PRINT_JSON);
+    #else
+    mp_print_t print = { MP_OBJ_TO_PTR(stream), mp_stream_write_adaptor };
+    mp_obj_print_helper(&print, obj, PRINT_JSON);
+    #endif
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(json_dump_obj, json_dump);
 
 typedef struct {
     const char *p, *end;
@@ -186,6 +205,7 @@ static MP_DEFINE_CONST_FUN_OBJ_1(json_loads_obj, json_loads);
 
 static const mp_rom_map_elem_t json_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_json) },
+    { MP_ROM_QSTR(MP_QSTR_dump), MP_ROM_PTR(&json_dump_obj) },
     { MP_ROM_QSTR(MP_QSTR_dumps), MP_ROM_PTR(&json_dumps_obj) },
     { MP_ROM_QSTR(MP_QSTR_loads), MP_ROM_PTR(&json_loads_obj) },
 };

@@ -32,6 +32,28 @@ FALLBACK = SCRIPTS / "fallback"
 sys.path.insert(0, str(SCRIPTS / "tests"))
 
 
+def x64_tables(module):
+    """Import an x64 test module of mpy-scripts/tests for its tables. Those modules import
+    their own `conftest`, which this directory's conftest shadows: theirs is put in place
+    for the import."""
+    if module in sys.modules:
+        return sys.modules[module]
+    import importlib
+    import importlib.util
+    ours = sys.modules.get("conftest")
+    spec = importlib.util.spec_from_file_location("conftest", SCRIPTS / "tests" / "conftest.py")
+    theirs = importlib.util.module_from_spec(spec)
+    sys.modules["conftest"] = theirs
+    try:
+        spec.loader.exec_module(theirs)
+        return importlib.import_module(module)
+    finally:
+        if ours is not None:
+            sys.modules["conftest"] = ours
+        else:
+            del sys.modules["conftest"]
+
+
 # What mpy-scripts/boot.py does with config.NATIVE_CODE_LOCATION: native code goes to a flash
 # region (IRAM1's ~500 free bytes hold none of our modules).
 NATIVE_FLASH = "import esp\nesp.set_native_code_location(0xE0000, 0x20000)\n"

@@ -15,8 +15,9 @@ import errno
 
 import pytest
 
-import test_tsl2591_fallback as tables
-from conftest import SIM_TSL, as_mpy, impl_file, run_json
+from conftest import SIM_TSL, as_mpy, impl_file, run_json, x64_tables
+
+tables = x64_tables("test_tsl2591_fallback")
 
 # 2**-18: eight units of the port's 2**-21 float precision, measured worst case below it.
 LUX_TERMS_TOL = 2.0 ** -18
