@@ -53,6 +53,7 @@ help:
 	@echo "                    reset it, show its console; IMPL=fallback: no native modules;"
 	@echo "                    AUTOSTART=1: main.py starts the client at every reset"
 	@echo "make deploy-dry-run - check config.py and list what make deploy would copy"
+	@echo "make bench-deploy - the deployed app's heap on the ESP8266 under QEMU, per way of copying it"
 	@echo "make test         - run all tests (Rust, MicroPython runtime, real mosquitto, ESP8266 under QEMU)"
 	@echo "make natmods      - build $(BUILD)/{$(MODULES)}.mpy (ARCH=xtensa: build/xtensa, for the ESP8266)"
 	@echo "make test-rust / test-device / test-xtensa / test-esp8266 - one part of make test"
@@ -166,7 +167,7 @@ host: $(STAMPS)/rust
 # All tests: host crates (linker, ABI check, driver, host service, system test), the device side
 # in the real MicroPython runtime, and the ESP8266 build checked under QEMU.
 test: setup natmods host
-	$(MAKE) test-rust test-device test-xtensa test-esp8266
+	$(MAKE) test-rust test-device test-xtensa test-esp8266 test-deploy-esp8266
 
 test-rust:
 	cargo test --no-fail-fast --workspace --exclude mpy-example-features --exclude mpy-mod-tsl2591 --exclude mpy-mod-mqtt-writer -- --include-ignored
@@ -206,6 +207,15 @@ deploy: $(STAMPS)/venv-deploy
 deploy-dry-run: $(STAMPS)/venv-deploy
 	$(if $(DEPLOY_NATIVE),$(MAKE) --no-print-directory ARCH=$(DEPLOY_ARCH) $(DEPLOY_NATIVE))
 	@$(DEPLOY) --dry-run
+
+# The guide's heap claims, on the ESP8266-configured MicroPython under QEMU (esp8266-sim):
+# the app as make deploy copies it (bytecode; native modules with and without
+# NATIVE_CODE_LOCATION) and as .py sources. test-: checked (part of make test); bench-: the table.
+.PHONY: test-deploy-esp8266 bench-deploy
+test-deploy-esp8266 bench-deploy: $(STAMPS)/venv-deploy $(STAMPS)/apt-xtensa
+	$(MAKE) --no-print-directory ARCH=xtensa natmods
+	$(MAKE) --no-print-directory $(ESP8266_SIM_FW)
+	$(if $(filter test-%,$@),$(PYTEST) -q mpy-scripts/tests_esp8266,$(VENV)/bin/python mpy-scripts/tools/esp8266_heap.py)
 
 repl: $(STAMPS)/venv-deploy
 ifeq ($(PORT),)

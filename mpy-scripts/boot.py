@@ -4,10 +4,11 @@ import gc
 
 try:
     import esp
-    # Keep the SDK's debug messages off UART0, which carries the REPL.
-    esp.osdebug(None)
 except ImportError:  # not an ESP8266/ESP32
     esp = None
+if hasattr(esp, "osdebug"):
+    # Keep the SDK's debug messages off UART0, which carries the REPL.
+    esp.osdebug(None)
 
 # Native modules (.mpy built from Rust) need room for their machine code: by
 # default the ESP8266 has only ~500 bytes of IRAM for it. config.py can name a

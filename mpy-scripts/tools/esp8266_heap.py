@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""How the deployed application fits the ESP8266's 38 KiB heap, per way of copying it.
+
+Runs on the ESP8266-configured MicroPython under QEMU (mpy-native/esp8266-sim, built by
+`make test-esp8266`), with the board's files as `make deploy` stages them
+(tools/deploy.py --dry-run) or as plain .py sources, as on a 2 MiB+ board: the real boot.py
+(applying NATIVE_CODE_LOCATION), then `import client`, which loads every module and stops at its
+first connection attempt (a stand-in `socket` refuses it; RETRY_LIMIT = 0). Prints, per
+variant: whether it loads, which tsl2591/mqtt_writer modules client.py ended up with, the
+heap the application holds after a gc.collect() and what is left free.
+
+    .venv/bin/python mpy-scripts/tools/esp8266_heap.py       (make bench-deploy)
+
+`measure()` returns the rows for the tests (tests_esp8266/).
+"""
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parents[1]
+REPO = SCRIPTS.parent
+sys.path.insert(0, str(REPO / "mpy-native" / "esp8266-sim"))
+import esp8266_sim  # noqa: E402
+
+CONFIG = """\
+SENSOR_ID = 'lux-1'
+WIFI_ESSID = 'home'
+WIFI_PASSWORD = 'secret'
+MQTT_HOST = '192.168.1.10'
+MQTT_TOPIC = 'sensor-data'
+SLEEP_TIME = 5.0
+RETRY_LIMIT = 0
+NATIVE_CODE_LOCATION = {loc}
+"""
+
+# The board's network stack is outside the GC heap; the simulator has no socket module.
+SOCKET = """\
+SOCK_STREAM = 1
+def getaddrinfo(host, port, af=0, kind=0):
+    return [(2, 1, 0, '', (host, port))]
+class socket:
+    def __init__(self, *args):
+        pass
+    def settimeout(self, t):
+        pass
+    def connect(self, addr):
+        raise OSError(111)
+    def close(self):
+        pass
+"""
+
+# The simulator's esp.flash_user_start() says 0x9a000 (a 1 MiB board's layout); a 2 MiB+
+# ESP8266_GENERIC build says 0x100000 (its firmware area ends at 1 MiB, the filesystem
+# follows), which is what NATIVE_CODE_LOCATION = (0xE0000, 0x20000) is for.
+CHECK = """\
+import sys
+import esp as _esp
+class _Esp2M:
+    def __getattr__(self, name):
+        return getattr(_esp, name)
+    def flash_user_start(self):
+        return 0x100000
+sys.modules['esp'] = _Esp2M()
+import gc
+import boot
+gc.collect()
+before = gc.mem_alloc()
+try:
+    import client
+except OSError:
+    pass
+import sys
+gc.collect()
+print('RESULT', gc.mem_alloc() - before, gc.mem_free(),
+      ' '.join(m for m in ('mqtt_writer', 'tsl2591', 'mqtt_writer_fallback', 'tsl2591_fallback')
+               if m in sys.modules))
+"""
+
+VARIANTS = [
+    ("scripts as .py sources (copied by hand)", "py", "(0xE0000, 0x20000)"),
+    ("make deploy IMPL=fallback (.mpy bytecode)", "fallback", "(0xE0000, 0x20000)"),
+    ("make deploy (native, NATIVE_CODE_LOCATION set)", "native", "(0xE0000, 0x20000)"),
+    ("make deploy (native, NATIVE_CODE_LOCATION = None)", "native", "None"),
+]
+
+
+def stage(kind, loc, tmp):
+    """The files of one variant, in a directory of their own."""
+    d = Path(tmp) / ("%s-%s" % (kind, "none" if loc == "None" else "loc"))
+    d.mkdir()
+    (d / "config.py").write_text(CONFIG.format(loc=loc))
+    if kind == "py":
+        for name in ("boot", "client", "thingflow", "wifi"):
+            (d / (name + ".py")).write_text((SCRIPTS / (name + ".py")).read_text())
+        for name in ("tsl2591", "mqtt_writer"):
+            (d / (name + ".py")).write_text((SCRIPTS / "fallback" / (name + ".py")).read_text())
+    else:
+        subprocess.run([sys.executable, str(SCRIPTS / "tools" / "deploy.py"), "--dry-run",
+                        "--config", str(d / "config.py"), "--impl", kind, "--arch", "xtensa",
+                        "--stage", str(d / "stage")], check=True, capture_output=True)
+        for f in (d / "stage").iterdir():
+            if f.name != "config.py":
+                f.rename(d / f.name)
+        shutil.rmtree(d / "stage")
+    (d / "socket.py").write_text(SOCKET)
+    return sorted(d.iterdir())
+
+
+def measure():
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="esp8266-heap-") as tmp:
+        for label, kind, loc in VARIANTS:
+            files = stage(kind, loc, tmp)
+            r = esp8266_sim.run(CHECK, files=files)
+            m = re.search(r"^RESULT (\d+) (\d+) ?(.*)$", r.stdout, re.M)
+            if m:
+                rows.append((label, True, int(m.group(1)), int(m.group(2)), m.group(3).strip(),
+                             r.stdout))
+            else:
+                err = (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1]
+                rows.append((label, False, None, None, err, r.stdout + r.stderr))
+    return rows
+
+
+def main():
+    rows = measure()
+    print("| how the app is copied | loads | modules client.py uses | heap held (bytes) "
+          "| heap free (bytes) |")
+    print("|---|---|---|---:|---:|")
+    for label, ok, held, free, mods, _ in rows:
+        if ok:
+            print("| %s | yes | %s | %d | %d |" % (label, mods.replace(" ", ", "), held, free))
+        else:
+            print("| %s | no: %s | | | |" % (label, mods))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
