@@ -390,10 +390,26 @@ impl Config {
     }
 }
 
+/// The URL with the password of a `user:password@` part replaced by `***`, for messages.
+pub fn redact_password(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (format!("{s}://"), r),
+        None => (String::new(), url),
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let masked = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}{user}{masked}@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// Splits `mqtt://host:port` into its parts (port defaults to 1883, or 8883 for TLS).
 pub fn parse_broker_url(url: &str) -> Result<(&'static str, String, u16), ConfigError> {
     let bad = |reason: &str| ConfigError::BrokerUrl {
-        url: url.to_owned(),
+        url: redact_password(url),
         reason: reason.to_owned(),
     };
     let (scheme, rest) = match url.split_once("://") {
@@ -454,7 +470,13 @@ mod tests {
             ("mqtt", "::1".into(), 7)
         );
         assert!(parse_broker_url("http://h").is_err());
-        assert!(parse_broker_url("mqtt://u:p@h").is_err());
+        let e = parse_broker_url("mqtt://u:s3cret@h")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"mqtt://u:***@h\"") && !e.contains("s3cret"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -132,9 +132,32 @@ fn tls_and_password_auth() {
     wait_for(T, "a refused connection on the status page", || {
         let s = bad.status();
         let err = s["broker"]["last_error"].as_str().unwrap_or("").to_owned();
-        (s["broker"]["state"] != "connected" && err.contains("refused")).then_some(())
+        (s["broker"]["state"] != "connected"
+            && err == "the broker refused the connection: not authorized")
+            .then_some(())
     });
+    // Logged as a refusal, not as an unreachable broker, and without the password.
+    let log = bad.stderr_text();
+    assert!(
+        log.contains("the broker refused the connection (check --username/--password"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("cannot reach the broker") && !log.contains("nope"),
+        "{log}"
+    );
     drop(bad);
+
+    // A password in the broker URL is refused without echoing it.
+    let out = Command::new(common::host_service_bin())
+        .args(["--broker", "mqtts://sensor:hunter2@127.0.0.1:8883", "t"])
+        .arg(dir.path("x.csv"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(err.contains("mqtts://sensor:***@127.0.0.1:8883"), "{err}");
 
     // Right password (from the environment twins), over TLS verified against the test CA.
     let svc = {
