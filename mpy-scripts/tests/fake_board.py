@@ -64,6 +64,21 @@ class _Machine:
         return getattr(self._real, name)
 
 
+class _Os:
+    """The board's `os`: the unix port's, plus uname() (mpfshell asks for it)."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def uname(self):
+        return ('esp8266', 'esp8266', '2.2.0-dev(9422289)',
+                'v%d.%d.%d on fake board' % sys.implementation.version[:3],
+                'ESP module with ESP8266')
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
 import machine as _real_machine  # noqa: E402
 
 os.umount('/')
@@ -83,7 +98,8 @@ def fresh_state():
     for name in list(sys.modules.keys()):
         if name not in BASE_MODULES:
             del sys.modules[name]
-    sys.modules['machine'] = _Machine(_real_machine)
+    sys.modules['machine'] = sys.modules['umachine'] = _Machine(_real_machine)
+    sys.modules['os'] = sys.modules['uos'] = _Os(os)
     return {'__name__': '__main__'}
 
 

@@ -81,7 +81,7 @@ def test_dry_run_lists_what_would_be_copied(tmp_path):
         assert data == (REPO / "build" / "x64" / name).read_bytes()
         assert data[:3] == bytes([ord("M"), 6, 2 << 2 | 3])
     assert (stage / "config.py").read_text() == cfg.read_text()
-    assert "deploy: warning: MQTT_HOST = '127.0.0.1' is the board itself" in p.stdout
+    assert "deploy: warning: MQTT_HOST = '127.0.0.1' means the board itself there" in p.stdout
     assert re.search(r"^deploy: dry run; the copy is: mpremote connect PORT fs cp .* :$",
                      p.stdout, re.M)
 

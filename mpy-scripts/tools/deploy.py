@@ -130,7 +130,7 @@ def check_config(path, native):
     warnings = []
     host = v.get("MQTT_HOST")
     if isinstance(host, str) and (host == "localhost" or host.startswith("127.")):
-        warnings.append("MQTT_HOST = %r is the board itself on a board: put the IP "
+        warnings.append("MQTT_HOST = %r means the board itself there: put the IP "
                         "address of the machine running the broker" % host)
     if native and loc is None and "NATIVE_CODE_LOCATION" in v:
         warnings.append("NATIVE_CODE_LOCATION = None: the native modules will not fit "
@@ -224,9 +224,9 @@ def show_plan(files, args):
     say("deploy: %s to the board (%s modules):"
         % ("would copy" if args.dry_run else "copying", args.impl))
     for local, remote in files:
-        say("  %-42s -> :%-25s %6d bytes" % (os.path.relpath(local, REPO), remote,
+        say("  %-46s -> :%-25s %6d bytes" % (os.path.relpath(local, REPO), remote,
                                             local.stat().st_size))
-    say("  %-72s %6d bytes" % ("total", sum(f[0].stat().st_size for f in files)))
+    say("  %-76s %6d bytes" % ("total", sum(f[0].stat().st_size for f in files)))
 
 
 # -- the board ------------------------------------------------------------------------------
