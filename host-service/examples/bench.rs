@@ -1,7 +1,8 @@
 //! Benchmark: how fast does a burst of queued events reach the file, host-service vs
 //! `mosquitto_sub -t TOPIC > file` (the ceiling), and at what peak RSS.
 //!
-//! Run with `cargo run --release -p host-service --example bench [-- --messages N --runs R]`.
+//! Run with `make bench-host`, or `cargo run --release -p host-service --example bench
+//! [-- --messages N --runs R]` (set HOST_SERVICE_BIN to use an already built binary).
 //!
 //! Method: a mosquitto on a free port keeps a persistent session for the subscriber;
 //! the subscriber connects once to create it and stops; the same burst of N tutorial
@@ -50,11 +51,39 @@ fn parse_args() -> Args {
     args
 }
 
-/// Builds the release binary next to this example and returns its path.
+/// The release binary: `HOST_SERVICE_BIN` (what `make bench-host` passes), or built
+/// next to this example. The nested cargo must not see the variables `cargo run` set for
+/// this example (CARGO_PKG_NAME, ...): they change the build's fingerprint and would
+/// rebuild host-service on every run.
 fn build_host_service() -> PathBuf {
+    if let Some(bin) = std::env::var_os("HOST_SERVICE_BIN") {
+        let bin = PathBuf::from(bin);
+        assert!(
+            bin.is_file(),
+            "HOST_SERVICE_BIN={} not found",
+            bin.display()
+        );
+        return bin;
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-    let st = Command::new(cargo)
+    let mut cmd = Command::new(cargo);
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if [
+            "CARGO_PKG_",
+            "CARGO_CRATE_",
+            "CARGO_MANIFEST_",
+            "CARGO_BIN_",
+            "CARGO_PRIMARY_PACKAGE",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p))
+        {
+            cmd.env_remove(&*key);
+        }
+    }
+    let st = cmd
         .args([
             "build",
             "--release",
@@ -133,7 +162,6 @@ struct Env {
     dir: TempDir,
     broker: Mosquitto,
     host_service: PathBuf,
-    status_port: u16,
 }
 
 fn spawn(env: &Env, sub: Sub, qos: u8, id: &str, out: &Path) -> Child {
@@ -166,8 +194,9 @@ fn spawn(env: &Env, sub: Sub, qos: u8, id: &str, out: &Path) -> Child {
             .args([
                 "--qos",
                 &qos.to_string(),
+                // Any free port: the bench doesn't look at the page.
                 "--status-addr",
-                &format!("127.0.0.1:{}", env.status_port),
+                "127.0.0.1:0",
             ])
             .arg("sensor-data")
             .arg(out)
@@ -192,8 +221,11 @@ fn run_once(env: &Env, sub: Sub, qos: u8, n: usize, burst: &[String], run: usize
     );
     let out = env.dir.path(&format!("{id}.out"));
     // Create the session, then leave.
-    let child = spawn(env, sub, qos, &id, &out);
+    let mut child = spawn(env, sub, qos, &id, &out);
     std::thread::sleep(Duration::from_millis(400));
+    if let Some(st) = child.try_wait().unwrap() {
+        panic!("{} exited at start: {st}", sub.name());
+    }
     stop(child);
     let _ = std::fs::remove_file(&out);
     for ext in [".rejects", ".acklog"] {
@@ -205,11 +237,18 @@ fn run_once(env: &Env, sub: Sub, qos: u8, n: usize, burst: &[String], run: usize
     let header = usize::from(sub == Sub::HostService);
     let mut counter = LineCounter::new(&out);
     let start = Instant::now();
-    let child = spawn(env, sub, qos, &id, &out);
+    let mut child = spawn(env, sub, qos, &id, &out);
     let deadline = start + Duration::from_secs(120);
     let mut peak = 0;
     while counter.poll() < n + header {
         peak = peak.max(peak_rss_kib(child.id()));
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!(
+                "{} exited ({st}) with {} of {n} rows",
+                sub.name(),
+                counter.lines
+            );
+        }
         assert!(
             Instant::now() < deadline,
             "{}: only {} of {n} rows after 120 s",
@@ -262,7 +301,6 @@ fn main() {
         dir,
         broker,
         host_service,
-        status_port: common::free_port(),
     };
     let burst: Vec<String> = (0..args.messages)
         .map(|i| {

@@ -519,6 +519,7 @@ pub fn sparkline(values: &[Option<f64>]) -> String {
             0.0
         };
         let mut points = String::new();
+        let mut last = (0.0, 0.0);
         for (i, v) in values.iter().enumerate() {
             if let Some(v) = v {
                 let x = i as f64 * step;
@@ -528,12 +529,17 @@ pub fn sparkline(values: &[Option<f64>]) -> String {
                     H / 2.0
                 };
                 let _ = write!(points, "{x:.1},{y:.1} ");
+                last = (x, y);
             }
         }
+        // The line, and a dot on the latest value (all there is for a single reading).
         let _ = write!(
             svg,
-            "<polyline fill=\"none\" stroke=\"#2a6ebb\" stroke-width=\"1.5\" points=\"{}\"/>",
-            points.trim_end()
+            "<polyline fill=\"none\" stroke=\"#2a6ebb\" stroke-width=\"1.5\" points=\"{}\"/>\
+             <circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2\" fill=\"#2a6ebb\"/>",
+            points.trim_end(),
+            last.0.min(W - 2.0),
+            last.1
         );
     }
     svg.push_str("</svg>");
