@@ -12,8 +12,8 @@
 # What it answers, as a MicroPython board's REPL does (the protocol mpremote
 # and pyboard.py speak):
 # - friendly REPL: ">>> " prompt, typed characters echoed, a line is run when
-#   Enter (\r) arrives, its value printed; Ctrl-A enters the raw REPL, Ctrl-D
-#   soft-resets.
+#   Enter (\r) arrives, its value printed; Ctrl-A enters the raw REPL, Ctrl-B
+#   prints the banner again, Ctrl-D soft-resets.
 # - raw REPL: "raw REPL; CTRL-B to exit\r\n>"; the code is collected until
 #   Ctrl-D, then "OK", its output, "\x04", the exception text if any, "\x04",
 #   ">". Ctrl-D on an empty buffer soft-resets ("soft reboot\r\n"), Ctrl-B
@@ -224,6 +224,12 @@ def friendly_repl(g):
     line = bytearray()
     while True:
         c = readbyte()
+        if c == 0x02:  # Ctrl-B: the friendly REPL again, banner first
+            write('\r\n')
+            banner()
+            write('>>> ')
+            line = bytearray()
+            continue
         if c == 0x01:
             write('\r\n')
             return 'raw'

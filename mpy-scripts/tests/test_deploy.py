@@ -12,6 +12,7 @@ import os
 import pty
 import re
 import select
+import shlex
 import subprocess
 import sys
 import time
@@ -227,3 +228,48 @@ def test_deploy_to_a_fake_board_then_import_client(impl, board, broker, mosquitt
     if impl == "native":
         assert "native module not used" not in text
     assert [m.payload.split(",")[0] for m in msgs] == ['["lux-9"'] * 2
+
+
+README = SCRIPTS / "README.md"
+
+
+def manual_lines():
+    """The guide's copy-by-hand command lines (mpy-scripts/README.md)."""
+    text = README.read_text()
+    block = text[text.index("<!-- manual-copy: begin -->"):
+                 text.index("<!-- manual-copy: end -->")]
+    return [line for line in block.splitlines()
+            if line.startswith(("mpremote ", "mpfshell "))]
+
+
+@pytest.mark.parametrize("tool", ["mpremote", "mpfshell"])
+def test_guide_copy_by_hand_lines(tool, board, broker, mosquitto_sub, tmp_path):
+    cfg = write_config(tmp_path, port=broker.port)
+    stage = tmp_path / "stage"
+    p = run([PYTHON, str(DEPLOY), "--dry-run", "--config", str(cfg), "--arch", "x64",
+             "--stage", str(stage)])
+    assert p.returncode == 0, p.stderr
+    (board.flash / "thingflow.py").unlink()  # a by-hand copy removes nothing
+    lines = manual_lines()
+    assert [line.split()[0] for line in lines] == ["mpremote", "mpfshell"]
+    line = next(x for x in lines if x.startswith(tool))
+    line = (line.replace("build/deploy/xtensa", os.path.relpath(stage, REPO))
+            .replace("open ttyUSB0", "open ser:" + board.port)
+            .replace("/dev/ttyUSB0", board.port))
+    args = shlex.split(line)
+    args[0] = str(REPO / ".venv" / "bin" / tool)
+    p = run(args)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Failed" not in p.stdout, p.stdout  # mpfshell reports a failed put there
+    assert sorted(os.listdir(board.flash)) == sorted(NATIVE_FILES)
+    for name in NATIVE_FILES:
+        assert (board.flash / name).read_bytes() == (stage / name).read_bytes()
+    # mpremote's line ends with a reset, mpfshell's does not (it leaves the
+    # raw REPL on): Ctrl-B, as a terminal program sends, gives the prompt
+    # where `import client` starts.
+    sub = mosquitto_sub("sensor-data", broker.port)
+    board.send("\x02")
+    board.read_until('Type "help()" for more information.\r\n>>> ')
+    board.send("import client\r")
+    board.read_until("Running main loop with sample every 0.2 seconds...")
+    assert len(sub.wait_messages(1)) == 1
