@@ -54,6 +54,7 @@ help:
 	@echo "                    AUTOSTART=1: main.py starts the client at every reset"
 	@echo "make deploy-dry-run - check config.py and list what make deploy would copy"
 	@echo "make bench-deploy - the deployed app's heap on the ESP8266 under QEMU, per way of copying it"
+	@echo "                    (make test-deploy-esp8266: the guide's claims about it checked; part of make test)"
 	@echo "make test         - run all tests (Rust, MicroPython runtime, real mosquitto, ESP8266 under QEMU)"
 	@echo "make natmods      - build $(BUILD)/{$(MODULES)}.mpy (ARCH=xtensa: build/xtensa, for the ESP8266)"
 	@echo "make test-rust / test-device / test-xtensa / test-esp8266 - one part of make test"

@@ -20,6 +20,10 @@
 #   STATUS_PORT   port of host-service's status page (8080, or a free one if taken)
 #   DEMO_DIR      where the CSV, the device's config.py and the rejects file go (build/demo)
 set -euo pipefail
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+  exit 0
+fi
 cd "$(dirname "$0")/.."
 REPO=$PWD
 DEMO_SECONDS=${DEMO_SECONDS:-10}

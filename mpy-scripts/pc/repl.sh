@@ -6,6 +6,10 @@
 #   IMPL=native (default: build/x64/*.mpy, `make natmods`) or IMPL=fallback (pure Python)
 #   MICROPYTHON: the binary (default .venv/bin/micropython, installed by `make setup`)
 set -euo pipefail
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+  exit 0
+fi
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 IMPL=${IMPL:-native}
 case $IMPL in
