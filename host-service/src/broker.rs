@@ -12,6 +12,8 @@
 //! - logs every refused connection (peer address, client id and the reason);
 //! - caps the number of client connections.
 //!
+//! - speaks TLS when given a certificate and key (`--embedded-broker-cert/-key`).
+//!
 //! After the CONNACK the bytes are copied both ways untouched.
 //!
 //! What it keeps: persistent sessions (clean session off), their subscriptions and the
@@ -28,8 +30,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls_server::rustls::ServerConfig;
+use tokio_rustls_server::TlsAcceptor;
 
 /// Errors starting the embedded broker.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +49,28 @@ pub enum BrokerError {
     /// The broker didn't come up.
     #[error("embedded broker did not start on {0}")]
     NotStarted(SocketAddr),
+    /// The TLS certificate or key can't be used.
+    #[error("embedded broker TLS: {0}")]
+    Tls(String),
+}
+
+/// A TLS acceptor from a PEM certificate chain and private key.
+fn tls_acceptor(cert: &[u8], key: &[u8]) -> Result<TlsAcceptor, BrokerError> {
+    let bad = |m: String| BrokerError::Tls(m);
+    let certs = rustls_pemfile::certs(&mut &cert[..])
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("bad --embedded-broker-cert: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad("no certificate in --embedded-broker-cert".into()));
+    }
+    let key = rustls_pemfile::private_key(&mut &key[..])
+        .map_err(|e| bad(format!("bad --embedded-broker-key: {e}")))?
+        .ok_or_else(|| bad("no private key in --embedded-broker-key".into()))?;
+    let config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| bad(format!("certificate and key don't fit: {e}")))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Most client connections at once (each costs three file descriptors: the client's,
@@ -122,7 +148,9 @@ pub struct EmbeddedBroker {
 pub async fn start(
     addr: SocketAddr,
     credentials: Option<&(String, String)>,
+    tls: Option<&(Vec<u8>, Vec<u8>)>,
 ) -> Result<EmbeddedBroker, BrokerError> {
+    let tls = tls.map(|(c, k)| tls_acceptor(c, k)).transpose()?;
     let front = TcpListener::bind(addr)
         .await
         .map_err(|source| BrokerError::Bind { addr, source })?;
@@ -164,13 +192,15 @@ pub async fn start(
     if !up {
         return Err(BrokerError::NotStarted(internal));
     }
+    let tls_on = tls.is_some();
     let front_end = Arc::new(FrontEnd {
         internal,
         credentials: credentials.cloned(),
         next_id: AtomicU64::new(0),
+        tls,
     });
     tokio::spawn(front_end.serve(front));
-    tracing::info!(%addr, "embedded MQTT broker listening");
+    tracing::info!(%addr, tls = tls_on, "embedded MQTT broker listening");
     Ok(EmbeddedBroker { addr, internal })
 }
 
@@ -178,6 +208,7 @@ struct FrontEnd {
     internal: SocketAddr,
     credentials: Option<(String, String)>,
     next_id: AtomicU64,
+    tls: Option<TlsAcceptor>,
 }
 
 /// CONNACK return codes (MQTT 3.1.1 §3.2.2.3).
@@ -219,18 +250,31 @@ impl FrontEnd {
             let _ = stream.set_nodelay(true);
             let this = self.clone();
             tokio::spawn(async move {
-                this.handle(stream, peer).await;
+                match &this.tls {
+                    None => this.handle(stream, peer).await,
+                    Some(tls) => {
+                        match tokio::time::timeout(CONNECT_TIMEOUT, tls.accept(stream)).await {
+                            Ok(Ok(s)) => this.handle(s, peer).await,
+                            Ok(Err(e)) => {
+                                tracing::warn!(%peer, error = %e, "embedded broker: refused a connection (TLS handshake failed)")
+                            }
+                            Err(_) => {
+                                tracing::warn!(%peer, "embedded broker: refused a connection (no TLS handshake within 10 s)")
+                            }
+                        }
+                    }
+                }
                 drop(permit);
             });
         }
     }
 
-    async fn refuse(&self, client: &mut TcpStream, code: u8) {
+    async fn refuse<S: AsyncWrite + Unpin>(&self, client: &mut S, code: u8) {
         let _ = client.write_all(&[0x20, 0x02, 0x00, code]).await;
         let _ = client.shutdown().await;
     }
 
-    async fn handle(&self, mut client: TcpStream, peer: SocketAddr) {
+    async fn handle<S: AsyncRead + AsyncWrite + Unpin>(&self, mut client: S, peer: SocketAddr) {
         let packet = match tokio::time::timeout(
             CONNECT_TIMEOUT,
             read_packet(&mut client, MAX_CONNECT),
@@ -326,7 +370,7 @@ impl FrontEnd {
 }
 
 /// Reads one MQTT packet (fixed header + remaining length) of at most `max` bytes.
-async fn read_packet(s: &mut TcpStream, max: usize) -> std::io::Result<Vec<u8>> {
+async fn read_packet<S: AsyncRead + Unpin>(s: &mut S, max: usize) -> std::io::Result<Vec<u8>> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
     let mut packet = vec![s.read_u8().await?];
     let mut len = 0usize;

@@ -40,6 +40,25 @@ pub struct Args {
     )]
     pub embedded_broker: Option<SocketAddr>,
 
+    /// PEM certificate (chain) for the embedded broker's TLS listener (with
+    /// --embedded-broker-key): clients then connect with TLS, e.g. mosquitto_pub --cafile.
+    #[arg(
+        long,
+        env = "HOST_SERVICE_EMBEDDED_BROKER_CERT",
+        value_name = "PEM",
+        requires_all = ["embedded_broker", "embedded_broker_key"]
+    )]
+    pub embedded_broker_cert: Option<PathBuf>,
+
+    /// PEM private key for --embedded-broker-cert.
+    #[arg(
+        long,
+        env = "HOST_SERVICE_EMBEDDED_BROKER_KEY",
+        value_name = "PEM",
+        requires = "embedded_broker_cert"
+    )]
+    pub embedded_broker_key: Option<PathBuf>,
+
     /// Let the embedded broker accept clients without credentials on an address beyond
     /// this machine (by default a non-loopback --embedded-broker needs --username and
     /// --password, which devices then must send).
@@ -223,6 +242,8 @@ pub struct Config {
     pub broker_url: String,
     /// Run the embedded broker on this address.
     pub embedded_broker: Option<SocketAddr>,
+    /// The embedded broker's TLS certificate and key (PEM), read.
+    pub embedded_broker_tls: Option<(Vec<u8>, Vec<u8>)>,
     /// Subscription QoS.
     pub qos: rumqttc::QoS,
     /// Client id.
@@ -307,7 +328,10 @@ impl Config {
         let tls_on = args.tls || matches!(scheme, "mqtts" | "ssl");
         if args.embedded_broker.is_some() && tls_on {
             return Err(ConfigError::Value(
-                "the embedded broker speaks plain MQTT; drop --tls".into(),
+                "--tls is for an external broker (the service reaches its embedded broker \
+                 over loopback); for TLS clients of the embedded broker give \
+                 --embedded-broker-cert and --embedded-broker-key"
+                    .into(),
             ));
         }
         let read = |p: &PathBuf| {
@@ -315,6 +339,10 @@ impl Config {
                 path: p.clone(),
                 source,
             })
+        };
+        let embedded_broker_tls = match (&args.embedded_broker_cert, &args.embedded_broker_key) {
+            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+            _ => None,
         };
         let tls = if tls_on {
             let ca_pem = args.ca_file.as_ref().map(read).transpose()?;
@@ -371,6 +399,7 @@ impl Config {
             port,
             broker_url,
             embedded_broker: args.embedded_broker,
+            embedded_broker_tls,
             qos,
             client_id: args.client_id.unwrap_or_else(default_client_id),
             clean_session: args.clean_session,

@@ -106,12 +106,24 @@ pub async fn run(mut config: Config) -> Result<(), Error> {
     tracing::info!("status page on http://{status_addr}/ (JSON at /status)");
 
     if let Some(addr) = config.embedded_broker {
-        let broker = broker::start(addr, config.credentials.as_ref()).await?;
-        if !broker.addr.ip().is_loopback() && config.credentials.is_none() {
+        let broker = broker::start(
+            addr,
+            config.credentials.as_ref(),
+            config.embedded_broker_tls.as_ref(),
+        )
+        .await?;
+        let lan = !broker.addr.ip().is_loopback();
+        if lan && config.credentials.is_none() {
             tracing::warn!(
                 addr = %broker.addr,
                 "the embedded broker accepts anonymous clients from the network (--allow-anonymous): \
                  anyone who can reach this port can publish into the CSV and read every event"
+            );
+        } else if lan && config.embedded_broker_tls.is_none() {
+            tracing::warn!(
+                addr = %broker.addr,
+                "the embedded broker listens on the network without TLS: passwords and events \
+                 travel in clear text (--embedded-broker-cert/--embedded-broker-key turn TLS on)"
             );
         }
         // The service talks to rumqttd directly; clients go through the front end.

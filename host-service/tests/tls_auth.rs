@@ -291,3 +291,62 @@ fn mutual_tls_with_client_certificate() {
     // Ctrl-C (SIGINT) is a clean stop too.
     assert_eq!(svc.interrupt(), 0);
 }
+
+/// The embedded broker's TLS listener, on the network with credentials (what a board on
+/// the LAN needs): a TLS client with the CA and the password gets through, a plain-text
+/// client is refused and logged.
+#[test]
+fn embedded_broker_with_tls_and_credentials() {
+    let dir = TempDir::new("embedded-tls");
+    make_certs(&dir.0);
+    let port = common::free_port();
+    let csv = dir.path("test.csv");
+    let p = |f: &str| dir.path(f).to_str().unwrap().to_owned();
+    let svc = Service::start(
+        &dir.0,
+        "svc",
+        &[
+            &format!("--embedded-broker=0.0.0.0:{port}"),
+            "--embedded-broker-cert",
+            &p("server.crt"),
+            "--embedded-broker-key",
+            &p("server.key"),
+            "--username",
+            "sensor",
+            "--password",
+            "s3cret",
+            "t",
+            csv.to_str().unwrap(),
+        ],
+    );
+    svc.wait_subscribed();
+    run(Command::new(require("mosquitto_pub"))
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "--cafile",
+            &p("ca.crt"),
+        ])
+        .args(["-u", "sensor", "-P", "s3cret", "-q", "1", "-t", "t"])
+        .args(["-m", r#"["lux-1", 1, 42.5]"#]));
+    wait_for(T, "the row", || (csv_values(&csv).len() == 1).then_some(()));
+    let plain = Command::new(require("mosquitto_pub"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-u", "sensor", "-P", "s3cret", "-t", "t", "-m", "x"])
+        .output()
+        .unwrap();
+    assert!(!plain.status.success());
+    wait_for(T, "the refusal in the log", || {
+        svc.stderr_text()
+            .contains("refused a connection (TLS handshake failed)")
+            .then_some(())
+    });
+    assert!(
+        !svc.stderr_text().contains("without TLS"),
+        "no clear-text warning with TLS on"
+    );
+    assert_eq!(csv_values(&csv), ["42.5"]);
+    assert_eq!(svc.terminate(), 0);
+}
