@@ -70,7 +70,7 @@ def _place(root, src, dest_dir):
     dest.symlink_to(src.resolve())
 
 
-def run(script, heap=None, exec_size=None, boot=True, files=(), lib=(), args=(), timeout=300,
+def run(script, heap=None, exec_size=None, boot=True, files=(), lib=(), args=(), timeout=60,
         firmware=None, check=False):
     """Run ``script`` (MicroPython code, or the path of a .py/.mpy file) on the simulated
     ESP8266; returns a ``Result``. ``check=True`` raises AssertionError on a nonzero exit."""

@@ -85,8 +85,10 @@ static mp_obj_t esp_native_code_used(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(esp_native_code_used_obj, esp_native_code_used);
 
+// Where the filesystem starts: 1 MiB, as on ESP8266_GENERIC boards with 2 MiB or more of
+// flash (boot.py checks that the native-code region stays below it).
 static mp_obj_t esp_flash_user_start(void) {
-    return MP_OBJ_NEW_SMALL_INT(0x9a000);
+    return MP_OBJ_NEW_SMALL_INT(0x100000);
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(esp_flash_user_start_obj, esp_flash_user_start);
 

@@ -7,7 +7,11 @@ packet it receives in ``broker.packets`` as ``(connection number, bytes)``. Knob
 ``broker.refuse`` (refuse that many connects, ECONNREFUSED), ``broker.eof_after`` (close
 each connection after that many PUBLISH packets: the client sees EOF), ``broker.exit_after``
 (raise SystemExit after that many PUBLISH packets in all: ends an endless main loop).
+Command-line switches of the script (sys.argv): ``--exit-after=N`` sets ``exit_after``,
+``--log`` prints each packet as it arrives (``JSON ["pkt", connection, hex]``).
 """
+
+import sys
 
 AF_INET = 2
 SOCK_STREAM = 1
@@ -22,6 +26,10 @@ class Broker:
         self.connack = 0
         self.eof_after = None
         self.exit_after = None
+        self.log = '--log' in sys.argv
+        for a in sys.argv:
+            if a.startswith('--exit-after='):
+                self.exit_after = int(a[13:])
 
 
 broker = Broker()
@@ -101,6 +109,8 @@ class socket:
             pkt = bytes(self._out[:i + n])
             self._out = self._out[i + n:]
             broker.packets.append((self._n, pkt))
+            if broker.log:
+                print('JSON ["pkt", %d, "%s"]' % (self._n, ''.join('%02x' % x for x in pkt)))
             self._answer(pkt, i)
 
     def _answer(self, pkt, body):
