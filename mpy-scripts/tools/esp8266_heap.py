@@ -53,9 +53,9 @@ class socket:
         pass
 """
 
-# The simulator's esp.flash_user_start() says 0x9a000 (a 1 MiB board's layout); a 2 MiB+
-# ESP8266_GENERIC build says 0x100000 (its firmware area ends at 1 MiB, the filesystem
-# follows), which is what NATIVE_CODE_LOCATION = (0xE0000, 0x20000) is for.
+# A 2 MiB+ board, whatever the simulator's esp.flash_user_start() says: an ESP8266_GENERIC
+# build for 2 MiB+ says 0x100000 (its firmware area ends at 1 MiB, the filesystem follows),
+# which is what NATIVE_CODE_LOCATION = (0xE0000, 0x20000) is for.
 CHECK = """\
 import sys
 import esp as _esp
