@@ -603,6 +603,15 @@ fn saved_session_with_another_topic_still_subscribes() {
         args.extend_from_slice(&[topic, csv.to_str().unwrap()]);
         Service::start(&dir.0, name, &args)
     };
+    // 0. A session saved without any subscription.
+    common::create_empty_session(m.port, "resub");
+    let svc = run("svc0", &[], "old/t");
+    svc.wait_subscribed();
+    assert!(svc.stderr_text().contains("session_present=true"));
+    publish_lines(m.port, "old/t", 1, &[r#"["old", 1, 0.5]"#.to_owned()]);
+    wait_rows(&csv, 1);
+    assert_eq!(svc.terminate(), 0);
+    std::fs::remove_file(&csv).unwrap();
     // 1. A session saved with the topic "old/t".
     let svc = run("svc1", &[], "old/t");
     svc.wait_subscribed();

@@ -514,3 +514,25 @@ pub fn peak_rss_mib(pid: u32) -> f64 {
         .expect("VmHWM in /proc/PID/status");
     kib / 1024.0
 }
+
+/// Leaves a persistent session with no subscription for `client_id` on the broker
+/// (connect with clean session off, then disconnect).
+pub fn create_empty_session(port: u16, client_id: &str) {
+    use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, Outgoing};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut opts = MqttOptions::new(client_id, "127.0.0.1", port);
+        opts.set_clean_session(false);
+        let (client, mut eventloop) = AsyncClient::new(opts, 10);
+        loop {
+            match eventloop.poll().await.expect("connect") {
+                Event::Incoming(Incoming::ConnAck(_)) => client.disconnect().await.unwrap(),
+                Event::Outgoing(Outgoing::Disconnect) => break,
+                _ => {}
+            }
+        }
+    });
+}
