@@ -421,9 +421,9 @@ def main(argv=None):
     ap.add_argument("--impl", choices=("native", "fallback"), default="native",
                     help="native: the Rust .mpy modules plus the pure-Python fallbacks as "
                          "*_fallback.mpy (default); fallback: the pure-Python ones only")
-    ap.add_argument("--arch", choices=sorted(ARCHES), default="xtensa",
-                    help="arch the native modules must be built for (default xtensa: "
-                         "the ESP8266)")
+    ap.add_argument("--arch", choices=("xtensa", "x64"), default="xtensa",
+                    help="arch of the native modules, the ones this repository builds: "
+                         "xtensa (the ESP8266, default) or x64 (the unix port, for tests)")
     ap.add_argument("--native-dir", default=None,
                     help="where tsl2591.mpy and mqtt_writer.mpy are (default build/ARCH)")
     ap.add_argument("--autostart", action="store_true",
