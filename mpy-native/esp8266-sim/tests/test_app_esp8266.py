@@ -70,3 +70,49 @@ def test_import_client_end_to_end(esp, tmp_path, scripts_as):
         payload = json.loads(f[2 + 2 + len("test-topic"):])
         assert payload[0] == "lux-7" and isinstance(payload[1], int)
         assert abs(payload[2] - want) <= 2.0 ** -18 * (611 + 1.64 * 284) / (100 / 408.0)
+
+
+GC_STRESS = """
+import gc, socket
+from sim_tsl2591 import SimTsl2591
+from tsl2591 import Tsl2591
+from mqtt_writer import MQTTWriter
+bus = SimTsl2591()
+bus.set_channels(611, 284)
+tsl = Tsl2591('lux-1', i2c=bus)
+m = MQTTWriter('lux-1', '127.0.0.1', 1883, 'sensor-data')
+junk = []
+def round(i):
+    lux = tsl.sample()
+    m.on_next(('lux-1', i, lux))
+    del socket.broker.packets[:]      # the broker's log is the test's, not the modules'
+    junk.append(bytearray(i % 97 + 1))
+    if len(junk) > 20:
+        del junk[:]
+    if i % 7 == 0:
+        gc.collect()
+    return lux
+first = round(0)
+for i in range(1, 30):                  # warm-up: the junk list reaches its full size
+    round(i)
+del junk[:]
+gc.collect()
+before = gc.mem_free()
+for i in range(30, 400):
+    assert round(i) == first
+del junk[:]
+gc.collect()
+print('JSON', [before, gc.mem_free(), socket.broker.publishes])
+"""
+
+
+@pytest.mark.parametrize("impl", ["native", "fallback"])
+def test_gc_stress_heap_stays_flat(impl):
+    from conftest import impl_file, run_json
+    files = [impl_file(impl, "tsl2591"), impl_file(impl, "mqtt_writer"), as_mpy(SIM_TSL),
+             as_mpy(BOARD / "socket.py")]
+    first = ["mqtt_writer", "tsl2591"]
+    ((before, after, published),) = run_json(GC_STRESS, files, first=first)
+    assert published == 400
+    # Nothing the modules keep grows with the events.
+    assert after >= before - 64, (before, after)
