@@ -1,7 +1,8 @@
 //! The status page in a real browser: headless Chromium loads `/`, its rendered DOM is
 //! compared number by number with `/status`, and a screenshot is saved for a person to
-//! look at (target/status-page.png). Needs the Debian `chromium` package, so it is
-//! ignored by default; `make check-status-page` installs Chromium and runs it.
+//! look at (target/status-page.png). Needs the Debian `chromium` package, so it is built
+//! only with `--features browser-check`; `make check-status-page` installs Chromium and
+//! runs it.
 
 mod common;
 
@@ -89,7 +90,6 @@ fn cell<'a>(row: &'a str, class: &str) -> &'a str {
 }
 
 #[test]
-#[ignore = "needs Chromium: make check-status-page"]
 fn status_page_in_chromium_matches_status_json() {
     let dir = TempDir::new("browser");
     let port = common::free_port();
