@@ -45,6 +45,7 @@ impl<'a> Args<'a> {
 
     /// Check the call against a signature: `names[i]` is parameter i (positional or keyword),
     /// the first `required` must be given. Errors read like CPython's.
+    #[inline(never)]
     pub fn check(&self, func: &'static str, names: &[Qstr], required: usize) -> Result<()> {
         if self.pos.len() > names.len() {
             return Err(Error::format(
@@ -73,6 +74,16 @@ impl<'a> Args<'a> {
                     &[Obj::str(func), Obj::int(i as isize + 1)],
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// [`check`](Self::check) the call, then every parameter in `out` (NULL where not given):
+    /// one call instead of a `get` per parameter.
+    pub fn parse(&self, func: &'static str, names: &[Qstr], required: usize, out: &mut [Obj]) -> Result<()> {
+        self.check(func, names, required)?;
+        for (i, (n, o)) in names.iter().zip(out.iter_mut()).enumerate() {
+            *o = self.get(i, *n).unwrap_or(Obj::NULL);
         }
         Ok(())
     }

@@ -100,6 +100,19 @@ unsafe extern "C" fn attr_slot(self_in: sys::mp_obj_t, attr: usize, dest: *mut s
     // Deleting attributes is not supported (AttributeError).
 }
 
+/// A method in a static table for [`ClassBuilder::methods`]: name, `min..=max` arguments after
+/// `self`, and the function.
+pub struct Method<T> {
+    /// The name, `static_qstr!("sample")`.
+    pub name: crate::obj::StaticQstr,
+    /// Fewest arguments after `self`.
+    pub min: u8,
+    /// Most arguments after `self`.
+    pub max: u8,
+    /// The method.
+    pub f: fn(&mut T, &Args<'_>) -> Result<Obj>,
+}
+
 /// Builds a class: methods, class constants, then [`register`](Self::register).
 ///
 /// Allocates at each step (raising `MemoryError` when the heap is full, which fails the import).
@@ -131,6 +144,13 @@ impl<T: Class> ClassBuilder<T> {
     pub fn method(self, name: Qstr, min: usize, max: usize, f: fn(&mut T, &Args<'_>) -> Result<Obj>) -> Self {
         let fun = new_fun(f as *const (), self.ty as *const _, min, max);
         self.store(name, fun)
+    }
+    /// The methods of a static table (a word or three of rodata per method, no code).
+    pub fn methods(mut self, table: &[Method<T>]) -> Self {
+        for m in table {
+            self = self.method(m.name.get(), m.min as usize, m.max as usize, m.f);
+        }
+        self
     }
     /// A class attribute (a constant), e.g. `GAIN_LOW`.
     pub fn constant(self, name: Qstr, value: Obj) -> Self {

@@ -228,6 +228,12 @@ impl Module {
         // SAFETY: at import, under the import's nlr_push (MemoryError propagates from there).
         unsafe { ft().store_global.unwrap_unchecked()(name.as_raw(), value.0) };
     }
+    /// Integer constants from a static table: `m.consts(&[(static_qstr!("GAIN_LOW"), 0), ...])`.
+    pub fn consts(&self, table: &[(crate::obj::StaticQstr, i32)]) {
+        for (name, value) in table {
+            self.set(name.get(), Obj::int(*value as isize));
+        }
+    }
     /// A function taking `min..=max` positional arguments: `m.func(qstr!("double"), 1, 1,
     /// |a| ...)`.
     pub fn func(&self, name: Qstr, min: usize, max: usize, f: Func) {

@@ -54,10 +54,10 @@ mod state;
 mod xtensa_i128;
 
 pub use args::Args;
-pub use class::{Class, ClassBuilder};
+pub use class::{Class, ClassBuilder, Method};
 pub use error::{errno, print, Error, ExcKind, IntoObj, Result};
 pub use func::Module;
-pub use obj::{import, BinOp, Obj, Qstr, Stream};
+pub use obj::{import, BinOp, Obj, Qstr, StaticQstr, Stream};
 pub use print::{PrintKind, Printer};
 pub use protect::protect;
 pub use state::{builtin, Builtin};
@@ -92,6 +92,22 @@ macro_rules! qstr {
         #[allow(unused_unsafe)]
         let q = unsafe { $crate::Qstr::from_raw($crate::__core::ptr::read(&raw const Q) as usize) };
         q
+    }};
+}
+
+/// A qstr of this module usable in a `static` table (e.g. [`Module::consts`],
+/// [`ClassBuilder::methods`]): `static_qstr!("GAIN_LOW")`. A table costs a word of rodata per
+/// entry instead of code per registration.
+#[macro_export]
+macro_rules! static_qstr {
+    ($name:literal) => {{
+        extern "C" {
+            #[link_name = concat!("MP_QSTR_", $name)]
+            static Q: u16;
+        }
+        // SAFETY: only the address is taken; `StaticQstr::get` reads it once the loader has
+        // filled the qstr table.
+        unsafe { $crate::StaticQstr::from_entry(&raw const Q) }
     }};
 }
 

@@ -41,6 +41,32 @@ impl Qstr {
     }
 }
 
+/// A qstr table entry of this module, as a constant ([`static_qstr!`](crate::static_qstr)).
+#[repr(transparent)]
+#[derive(Copy, Clone)]
+pub struct StaticQstr(*const u16);
+
+// SAFETY: a pointer to the module's qstr table, written by the loader before any code runs and
+// read-only afterwards.
+unsafe impl Sync for StaticQstr {}
+
+impl StaticQstr {
+    /// Wrap the address of an `MP_QSTR_<name>` symbol.
+    ///
+    /// # Safety
+    /// `p` must be the address of one of the module's qstr table entries.
+    #[doc(hidden)]
+    pub const unsafe fn from_entry(p: *const u16) -> StaticQstr {
+        StaticQstr(p)
+    }
+    /// The qstr.
+    #[inline]
+    pub fn get(self) -> Qstr {
+        // SAFETY: a qstr table entry (see `from_entry`), filled in at load time.
+        Qstr(unsafe { self.0.read() } as usize)
+    }
+}
+
 /// Binary operators of [`Obj::binary_op`] (`mp_binary_op_t` numbers).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -87,20 +113,20 @@ impl Obj {
         Obj(if b { ft().const_true } else { ft().const_false })
     }
     /// An int (a small int, or a long int where it does not fit).
-    #[inline]
+    #[inline(never)]
     pub fn int(i: isize) -> Obj {
         // SAFETY: slot checked at import; raises only MemoryError for a long int.
         Obj(unsafe { ft().native_to_obj.unwrap_unchecked()(i as usize, MP_ABI_NATIVE_TYPE_INT as _) })
     }
     /// An int from an unsigned value.
-    #[inline]
+    #[inline(never)]
     pub fn uint(u: usize) -> Obj {
         Obj(unsafe { ft().native_to_obj.unwrap_unchecked()(u, MP_ABI_NATIVE_TYPE_UINT as _) })
     }
     /// A float, in the port's own representation (boxed double on x64, immediate on ESP8266).
     /// Passing a constant costs no float code; do arithmetic with [`binary_op`](Self::binary_op)
     /// on ports without an FPU.
-    #[inline]
+    #[inline(never)]
     pub fn float(f: f64) -> Obj {
         Obj(unsafe { ft().obj_new_float_from_d.unwrap_unchecked()(f) })
     }
@@ -128,7 +154,7 @@ impl Obj {
         Obj(ft().obj_new_bytearray_by_ref.unwrap_unchecked()(len, ptr.cast()))
     }
     /// The interned string `q` as a `str` object (no allocation).
-    #[inline]
+    #[inline(never)]
     pub fn qstr(q: Qstr) -> Obj {
         Obj(unsafe { ft().native_to_obj.unwrap_unchecked()(q.0, MP_ABI_NATIVE_TYPE_QSTR as _) })
     }
@@ -184,14 +210,17 @@ impl Obj {
         Ok(call(sys::LUMEN_OP_IS_TRUE, self.0 as usize, 0, 0, 0)? & 0xFF != 0)
     }
     /// The object's type (`type(self)`), for identity comparisons with known types.
+    #[inline(never)]
     pub fn type_ptr(self) -> *const mp_abi_type_t {
         unsafe { ft().obj_get_type.unwrap_unchecked()(self.0) }
     }
     /// Is this exactly a `str`?
+    #[inline(never)]
     pub fn is_str(self) -> bool {
         self.type_ptr() == ft().type_str
     }
     /// Is this exactly of the builtin type `t` (e.g. `Builtin::bytes`)?
+    #[inline(never)]
     pub fn is_type(self, t: Builtin) -> bool {
         self.type_ptr() == builtin(t).0 as *const _
     }

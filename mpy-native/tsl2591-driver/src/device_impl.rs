@@ -8,25 +8,31 @@ use crate::{
 };
 
 /// Register addresses (datasheet names). Only the ones the driver uses.
-pub(crate) struct Register;
+pub struct Register;
 impl Register {
+    /// ENABLE: power and function enables.
     pub const ENABLE: u8 = 0x00;
+    /// CONTROL: integration time (bits 2:0) and gain (bits 5:4).
     pub const CONTROL: u8 = 0x01;
     /// Device ID. The tutorial's map says 0x0A, a TSL2561 leftover: on the
     /// TSL2591 0x0A is NPAIHTL (a threshold byte) and the ID lives at 0x12.
     pub const ID: u8 = 0x12;
+    /// STATUS: bit 0 AVALID; followed by C0DATAL/H, C1DATAL/H (auto-increment).
     pub const STATUS: u8 = 0x13;
 }
 
 /// Bit values of the command byte and the registers.
-pub(crate) struct BitFlags;
+pub struct BitFlags;
 impl BitFlags {
     /// CMD bit plus TRANSACTION = 01 (normal operation, address auto-increment).
     pub const COMMAND: u8 = 0xA0;
+    /// ENABLE.PON: power on.
     pub const PON: u8 = 0x01;
+    /// ENABLE.AEN: ALS enable.
     pub const AEN: u8 = 0x02;
     /// ALS interrupt enable; set like the tutorial's driver does.
     pub const AIEN: u8 = 0x10;
+    /// STATUS.AVALID: an integration cycle completed since AEN.
     pub const AVALID: u8 = 0x01;
 }
 

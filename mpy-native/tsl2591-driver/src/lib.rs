@@ -81,7 +81,7 @@ mod lux;
 mod types;
 
 pub use crate::device_impl::{
-    Tsl2591, AUTO_GAIN_ATTEMPTS, AVALID_POLLS, AVALID_POLL_MS, DEFAULT_ADDRESS, DEVICE_ID,
+    BitFlags, Register, Tsl2591, AUTO_GAIN_ATTEMPTS, AVALID_POLLS, AVALID_POLL_MS, DEFAULT_ADDRESS, DEVICE_ID,
     ENABLE_OFF, ENABLE_ON,
 };
 pub use crate::lux::{

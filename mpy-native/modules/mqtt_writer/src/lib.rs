@@ -29,9 +29,11 @@
 
 mod encode;
 
+#[cfg(not(target_arch = "xtensa"))]
+use micropython_rt::Stream;
 use micropython_rt::{
-    errno, import, os_err, print, py_err, qstr, Args, Builtin, Class, Error, ExcKind, Module, Obj, Qstr, Result,
-    Stream,
+    errno, import, os_err, print, py_err, qstr, static_qstr, Args, Builtin, Class, Error, ExcKind, Method, Module, Obj,
+    Qstr, Result,
 };
 use mqtt_codec::mqtt::{self, Connect, LenDecoder, MAX_HEADER, MAX_REMAINING};
 
@@ -59,21 +61,33 @@ fn init(m: &Module) -> Result<()> {
             return Ok(Obj::bool(false));
         });
     }
-    m.class::<MqttWriter>()
-        .method(qstr!("on_next"), 1, 1, |w: &mut MqttWriter, a| w.on_next(a[0]).map(|_| Obj::none()))
-        .method(qstr!("on_error"), 1, 1, |w: &mut MqttWriter, a| {
+    m.class::<MqttWriter>().methods(&METHODS).register(m);
+    Ok(())
+}
+
+static METHODS: [Method<MqttWriter>; 3] = [
+    Method { name: static_qstr!("on_next"), min: 1, max: 1, f: |w, a| w.on_next(a[0]).map(|_| Obj::none()) },
+    Method {
+        name: static_qstr!("on_error"),
+        min: 1,
+        max: 1,
+        f: |w, a| {
             print("Disconnecting from MQTT broker due to error: %r", &[a[0]])?;
             w.disconnect();
             Ok(Obj::none())
-        })
-        .method(qstr!("on_completed"), 0, 0, |w: &mut MqttWriter, _| {
+        },
+    },
+    Method {
+        name: static_qstr!("on_completed"),
+        min: 0,
+        max: 0,
+        f: |w, _| {
             print("Disconnecting from MQTT broker", &[])?;
             w.disconnect();
             Ok(Obj::none())
-        })
-        .register(m);
-    Ok(())
-}
+        },
+    },
+];
 
 /// Socket timeout (s) for the handshake, acks and writes.
 const TIMEOUT_S: isize = 10;
@@ -82,11 +96,16 @@ const BACKOFF_MAX_MS: isize = 30_000;
 /// Initial payload room in the frame buffer; it grows (doubling) for larger events.
 const PAYLOAD_CAP: usize = 128;
 
-// py/stream.h: the poll ioctl and its flags (stable parts of the stream protocol).
-const STREAM_POLL: usize = 3;
-const POLL_RD: usize = 0x01;
-const POLL_ERR: usize = 0x08;
-const POLL_HUP: usize = 0x10;
+#[cfg(not(target_arch = "xtensa"))]
+mod poll {
+    // py/stream.h: the poll ioctl and its flags (stable parts of the stream protocol).
+    pub const STREAM_POLL: usize = 3;
+    pub const POLL_RD: usize = 0x01;
+    pub const POLL_ERR: usize = 0x08;
+    pub const POLL_HUP: usize = 0x10;
+}
+#[cfg(not(target_arch = "xtensa"))]
+use poll::*;
 
 /// Encode `x` into `buf[at..]`, replacing `buf` by a larger bytearray (keeping `buf[..at]`) as
 /// often as needed; the total frame may not exceed `at + MAX_REMAINING - overhead`. Returns the
@@ -166,9 +185,14 @@ impl Clock {
 
 /// The transport, chosen once at connect: an object's native stream protocol (a socket), or
 /// its Python methods (`write`, `readinto`, `settimeout`).
+///
+/// The ESP8266 build has only the method path (a board's socket has those methods too, and
+/// code space is what that chip lacks); the native stream path is for 64-bit ports, where a
+/// real socket then costs no method calls per event.
 #[derive(Copy, Clone)]
 enum Link {
     Closed,
+    #[cfg(not(target_arch = "xtensa"))]
     Stream(Stream),
     Methods(Obj),
 }
@@ -228,17 +252,16 @@ impl Class for MqttWriter {
             qstr!("password"),
             qstr!("sock"),
         ];
-        args.check("MQTTWriter", &names, 2)?;
-        let arg = |i: usize| args.get(i, names[i]);
-        let name = arg(0).unwrap_or_else(Obj::none);
-        let host = arg(1).unwrap_or_else(Obj::none);
-        let port = arg(2).unwrap_or_else(|| Obj::int(1883));
-        let topic = arg(3).unwrap_or_else(|| Obj::str("sensor-data"));
-        let qos_obj = arg(4).unwrap_or_else(|| Obj::int(0));
-        let keepalive_obj = arg(5).unwrap_or_else(|| Obj::int(60));
-        let user = args.get_opt(6, names[6]);
-        let password = args.get_opt(7, names[7]);
-        let sock = args.get_opt(8, names[8]);
+        let mut a = [Obj::NULL; 9];
+        args.parse("MQTTWriter", &names, 2, &mut a)?;
+        let or = |o: Obj, d: Obj| if o.is_null() { d } else { o };
+        let opt = |o: Obj| if o.is_null() || o.is_none() { None } else { Some(o) };
+        let (name, host) = (a[0], a[1]);
+        let port = or(a[2], Obj::int(1883));
+        let topic = or(a[3], Obj::str("sensor-data"));
+        let qos_obj = or(a[4], Obj::int(0));
+        let keepalive_obj = or(a[5], Obj::int(60));
+        let (user, password, sock) = (opt(a[6]), opt(a[7]), opt(a[8]));
 
         if !matches!(port.to_int(), Ok(1..=65535)) {
             return Err(py_err!(ValueError, "port must be 1..65535, got %r", port));
@@ -309,6 +332,7 @@ impl Class for MqttWriter {
 }
 
 /// `OSError(errno)` as the runtime raises it for a failed socket call.
+#[cfg(not(target_arch = "xtensa"))]
 fn os_errno(e: i32) -> Error {
     match micropython_rt::builtin(Builtin::OSError).call(&[Obj::int(e as isize)]) {
         Ok(exc) => Error::from_exception(exc),
@@ -380,6 +404,7 @@ impl MqttWriter {
     /// A non-blocking one-byte read: `Ok(true)` with the byte if one was pending.
     fn peek(&mut self, first: &mut [u8; 1]) -> Result<bool> {
         match self.link {
+            #[cfg(not(target_arch = "xtensa"))]
             Link::Stream(s) => match s.ioctl(STREAM_POLL, POLL_RD | POLL_ERR | POLL_HUP)? {
                 Ok(ready) if ready & (POLL_RD | POLL_ERR | POLL_HUP) != 0 => {
                     // Data or EOF is waiting: this read does not block.
@@ -410,6 +435,7 @@ impl MqttWriter {
     /// Write `buf[off..off + n]` (`buf` a bytes-like object) to the connection.
     fn send(&mut self, buf: Obj, off: usize, n: usize) -> Result<()> {
         match self.link {
+            #[cfg(not(target_arch = "xtensa"))]
             Link::Stream(s) => {
                 let mut done = 0;
                 while done < n {
@@ -452,6 +478,7 @@ impl MqttWriter {
         while got < out.len() {
             let want = out.len() - got;
             let k = match self.link {
+                #[cfg(not(target_arch = "xtensa"))]
                 Link::Stream(s) => {
                     // SAFETY: our stack buffer, in bounds.
                     match unsafe { s.read(out[got..].as_mut_ptr(), want) }? {
@@ -542,10 +569,17 @@ impl MqttWriter {
         self.sock = sock;
         // A socket (or any object with a full native stream protocol) is driven directly; other
         // objects (the benchmark's Python discard socket) through their methods.
-        self.link = match sock.stream() {
-            Some(s) if s.is_full() && !matches!(s.ioctl(STREAM_POLL, 0), Ok(Err(errno::EINVAL))) => Link::Stream(s),
-            _ => Link::Methods(sock),
-        };
+        #[cfg(not(target_arch = "xtensa"))]
+        {
+            self.link = match sock.stream() {
+                Some(s) if s.is_full() && !matches!(s.ioctl(STREAM_POLL, 0), Ok(Err(errno::EINVAL))) => Link::Stream(s),
+                _ => Link::Methods(sock),
+            };
+        }
+        #[cfg(target_arch = "xtensa")]
+        {
+            self.link = Link::Methods(sock);
+        }
         if let Err(e) = self.handshake() {
             self.sock = Obj::none();
             self.link = Link::Closed;

@@ -1,6 +1,6 @@
 //! `tsl2591`: the TSL2591 lux sensor as a MicroPython native module, a drop-in for the
 //! tutorial's Python module (and for our pure-Python fallback `mpy-scripts/fallback/tsl2591.py`,
-//! whose API and messages it mirrors).
+//! whose API, bus traffic and messages it mirrors).
 //!
 //! ```python
 //! from tsl2591 import Tsl2591
@@ -8,9 +8,12 @@
 //! tsl.sample()                      # lux, float
 //! ```
 //!
-//! The sensor logic is the `tsl2591-driver` crate (embedded-hal 1.0); [`bus::PyI2c`] implements
-//! `embedded_hal::i2c::I2c` over any object with `machine.I2C`'s `writeto` and
-//! `readfrom_mem_into`, so the same driver runs on the board's bus and on the simulator.
+//! The bus is any object with `machine.I2C`'s `writeto(addr, buf)` and
+//! `readfrom_mem_into(addr, reg, buf)` (the board's bus or the simulator). The register map,
+//! timing and lux maths are those of the `tsl2591-driver` crate (its constants and
+//! `lux_fraction`); the bus protocol is written out here, against two `bytearray`s kept by the
+//! instance, so the module stays small enough for the ESP8266 (issue 9) and a sample allocates
+//! nothing there.
 //!
 //! Lux: the formula as one fraction of two integers (`tsl2591_driver::lux_fraction`), divided
 //! by the runtime (`int / int`): no float code in the module, and the result is within one
@@ -21,11 +24,14 @@
 //! the exact value in the last digits, most where its two terms nearly cancel.
 #![no_std]
 
-mod bus;
-
-use bus::{detail, BusError, PyDelay, PyI2c};
-use micropython_rt::{errno, import, os_err, py_err, qstr, Args, BinOp, Class, Error, Module, Obj, Qstr, Result};
-use tsl2591_driver::{lux_fraction, Error as DrvError, Gain, IntegrationTime, Tsl2591 as Driver, DEFAULT_ADDRESS};
+use micropython_rt::{
+    errno, import, os_err, py_err, qstr, static_qstr, Args, BinOp, Class, Error, Method, Module, Obj, Qstr, Result,
+    StaticQstr,
+};
+use tsl2591_driver::{
+    lux_fraction, BitFlags, Gain, IntegrationTime, Register, AVALID_POLLS, AVALID_POLL_MS, DEFAULT_ADDRESS, DEVICE_ID,
+    ENABLE_OFF, ENABLE_ON,
+};
 
 micropython_rt::entry!(init);
 
@@ -34,98 +40,124 @@ const INFRARED: isize = 1;
 const VISIBLE: isize = 2;
 
 fn init(m: &Module) -> Result<()> {
-    for (name, code) in [
-        (qstr!("INTEGRATIONTIME_100MS"), 0),
-        (qstr!("INTEGRATIONTIME_200MS"), 1),
-        (qstr!("INTEGRATIONTIME_300MS"), 2),
-        (qstr!("INTEGRATIONTIME_400MS"), 3),
-        (qstr!("INTEGRATIONTIME_500MS"), 4),
-        (qstr!("INTEGRATIONTIME_600MS"), 5),
-        (qstr!("GAIN_LOW"), 0x00),
-        (qstr!("GAIN_MED"), 0x10),
-        (qstr!("GAIN_HIGH"), 0x20),
-        (qstr!("GAIN_MAX"), 0x30),
-        (qstr!("FULLSPECTRUM"), FULLSPECTRUM),
-        (qstr!("INFRARED"), INFRARED),
-        (qstr!("VISIBLE"), VISIBLE),
-        (qstr!("SENSOR_ADDRESS"), DEFAULT_ADDRESS as isize),
-        (qstr!("ADDR"), DEFAULT_ADDRESS as isize),
+    m.consts(&CONSTS);
+    for (name, value) in [
+        (qstr!("LUX_DF"), tsl2591_driver::LUX_DF),
+        (qstr!("LUX_COEFB"), tsl2591_driver::LUX_COEFB),
+        (qstr!("LUX_COEFC"), tsl2591_driver::LUX_COEFC),
+        (qstr!("LUX_COEFD"), tsl2591_driver::LUX_COEFD),
     ] {
-        m.set(name, Obj::int(code));
+        m.set(name, Obj::float(value));
     }
-    m.set(qstr!("LUX_DF"), Obj::float(tsl2591_driver::LUX_DF));
-    m.set(qstr!("LUX_COEFB"), Obj::float(tsl2591_driver::LUX_COEFB));
-    m.set(qstr!("LUX_COEFC"), Obj::float(tsl2591_driver::LUX_COEFC));
-    m.set(qstr!("LUX_COEFD"), Obj::float(tsl2591_driver::LUX_COEFD));
+    m.class::<Tsl2591>().methods(&METHODS).register(m);
+    Ok(())
+}
 
-    m.class::<Tsl2591>()
-        .method(qstr!("sample"), 0, 0, |s: &mut Tsl2591, _| {
+static CONSTS: [(StaticQstr, i32); 15] = [
+    (static_qstr!("INTEGRATIONTIME_100MS"), 0),
+    (static_qstr!("INTEGRATIONTIME_200MS"), 1),
+    (static_qstr!("INTEGRATIONTIME_300MS"), 2),
+    (static_qstr!("INTEGRATIONTIME_400MS"), 3),
+    (static_qstr!("INTEGRATIONTIME_500MS"), 4),
+    (static_qstr!("INTEGRATIONTIME_600MS"), 5),
+    (static_qstr!("GAIN_LOW"), 0x00),
+    (static_qstr!("GAIN_MED"), 0x10),
+    (static_qstr!("GAIN_HIGH"), 0x20),
+    (static_qstr!("GAIN_MAX"), 0x30),
+    (static_qstr!("FULLSPECTRUM"), FULLSPECTRUM as i32),
+    (static_qstr!("INFRARED"), INFRARED as i32),
+    (static_qstr!("VISIBLE"), VISIBLE as i32),
+    (static_qstr!("SENSOR_ADDRESS"), DEFAULT_ADDRESS as i32),
+    (static_qstr!("ADDR"), DEFAULT_ADDRESS as i32),
+];
+
+static METHODS: [Method<Tsl2591>; 8] = [
+    Method {
+        name: static_qstr!("sample"),
+        min: 0,
+        max: 0,
+        f: |s, _| {
             let (full, ir) = s.measure()?;
             s.lux(full, ir)
-        })
-        .method(qstr!("get_full_luminosity"), 0, 0, |s: &mut Tsl2591, _| {
+        },
+    },
+    Method {
+        name: static_qstr!("get_full_luminosity"),
+        min: 0,
+        max: 0,
+        f: |s, _| {
             let (full, ir) = s.measure()?;
-            Ok(Obj::tuple(&[Obj::int(full as isize), Obj::int(ir as isize)]))
-        })
-        .method(qstr!("get_luminosity"), 1, 1, |s: &mut Tsl2591, a| {
+            Ok(Obj::tuple(&[Obj::int(full), Obj::int(ir)]))
+        },
+    },
+    Method {
+        name: static_qstr!("get_luminosity"),
+        min: 1,
+        max: 1,
+        f: |s, a| {
             let channel = a[0].to_int()?;
             let (full, ir) = s.measure()?;
             Ok(Obj::int(match channel {
-                FULLSPECTRUM => full as isize,
-                INFRARED => ir as isize,
-                VISIBLE => full as isize - ir as isize,
+                FULLSPECTRUM => full,
+                INFRARED => ir,
+                VISIBLE => full - ir,
                 _ => 0,
             }))
-        })
-        .method(qstr!("calculate_lux"), 2, 2, |s: &mut Tsl2591, a| s.lux(count(a[0])?, count(a[1])?))
-        .method(qstr!("set_timing"), 1, 1, |s: &mut Tsl2591, a| {
-            let integration = integration_from(a[0])?;
-            let gain = s.drv.gain();
-            s.set_control(integration, gain)
-        })
-        .method(qstr!("set_gain"), 1, 1, |s: &mut Tsl2591, a| {
-            let gain = gain_from(a[0])?;
-            let integration = s.drv.integration();
-            s.set_control(integration, gain)
-        })
-        .method(qstr!("enable"), 0, 0, |s: &mut Tsl2591, _| {
-            let r = s.drv.enable();
-            s.check(r, "enable").map(|_| Obj::none())
-        })
-        .method(qstr!("disable"), 0, 0, |s: &mut Tsl2591, _| {
-            let r = s.drv.disable();
-            s.check(r, "disable").map(|_| Obj::none())
-        })
-        .register(m);
-    Ok(())
-}
+        },
+    },
+    Method { name: static_qstr!("calculate_lux"), min: 2, max: 2, f: |s, a| s.lux(count(a[0])?, count(a[1])?) },
+    Method { name: static_qstr!("set_timing"), min: 1, max: 1, f: |s, a| s.set_control(integration_from(a[0])?, s.gain) },
+    Method { name: static_qstr!("set_gain"), min: 1, max: 1, f: |s, a| s.set_control(s.integration, gain_from(a[0])?) },
+    Method { name: static_qstr!("enable"), min: 0, max: 0, f: |s, _| s.power(ENABLE_ON, "enable") },
+    Method { name: static_qstr!("disable"), min: 0, max: 0, f: |s, _| s.power(ENABLE_OFF, "disable") },
+];
 
 /// A TSL2591 on an I2C bus; Python: `Tsl2591(sensor_id, integration=INTEGRATIONTIME_100MS,
 /// gain=GAIN_LOW, i2c=None, addr=0x29, sleep_ms=None)`.
 struct Tsl2591 {
     sensor_id: Obj,
-    drv: Driver<PyI2c>,
-    delay: PyDelay,
+    bus: Obj,
+    /// `sleep_ms(ms)` for the integration wait, or NULL (the simulator's `no_wait`).
+    sleep: Obj,
+    /// 2 bytes for register writes (command, value), 5 for STATUS + both channels, 1 for ID.
+    wbuf: Obj,
+    rbuf: Obj,
+    idbuf: Obj,
+    addr: usize,
+    /// Integration code 0..5 and gain code 0x00/0x10/0x20/0x30.
+    integration: usize,
+    gain: usize,
 }
 
-fn count(o: Obj) -> Result<u16> {
-    u16::try_from(o.to_int()?).map_err(|_| py_err!(ValueError, "channel count must be 0..65535"))
+/// A failed bus call: the exception, and whether it is ours (a misbehaving bus object, whose
+/// message says what happened) rather than the bus's own (described by its errno).
+struct Fail(Error, bool);
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Fail {
+        Fail(e, false)
+    }
 }
 
-fn integration_from(o: Obj) -> Result<IntegrationTime> {
-    let code = o.to_int()?;
-    u8::try_from(code)
-        .ok()
-        .and_then(IntegrationTime::from_code)
-        .ok_or_else(|| py_err!(ValueError, "integration must be INTEGRATIONTIME_100MS..600MS (0..5), got %r", o))
+fn count(o: Obj) -> Result<isize> {
+    match o.to_int()? {
+        c @ 0..=0xFFFF => Ok(c),
+        _ => Err(py_err!(ValueError, "channel count must be 0..65535")),
+    }
 }
 
-fn gain_from(o: Obj) -> Result<Gain> {
-    let code = o.to_int()?;
-    u8::try_from(code)
-        .ok()
-        .and_then(Gain::from_code)
-        .ok_or_else(|| py_err!(ValueError, "gain must be GAIN_LOW/MED/HIGH/MAX (0x00/0x10/0x20/0x30), got %r", o))
+fn integration_from(o: Obj) -> Result<usize> {
+    match o.to_int()? {
+        c @ 0..=5 => Ok(c as usize),
+        _ => Err(py_err!(ValueError, "integration must be INTEGRATIONTIME_100MS..600MS (0..5), got %r", o)),
+    }
+}
+
+fn gain_from(o: Obj) -> Result<usize> {
+    match o.to_int()? {
+        c @ (0x00 | 0x10 | 0x20 | 0x30) => Ok(c as usize),
+        _ => Err(py_err!(ValueError, "gain must be GAIN_LOW/MED/HIGH/MAX (0x00/0x10/0x20/0x30), got %r", o)),
+    }
 }
 
 /// `machine.I2C(scl=Pin(5), sda=Pin(4))`: the bus the tutorial wires (D1/D2 on NodeMCU/Wemos).
@@ -143,62 +175,119 @@ fn default_i2c() -> Result<Obj> {
     machine.attr(qstr!("I2C"))?.call_kw(&[], &[(qstr!("scl"), scl), (qstr!("sda"), sda)])
 }
 
-/// The errno of a bus error (EIO if it has none).
-fn bus_errno(e: &BusError) -> i32 {
-    e.err.errno().unwrap_or(errno::EIO)
+/// Words for the errnos an I2C bus raises, as the fallback module prints them; or the text of
+/// our own error.
+fn detail(f: &Fail, errno: i32) -> Obj {
+    if f.1 {
+        return f.0.text();
+    }
+    Obj::str(match errno {
+        errno::EIO => "bus error (EIO)",
+        errno::ENODEV => "no acknowledge (ENODEV)",
+        errno::ETIMEDOUT => "bus timeout (ETIMEDOUT)",
+        _ => "bus error",
+    })
+}
+
+/// `(integration code + 1) * 100 ms`, plus 10 %.
+fn wait_ms(integration: usize) -> usize {
+    (integration + 1) * 110
 }
 
 impl Tsl2591 {
-    fn addr(&self) -> u8 {
-        self.drv.address()
+    /// `writeto(addr, [COMMAND | reg, value])`.
+    fn write(&self, reg: u8, value: u8) -> core::result::Result<(), Fail> {
+        self.wbuf.copy_from(0, &[BitFlags::COMMAND | reg, value])?;
+        self.bus.call_method(qstr!("writeto"), &[Obj::int(self.addr as isize), self.wbuf])?;
+        Ok(())
+    }
+
+    /// `readfrom_mem_into(addr, COMMAND | reg, buf)`, then `buf` copied into `out`.
+    fn read(&self, reg: u8, buf: Obj, out: &mut [u8]) -> core::result::Result<(), Fail> {
+        let args = [Obj::int(self.addr as isize), Obj::int((BitFlags::COMMAND | reg) as isize), buf];
+        self.bus.call_method(qstr!("readfrom_mem_into"), &args)?;
+        // A bus object that resized our buffer is a bus error, not a panic.
+        let got = buf.buffer_len()?;
+        if got != out.len() {
+            let e = os_err!(errno::EIO, "I2C bus object returned %d bytes, expected %d", got, out.len());
+            return Err(Fail(e, true));
+        }
+        buf.copy_to(0, out)?;
+        Ok(())
+    }
+
+    /// A Python error naming the sensor and what failed: `OSError(errno, "TSL2591 at 0x29: read
+    /// failed: bus error (EIO)")`.
+    #[inline(never)]
+    fn fail(&self, f: Fail, what: &'static str) -> Error {
+        let n = f.0.errno().unwrap_or(errno::EIO);
+        os_err!(n, "TSL2591 at 0x%02x: %s failed: %s", self.addr, what, detail(&f, n))
+    }
+
+    fn sleep_ms(&self, ms: usize) -> Result<()> {
+        if !self.sleep.is_null() {
+            self.sleep.call(&[Obj::int(ms as isize)])?;
+        }
+        Ok(())
+    }
+
+    fn power(&mut self, value: u8, what: &'static str) -> Result<Obj> {
+        self.write(Register::ENABLE, value).map_err(|f| self.fail(f, what))?;
+        Ok(Obj::none())
+    }
+
+    /// One measurement: enable, wait the integration time (then poll STATUS.AVALID every 5 ms,
+    /// 20 times at most), read STATUS and both channels in one 5-byte read, disable (also after
+    /// a failed read, reporting the read's error). Returns `(full, ir)`.
+    fn measure(&mut self) -> Result<(isize, isize)> {
+        self.power(ENABLE_ON, "enable")?;
+        let mut b = [0u8; 5];
+        let mut r = Ok(());
+        self.sleep_ms(wait_ms(self.integration))?;
+        let mut polls = AVALID_POLLS;
+        loop {
+            if let Err(f) = self.read(Register::STATUS, self.rbuf, &mut b) {
+                r = Err(self.fail(f, "read"));
+                break;
+            }
+            if b[0] & BitFlags::AVALID != 0 {
+                break;
+            }
+            if polls == 0 {
+                let ms = wait_ms(self.integration) + AVALID_POLLS as usize * AVALID_POLL_MS as usize;
+                r = Err(os_err!(errno::ETIMEDOUT, "TSL2591 at 0x%02x: no valid reading %d ms after enable", self.addr, ms));
+                break;
+            }
+            polls -= 1;
+            if let Err(e) = self.sleep_ms(AVALID_POLL_MS as usize) {
+                r = Err(e);
+                break;
+            }
+        }
+        let off = self.power(ENABLE_OFF, "disable");
+        r?;
+        off?;
+        Ok((b[1] as isize | (b[2] as isize) << 8, b[3] as isize | (b[4] as isize) << 8))
     }
 
     /// Lux for the current settings, divided by the runtime (see the crate docs); a saturated
     /// channel reads as 0.0 (the tutorial returned 0).
-    fn lux(&self, full: u16, ir: u16) -> Result<Obj> {
-        match lux_fraction(self.drv.integration(), self.drv.gain(), full, ir) {
+    fn lux(&self, full: isize, ir: isize) -> Result<Obj> {
+        let it = IntegrationTime::from_code(self.integration as u8).unwrap_or(IntegrationTime::Ms100);
+        let gain = Gain::from_code(self.gain as u8).unwrap_or(Gain::Low);
+        match lux_fraction(it, gain, full as u16, ir as u16) {
             Some((n, d)) => Obj::int(n as isize).binary_op(BinOp::TrueDivide, Obj::int(d as isize)),
             None => Ok(Obj::float(0.0)),
         }
     }
 
-    /// Map a driver result to a Python error naming the sensor and what failed.
-    #[inline(never)]
-    fn check<T>(&mut self, r: core::result::Result<T, DrvError<BusError>>, what: &'static str) -> Result<T> {
-        if let Some(e) = self.delay.take_error() {
-            return Err(e); // e.g. KeyboardInterrupt during the wait
-        }
-        let addr = self.addr();
-        r.map_err(|e| match e {
-            DrvError::I2c(b) => {
-                let n = bus_errno(&b);
-                os_err!(n, "TSL2591 at 0x%02x: %s failed: %s", addr, what, detail(&b, n))
-            }
-            DrvError::NotReady => os_err!(
-                errno::ETIMEDOUT,
-                "TSL2591 at 0x%02x: no valid reading %d ms after enable",
-                addr,
-                self.drv.integration().wait_ms() + tsl2591_driver::AVALID_POLLS as u32 * tsl2591_driver::AVALID_POLL_MS
-            ),
-            DrvError::IdMismatch(id) => not_found_id(addr, id),
-            DrvError::Saturated => py_err!(ValueError, "saturated"),
-        })
-    }
-
-    fn measure(&mut self) -> Result<(u16, u16)> {
-        let r = self.drv.get_full_luminosity(&mut self.delay);
-        self.check(r, "read")
-    }
-
-    fn set_control(&mut self, integration: IntegrationTime, gain: Gain) -> Result<Obj> {
-        let r = self.drv.set_config(integration, gain);
-        self.check(r, "CONTROL write")?;
+    /// Write CONTROL; the settings change only if the write succeeded.
+    fn set_control(&mut self, integration: usize, gain: usize) -> Result<Obj> {
+        self.write(Register::CONTROL, (integration | gain) as u8).map_err(|f| self.fail(f, "CONTROL write"))?;
+        self.integration = integration;
+        self.gain = gain;
         Ok(Obj::none())
     }
-}
-
-fn not_found_id(addr: u8, id: u8) -> Error {
-    os_err!(errno::ENODEV, "TSL2591 not found at 0x%02x: device ID 0x%02x, expected 0x50", addr, id)
 }
 
 impl Class for Tsl2591 {
@@ -209,57 +298,77 @@ impl Class for Tsl2591 {
     fn make_new(args: &Args<'_>) -> Result<Self> {
         let names =
             [qstr!("sensor_id"), qstr!("integration"), qstr!("gain"), qstr!("i2c"), qstr!("addr"), qstr!("sleep_ms")];
-        args.check("Tsl2591", &names, 1)?;
-        let sensor_id = args.get(0, names[0]).unwrap_or_else(Obj::none);
-        let integration = match args.get(1, names[1]) {
-            Some(o) => integration_from(o)?,
-            None => IntegrationTime::Ms100,
+        let mut a = [Obj::NULL; 6];
+        args.parse("Tsl2591", &names, 1, &mut a)?;
+        let given = |o: Obj| !o.is_null() && !o.is_none();
+        let integration = if a[1].is_null() { 0 } else { integration_from(a[1])? };
+        let gain = if a[2].is_null() { 0 } else { gain_from(a[2])? };
+        let bus = if given(a[3]) { a[3] } else { default_i2c()? };
+        let addr = if a[4].is_null() {
+            DEFAULT_ADDRESS as usize
+        } else {
+            match a[4].to_int()? {
+                x @ 0..=0x7F => x as usize,
+                _ => return Err(py_err!(ValueError, "addr must be a 7-bit I2C address 0..127, got %r", a[4])),
+            }
         };
-        let gain = match args.get(2, names[2]) {
-            Some(o) => gain_from(o)?,
-            None => Gain::Low,
+        // sleep_ms=None: time.sleep_ms, unless the bus says no_wait (the simulator).
+        let sleep = if given(a[5]) {
+            a[5]
+        } else {
+            match bus.attr(qstr!("no_wait")) {
+                Ok(v) if v.is_true()? => Obj::NULL,
+                _ => import(qstr!("time"))?.attr(qstr!("sleep_ms"))?,
+            }
         };
-        let bus = match args.get_opt(3, names[3]) {
-            Some(o) => o,
-            None => default_i2c()?,
+        let s = Tsl2591 {
+            sensor_id: a[0],
+            bus,
+            sleep,
+            wbuf: Obj::bytearray(2)?,
+            rbuf: Obj::bytearray(5)?,
+            idbuf: Obj::bytearray(1)?,
+            addr,
+            integration,
+            gain,
         };
-        let addr = match args.get(4, names[4]) {
-            Some(o) => match o.to_int()? {
-                a @ 0..=0x7F => a as u8,
-                _ => return Err(py_err!(ValueError, "addr must be a 7-bit I2C address 0..127, got %r", o)),
-            },
-            None => DEFAULT_ADDRESS,
-        };
-        let delay = PyDelay::new(args.get_opt(5, names[5]), bus)?;
-        let mut drv = Driver::new_with_config(PyI2c::new(bus), addr, integration, gain);
-        // Check the chip ID now: a missing sensor fails here, with context, not at the first sample.
-        if let Err(e) = drv.init() {
-            return Err(match e {
-                DrvError::I2c(b) => {
-                    let n = bus_errno(&b);
-                    os_err!(n, "TSL2591 not found at 0x%02x: %s", addr, detail(&b, n))
-                }
-                DrvError::IdMismatch(id) => not_found_id(addr, id),
-                _ => os_err!(errno::EIO, "TSL2591 at 0x%02x: init failed", addr),
-            });
+        // Check the chip ID now: a missing sensor fails here, with context, not at the first
+        // sample. Then CONTROL, and power down until the first measurement.
+        let mut id = [0u8; 1];
+        let r = s
+            .read(Register::ID, s.idbuf, &mut id)
+            .and_then(|_| if id[0] == DEVICE_ID { s.write(Register::CONTROL, (integration | gain) as u8) } else { Ok(()) })
+            .and_then(|_| if id[0] == DEVICE_ID { s.write(Register::ENABLE, ENABLE_OFF) } else { Ok(()) });
+        if let Err(f) = r {
+            let n = f.0.errno().unwrap_or(errno::EIO);
+            return Err(os_err!(n, "TSL2591 not found at 0x%02x: %s", addr, detail(&f, n)));
         }
-        Ok(Tsl2591 { sensor_id, drv, delay })
+        if id[0] != DEVICE_ID {
+            return Err(os_err!(
+                errno::ENODEV,
+                "TSL2591 not found at 0x%02x: device ID 0x%02x, expected 0x%02x",
+                addr,
+                id[0],
+                DEVICE_ID
+            ));
+        }
+        Ok(s)
     }
 
     fn get_attr(&self, name: Qstr) -> Result<Option<Obj>> {
-        Ok(if name == qstr!("sensor_id") {
-            Some(self.sensor_id)
+        Ok(Some(if name == qstr!("sensor_id") {
+            self.sensor_id
         } else if name == qstr!("i2c") {
-            Some(self.drv_bus())
+            self.bus
         } else if name == qstr!("addr") {
-            Some(Obj::int(self.addr() as isize))
+            Obj::int(self.addr as isize)
         } else if name == qstr!("integration_time") {
-            Some(Obj::int(self.drv.integration().code() as isize))
+            Obj::int(self.integration as isize)
         } else if name == qstr!("gain") {
-            Some(Obj::int(self.drv.gain().code() as isize))
+            Obj::int(self.gain as isize)
         } else {
-            None
-        })
+            return Ok(None);
+        }))
     }
 
     fn set_attr(&mut self, name: Qstr, value: Obj) -> Result<bool> {
@@ -268,11 +377,5 @@ impl Class for Tsl2591 {
             return Ok(true);
         }
         Ok(false)
-    }
-}
-
-impl Tsl2591 {
-    fn drv_bus(&self) -> Obj {
-        self.drv.i2c().bus()
     }
 }
