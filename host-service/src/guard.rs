@@ -301,6 +301,10 @@ fn fixed_header(b: &[u8]) -> Option<Result<(u8, usize, usize), ()>> {
 
 /// Copies broker -> client, truncating PUBLISH payloads longer than `limit`.
 /// Returns the number of payloads truncated (when the stream ends).
+///
+/// The common case costs no copy: each read is scanned for packet boundaries and its
+/// pass-through spans are written straight from the read buffer; only a packet header
+/// split across reads is carried over, and only a truncated packet is rebuilt.
 pub async fn guarded_copy<R, W>(
     r: &mut R,
     w: &mut W,
@@ -311,36 +315,52 @@ where
     R: AsyncRead + Unpin + ?Sized,
     W: AsyncWrite + Unpin + ?Sized,
 {
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-    let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
+    // Bytes of an unfinished header carried over from the previous read.
+    let mut carry: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
     let mut state = State::Header;
     let mut truncated = 0u64;
-    let mut chunk = vec![0u8; 64 * 1024];
+    let mut rebuilt: Vec<u8> = Vec::new();
     loop {
+        let n = r.read(&mut chunk).await?;
+        if n == 0 {
+            let _ = w.shutdown().await;
+            return Ok(truncated);
+        }
+        let joined;
+        let input: &[u8] = if carry.is_empty() {
+            &chunk[..n]
+        } else {
+            carry.extend_from_slice(&chunk[..n]);
+            joined = std::mem::take(&mut carry);
+            &joined
+        };
         let mut i = 0;
-        while i < buf.len() {
+        // Start of the pass-through span not written yet.
+        let mut span = 0;
+        while i < input.len() {
             match state {
-                State::Pass(n) => {
-                    let take = n.min(buf.len() - i);
-                    out.extend_from_slice(&buf[i..i + take]);
+                State::Pass(k) => {
+                    let take = k.min(input.len() - i);
                     i += take;
-                    state = if take == n {
+                    state = if take == k {
                         State::Header
                     } else {
-                        State::Pass(n - take)
+                        State::Pass(k - take)
                     };
                 }
-                State::Skip(n) => {
-                    let take = n.min(buf.len() - i);
+                State::Skip(k) => {
+                    let take = k.min(input.len() - i);
                     i += take;
-                    state = if take == n {
+                    span = i;
+                    state = if take == k {
                         State::Header
                     } else {
-                        State::Skip(n - take)
+                        State::Skip(k - take)
                     };
                 }
                 State::Header => {
-                    let b = &buf[i..];
+                    let b = &input[i..];
                     let (first, hl, rl) = match fixed_header(b) {
                         None => break,
                         // Malformed: pass the rest through; the client will refuse it.
@@ -361,37 +381,36 @@ where
                     let topic_len = usize::from(b[hl]) << 8 | usize::from(b[hl + 1]);
                     let qos = (first >> 1) & 3;
                     let vh = 2 + topic_len + if qos > 0 { 2 } else { 0 };
-                    if rl < vh {
+                    if rl < vh || rl - vh <= limit {
                         state = State::Pass(hl + rl);
                         continue;
                     }
                     let payload_len = rl - vh;
-                    if payload_len <= limit {
-                        state = State::Pass(hl + rl);
-                        continue;
-                    }
                     let keep = KEEP.min(payload_len);
                     if b.len() < hl + vh + keep {
                         break;
                     }
-                    let new_rl = vh + MARK_LEN + keep;
-                    out.push(first);
-                    let mut n = new_rl;
+                    rebuilt.clear();
+                    rebuilt.push(first);
+                    let mut len = vh + MARK_LEN + keep;
                     loop {
-                        let mut byte = (n & 0x7f) as u8;
-                        n >>= 7;
-                        if n > 0 {
+                        let mut byte = (len & 0x7f) as u8;
+                        len >>= 7;
+                        if len > 0 {
                             byte |= 0x80;
                         }
-                        out.push(byte);
-                        if n == 0 {
+                        rebuilt.push(byte);
+                        if len == 0 {
                             break;
                         }
                     }
-                    out.extend_from_slice(&b[hl..hl + vh]);
-                    out.extend_from_slice(&truncation.marker(payload_len as u64));
-                    out.extend_from_slice(&b[hl + vh..hl + vh + keep]);
+                    rebuilt.extend_from_slice(&b[hl..hl + vh]);
+                    rebuilt.extend_from_slice(&truncation.marker(payload_len as u64));
+                    rebuilt.extend_from_slice(&b[hl + vh..hl + vh + keep]);
+                    w.write_all(&input[span..i]).await?;
+                    w.write_all(&rebuilt).await?;
                     i += hl + vh + keep;
+                    span = i;
                     truncated += 1;
                     state = if payload_len > keep {
                         State::Skip(payload_len - keep)
@@ -401,36 +420,8 @@ where
                 }
             }
         }
-        buf.drain(..i);
-        if !out.is_empty() {
-            w.write_all(&out).await?;
-            out.clear();
-            if out.capacity() > 256 * 1024 {
-                out.shrink_to(64 * 1024);
-            }
-        }
-        let n = r.read(&mut chunk).await?;
-        if n == 0 {
-            let _ = w.shutdown().await;
-            return Ok(truncated);
-        }
-        if let State::Skip(k) = state {
-            if buf.is_empty() {
-                // Drop straight from the read buffer.
-                let take = k.min(n);
-                state = if take == k {
-                    State::Header
-                } else {
-                    State::Skip(k - take)
-                };
-                buf.extend_from_slice(&chunk[take..n]);
-                continue;
-            }
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.capacity() > 256 * 1024 && buf.len() < 64 * 1024 {
-            buf.shrink_to(64 * 1024);
-        }
+        w.write_all(&input[span..i]).await?;
+        carry = input[i..].to_vec();
     }
 }
 
