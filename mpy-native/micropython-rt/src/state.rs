@@ -2,8 +2,8 @@
 //! objects, kept in the module's bss (the loader keeps that block alive and the GC scans it);
 //! and the check that the runtime's function table has every slot the crate calls.
 use crate::error::Error;
-use crate::obj::{Obj, Qstr};
-use crate::{ft, qstr, sys};
+use crate::obj::{Obj, StaticQstr};
+use crate::{ft, qstr, static_qstr, sys};
 
 /// Builtins resolved at import (by `load_global` in the fresh module's globals, so from the
 /// `builtins` module), used by the crate and available to modules with [`builtin`]. A user's
@@ -37,34 +37,30 @@ pub enum Builtin {
 
 const N_BUILTINS: usize = Builtin::type_ as usize + 1;
 
-impl Builtin {
-    fn qstr(self) -> Qstr {
-        use Builtin::*;
-        match self {
-            ValueError => qstr!("ValueError"),
-            TypeError => qstr!("TypeError"),
-            OSError => qstr!("OSError"),
-            RuntimeError => qstr!("RuntimeError"),
-            MemoryError => qstr!("MemoryError"),
-            OverflowError => qstr!("OverflowError"),
-            AttributeError => qstr!("AttributeError"),
-            KeyError => qstr!("KeyError"),
-            IndexError => qstr!("IndexError"),
-            NotImplementedError => qstr!("NotImplementedError"),
-            ImportError => qstr!("ImportError"),
-            int => qstr!("int"),
-            float => qstr!("float"),
-            tuple => qstr!("tuple"),
-            bytes => qstr!("bytes"),
-            bytearray => qstr!("bytearray"),
-            isinstance => qstr!("isinstance"),
-            print => qstr!("print"),
-            str => qstr!("str"),
-            repr => qstr!("repr"),
-            type_ => qstr!("type"),
-        }
-    }
-}
+/// The builtins' names, in `Builtin` order.
+static NAMES: [StaticQstr; N_BUILTINS] = [
+    static_qstr!("ValueError"),
+    static_qstr!("TypeError"),
+    static_qstr!("OSError"),
+    static_qstr!("RuntimeError"),
+    static_qstr!("MemoryError"),
+    static_qstr!("OverflowError"),
+    static_qstr!("AttributeError"),
+    static_qstr!("KeyError"),
+    static_qstr!("IndexError"),
+    static_qstr!("NotImplementedError"),
+    static_qstr!("ImportError"),
+    static_qstr!("int"),
+    static_qstr!("float"),
+    static_qstr!("tuple"),
+    static_qstr!("bytes"),
+    static_qstr!("bytearray"),
+    static_qstr!("isinstance"),
+    static_qstr!("print"),
+    static_qstr!("str"),
+    static_qstr!("repr"),
+    static_qstr!("type"),
+];
 
 /// The crate's state: zero until import fills it in.
 #[doc(hidden)]
@@ -99,10 +95,9 @@ pub fn builtin(b: Builtin) -> Obj {
 
 /// Resolve the builtins (called at import with the module's fresh globals installed).
 pub(crate) fn resolve_builtins() -> crate::Result<()> {
-    for i in 0..N_BUILTINS {
-        // SAFETY: i < N_BUILTINS, a valid discriminant of the repr(u8) enum.
-        let b: Builtin = unsafe { core::mem::transmute(i as u8) };
-        let o = Obj(crate::protect::call(sys::LUMEN_OP_LOAD_GLOBAL, b.qstr().as_raw(), 0, 0, 0)? as _);
+    for (i, name) in NAMES.iter().enumerate() {
+        let o = Obj(crate::protect::call(sys::LUMEN_OP_LOAD_GLOBAL, name.get().as_raw(), 0, 0, 0)? as _);
+        // SAFETY: at import, before any module code runs.
         unsafe { (*state()).builtins[i] = o };
     }
     Ok(())
@@ -133,15 +128,13 @@ pub(crate) fn refuse_import(slot: usize) -> crate::Obj {
     let words = ft() as *const sys::mp_fun_table_t as *const usize;
     let have = |i: usize| unsafe { words.add(i).read() } != 0;
     if [7, 27, 32, 33, 34, 57].into_iter().all(have) {
-        let mut msg = *b"this MicroPython cannot run this module (mp_fun_table slot 00)";
-        let n = msg.len();
-        msg[n - 3] = b'0' + (slot / 10) as u8;
-        msg[n - 2] = b'0' + (slot % 10) as u8;
         // SAFETY: checked present just above; raising here is the import failing.
         unsafe {
-            let text = Obj(ft().obj_new_str.unwrap_unchecked()(msg.as_ptr().cast(), n));
+            let msg = "this MicroPython lacks an mp_fun_table slot this module needs (or uses setjmp nlr)";
+            let text = Obj(ft().obj_new_str.unwrap_unchecked()(msg.as_ptr().cast(), msg.len()));
             let ty = Obj(ft().load_global.unwrap_unchecked()(qstr!("ImportError").as_raw()));
-            Error::from_exception(ty.call(&[text]).unwrap_or_else(|e| e.exception())).raise()
+            let exc = ty.call(&[text, Obj::int(slot as isize)]).map(Error::from_exception).unwrap_or_else(|e| e);
+            exc.raise()
         }
     }
     Obj::NULL
