@@ -136,10 +136,34 @@ check("panic ok", f.panic(1), 2)
 raises("panic", RuntimeError, f.panic, 5, contains="index out of bounds")
 check("after panic", f.double(2), 4)
 check("constant", f.ENODEV, 19)
+check("table constants", (f.ANSWER, f.MINUS_ONE), (42, -1))
+check("uint", f.big(), (1 << (64 if f.big() > (1 << 32) else 32)) - 1)
+check("swap_items", f.swap_items([1, 2, 3], 0, 2), [3, 2, 1])
+check("swap_items dict", f.swap_items({"a": 1, "b": 2}, "a", "b"), {"a": 2, "b": 1})
+raises("swap_items bad index", IndexError, f.swap_items, [1], 0, 5)
+
+
+class Tagged:
+    pass
+
+
+t = Tagged()
+check("set_tag", (f.set_tag(t, 5), t.tag), (True, 5))
+raises("set_tag on int", AttributeError, f.set_tag, 1, 2)
+import io
+
+sio = io.BytesIO()
+check("stream_write", (f.stream_write(sio, b"abc"), sio.getvalue()), (3, b"abc"))
+raises("stream_write no stream", TypeError, f.stream_write, 42, b"x")
+check("sum_buffer", (f.sum_buffer(bytearray(b"\x01\x02")), f.sum_buffer(b"")), (3, 0))
+check("error_text", f.error_text(boom), (str(OSError(5)), True))
+check("error_text ok", f.error_text(lambda: 1), None)
+check("labelled", f.labelled([1, "a"]), "value=[1, 'a']")
 
 # a class: constructor (positional + keyword), methods, attributes, constant
 c = f.Counter()
 check("counter default", (c.value, c.step), (0, 1))
+check("counter get", c.get(), 0)
 check("incr", c.incr(), 1)
 c2 = f.Counter(10, step=5)
 check("incr step", (c2.incr(), c2.incr()), (15, 20))

@@ -16,8 +16,8 @@
 #![no_std]
 
 use micropython_rt::{
-    builtin, errno, import, os_err, print, protect, py_err, qstr, sys, Args, BinOp, Builtin, Class, Error,
-    ExcKind, Module, Obj, PrintKind, Printer, Qstr, Result,
+    builtin, errno, import, os_err, print, protect, py_err, qstr, static_qstr, sys, Args, BinOp, Builtin, Class,
+    Error, ExcKind, Method, Module, Obj, PrintKind, Printer, Qstr, Result, StaticQstr,
 };
 
 micropython_rt::entry!(init);
@@ -138,12 +138,54 @@ fn init(m: &Module) -> Result<()> {
         Ok(Obj::bool(r.is_ok()))
     });
     m.set(qstr!("ENODEV"), Obj::int(errno::ENODEV as isize));
+    // Constants from a static table (a word of rodata per entry, no code per entry).
+    m.consts(&CONSTS);
+    m.func(qstr!("big"), 0, 0, |_| Ok(Obj::uint(usize::MAX)));
+    // Items and attributes of Python objects.
+    m.func(qstr!("swap_items"), 3, 3, |a| {
+        let (x, y) = (a[0].get_item(a[1])?, a[0].get_item(a[2])?);
+        a[0].set_item(a[1], y)?;
+        a[0].set_item(a[2], x)?;
+        Ok(a[0])
+    });
+    m.func(qstr!("set_tag"), 2, 2, |a| {
+        a[0].set_attr(qstr!("tag"), a[1])?;
+        Ok(Obj::bool(a[0].has_method(qstr!("tag"))))
+    });
+    // A native stream: write bytes to an object that has one (a file, sys.stdout).
+    m.func(qstr!("stream_write"), 2, 2, |a| {
+        let Some(s) = a[0].stream() else { return Err(py_err!(TypeError, "no native stream")) };
+        let data = a[1].bytes_ref()?;
+        // SAFETY: `data` is an immutable bytes object, alive for the call.
+        match unsafe { s.write(data.as_ptr(), data.len()) }? {
+            Ok(n) => Ok(Obj::int(n as isize)),
+            Err(e) => Err(os_err!(e, "stream write failed")),
+        }
+    });
+    // The unsafe read view of any buffer: no runtime call while it is alive.
+    m.func(qstr!("sum_buffer"), 1, 1, |a| {
+        // SAFETY: no runtime call until the sum is computed.
+        let total: isize = unsafe { a[0].buffer() }?.iter().map(|b| *b as isize).sum();
+        Ok(Obj::int(total))
+    });
+    // The text of an exception (str(e)), and an error made from an exception object.
+    m.func(qstr!("error_text"), 1, 1, |a| match a[0].call(&[]) {
+        Ok(_) => Ok(Obj::none()),
+        Err(e) => Ok(Obj::tuple(&[e.text(), Obj::bool(Error::from_exception(e.exception()) == e)])),
+    });
+    // A Printer fed from Rust and by the runtime: "<prefix>repr(x)".
+    m.func(qstr!("labelled"), 1, 1, |a| {
+        let mut buf = [0u8; 64];
+        // SAFETY: our stack buffer, not referenced while printing.
+        let mut p = unsafe { Printer::new(buf.as_mut_ptr(), buf.len()) };
+        p.write(b"value=");
+        p.print(a[0], PrintKind::Repr)?;
+        let n = p.len().min(buf.len());
+        Ok(Obj::str(core::str::from_utf8(&buf[..n]).unwrap_or("?")))
+    });
 
     m.class::<Counter>()
-        .method(qstr!("incr"), 0, 0, |c: &mut Counter, _| {
-            c.value += c.step;
-            Ok(Obj::int(c.value))
-        })
+        .methods(&COUNTER_METHODS)
         .method(qstr!("add"), 1, 1, |c: &mut Counter, a| {
             c.value += a[0].to_int()?;
             Ok(Obj::int(c.value))
@@ -165,6 +207,22 @@ fn init(m: &Module) -> Result<()> {
         .register(m);
     Ok(())
 }
+
+static CONSTS: [(StaticQstr, i32); 2] = [(static_qstr!("ANSWER"), 42), (static_qstr!("MINUS_ONE"), -1)];
+
+/// Methods from a static table: name, argument range, function.
+static COUNTER_METHODS: [Method<Counter>; 2] = [
+    Method {
+        name: static_qstr!("incr"),
+        min: 0,
+        max: 0,
+        f: |c, _| {
+            c.value += c.step;
+            Ok(Obj::int(c.value))
+        },
+    },
+    Method { name: static_qstr!("get"), min: 0, max: 0, f: |c, _| Ok(Obj::int(c.value)) },
+];
 
 fn clamp(a: &Args<'_>) -> Result<Obj> {
     let (x, lo, hi) = (a[0].to_float()?, a[1].to_float()?, a[2].to_float()?);
@@ -205,9 +263,13 @@ impl Class for Counter {
     }
     fn make_new(args: &Args<'_>) -> Result<Self> {
         let names = [qstr!("start"), qstr!("step"), qstr!("label")];
+        // check + get, as in the tutorial's signature
         args.check("Counter", &names, 0)?;
         let value = args.get(0, names[0]).map(|o| o.to_int()).transpose()?.unwrap_or(0);
-        let step = args.get(1, names[1]).map(|o| o.to_int()).transpose()?.unwrap_or(1);
+        // or all at once: NULL where not given
+        let mut p = [Obj::NULL; 3];
+        args.parse("Counter", &names, 0, &mut p)?;
+        let step = if p[1].is_null() { 1 } else { p[1].to_int()? };
         if step.abs() > Counter::MAX_STEP {
             return Err(py_err!(ValueError, "step %d out of range (max %d)", step, Counter::MAX_STEP));
         }
