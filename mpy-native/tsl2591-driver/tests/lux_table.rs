@@ -130,3 +130,34 @@ fn codes_round_trip() {
         Some(Gain::Max)
     );
 }
+
+/// `lux_fraction` is the same formula as exact integers: both parts fit the ESP8266's 31-bit
+/// small ints for every setting and count, and the fraction agrees with the step-by-step f64
+/// formula to within that formula's own rounding (relative to the size of its two terms).
+#[test]
+fn lux_fraction_is_the_formula_in_exact_integers() {
+    use tsl2591_driver::lux_fraction;
+    let mut counts: Vec<u16> = (0..=65535u32).step_by(257).map(|c| c as u16).collect();
+    counts.extend([1, 2, 611, 284, 65533, 65534, 65535]);
+    for (it, atime) in ITS {
+        for (gain, again) in GAINS {
+            for &full in &counts {
+                for &ir in counts.iter().step_by(7) {
+                    let Some((n, d)) = lux_fraction(it, gain, full, ir) else {
+                        assert!(is_saturated(full, ir));
+                        continue;
+                    };
+                    let small = -(1i64 << 30)..(1i64 << 30);
+                    assert!(small.contains(&(n as i64)) && small.contains(&(d as i64)) && d > 0, "{n}/{d}");
+                    let exact = n as f64 / d as f64; // both exact in f64: one rounding
+                    let stepwise = reference(atime, again, full, ir);
+                    let terms = (full as f64 + 1.64 * ir as f64) / (atime * again / 408.0);
+                    assert!((exact - stepwise).abs() <= 1e-14 * terms.max(1e-300), "{full} {ir}: {exact} {stepwise}");
+                }
+            }
+        }
+    }
+    // The extremes of the numerator and the denominator.
+    assert_eq!(lux_fraction(IntegrationTime::Ms600, Gain::Max, 65534, 0), Some((668_446_800, 148_140_000)));
+    assert_eq!(lux_fraction(IntegrationTime::Ms100, Gain::Low, 0, 65534).map(|f| f.0), Some(-574_864_248));
+}
