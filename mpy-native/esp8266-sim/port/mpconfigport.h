@@ -14,7 +14,7 @@
 #define MICROPY_LONGINT_IMPL                (MICROPY_LONGINT_IMPL_MPZ)
 #define MICROPY_PY_BUILTINS_COMPLEX         (0)
 #define MICROPY_PY_BUILTINS_STR_UNICODE     (1)
-#define MICROPY_PY_MATH                     (0)
+#define MICROPY_PY_MATH                     (1)   // as the ESP8266 port; libm from compiler_builtins
 #define MICROPY_PY_CMATH                    (0)
 #define MICROPY_PY_UCTYPES                  (0)   // extmod, not in the core sdist
 
