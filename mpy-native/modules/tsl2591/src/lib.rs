@@ -161,6 +161,7 @@ fn gain_from(o: Obj) -> Result<usize> {
 }
 
 /// `machine.I2C(scl=Pin(5), sda=Pin(4))`: the bus the tutorial wires (D1/D2 on NodeMCU/Wemos).
+#[inline(never)]
 fn default_i2c() -> Result<Obj> {
     let machine = import(qstr!("machine"))?;
     if !machine.has_method(qstr!("I2C")) {
@@ -281,6 +282,34 @@ impl Tsl2591 {
         }
     }
 
+    /// Check the chip ID now (a missing sensor fails here, with context, not at the first
+    /// sample), then write CONTROL and power down until the first measurement.
+    #[inline(never)]
+    fn init_chip(&self) -> Result<()> {
+        let mut id = [0u8; 1];
+        let found = |s: &Self, id: u8| -> core::result::Result<(), Fail> {
+            if id == DEVICE_ID {
+                s.write(Register::CONTROL, (s.integration | s.gain) as u8)?;
+                s.write(Register::ENABLE, ENABLE_OFF)?;
+            }
+            Ok(())
+        };
+        if let Err(f) = self.read(Register::ID, self.idbuf, &mut id).and_then(|_| found(self, id[0])) {
+            let n = f.0.errno().unwrap_or(errno::EIO);
+            return Err(os_err!(n, "TSL2591 not found at 0x%02x: %s", self.addr, detail(&f, n)));
+        }
+        if id[0] != DEVICE_ID {
+            return Err(os_err!(
+                errno::ENODEV,
+                "TSL2591 not found at 0x%02x: device ID 0x%02x, expected 0x%02x",
+                self.addr,
+                id[0],
+                DEVICE_ID
+            ));
+        }
+        Ok(())
+    }
+
     /// Write CONTROL; the settings change only if the write succeeded.
     fn set_control(&mut self, integration: usize, gain: usize) -> Result<Obj> {
         self.write(Register::CONTROL, (integration | gain) as u8).map_err(|f| self.fail(f, "CONTROL write"))?;
@@ -332,26 +361,7 @@ impl Class for Tsl2591 {
             integration,
             gain,
         };
-        // Check the chip ID now: a missing sensor fails here, with context, not at the first
-        // sample. Then CONTROL, and power down until the first measurement.
-        let mut id = [0u8; 1];
-        let r = s
-            .read(Register::ID, s.idbuf, &mut id)
-            .and_then(|_| if id[0] == DEVICE_ID { s.write(Register::CONTROL, (integration | gain) as u8) } else { Ok(()) })
-            .and_then(|_| if id[0] == DEVICE_ID { s.write(Register::ENABLE, ENABLE_OFF) } else { Ok(()) });
-        if let Err(f) = r {
-            let n = f.0.errno().unwrap_or(errno::EIO);
-            return Err(os_err!(n, "TSL2591 not found at 0x%02x: %s", addr, detail(&f, n)));
-        }
-        if id[0] != DEVICE_ID {
-            return Err(os_err!(
-                errno::ENODEV,
-                "TSL2591 not found at 0x%02x: device ID 0x%02x, expected 0x%02x",
-                addr,
-                id[0],
-                DEVICE_ID
-            ));
-        }
+        s.init_chip()?;
         Ok(s)
     }
 
