@@ -2,7 +2,7 @@
 """`make bench-esp8266`: the device modules on the ESP8266-configured MicroPython under QEMU
 (mpy-native/esp8266-sim), one run, printed as Markdown tables side by side:
 
-1. imports: the smallest usable heap (of the port's 38 KiB, including the ~5.5 KB the boot
+1. imports: the smallest usable heap (of the port's 38 KiB, including the 4.7 KB the boot
    model holds) at which each import sequence works, the heap the imported modules keep
    (gc.mem_alloc() after the imports and a collection, minus before them, at 38 KiB), and the
    bytes committed to the native-code region;
