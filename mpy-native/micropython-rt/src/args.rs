@@ -47,32 +47,26 @@ impl<'a> Args<'a> {
     /// the first `required` must be given. Errors read like CPython's.
     #[inline(never)]
     pub fn check(&self, func: &'static str, names: &[Qstr], required: usize) -> Result<()> {
+        let fail = |fmt: &'static str, a: Obj, b: Obj| {
+            let args = [Obj::str(func), a, b];
+            Err(Error::format(ExcKind::TypeError, fmt, if b.is_null() { &args[..2] } else { &args }))
+        };
         if self.pos.len() > names.len() {
-            return Err(Error::format(
-                ExcKind::TypeError,
-                "%s() takes at most %d positional arguments (%d given)",
-                &[Obj::str(func), Obj::int(names.len() as isize), Obj::int(self.pos.len() as isize)],
-            ));
+            let (max, given) = (Obj::int(names.len() as isize), Obj::int(self.pos.len() as isize));
+            return fail("%s() takes at most %d positional arguments (%d given)", max, given);
         }
         for pair in self.kw.chunks_exact(2) {
-            let Some(idx) = names.iter().position(|n| Obj::qstr(*n) == pair[0]) else {
-                return Err(Error::format(
-                    ExcKind::TypeError,
-                    "%s() got an unexpected keyword argument '%s'",
-                    &[Obj::str(func), pair[0]],
-                ));
-            };
-            if idx < self.pos.len() {
-                return Err(Error::format(ExcKind::TypeError, "%s() got multiple values for an argument", &[Obj::str(func)]));
+            match names.iter().position(|n| Obj::qstr(*n) == pair[0]) {
+                None => return fail("%s() got an unexpected keyword argument '%s'", pair[0], Obj::NULL),
+                Some(idx) if idx < self.pos.len() => {
+                    return fail("%s() got multiple values for argument '%s'", pair[0], Obj::NULL)
+                }
+                Some(_) => {}
             }
         }
         for (i, n) in names.iter().enumerate().take(required) {
             if self.get(i, *n).is_none() {
-                return Err(Error::format(
-                    ExcKind::TypeError,
-                    "%s() missing required argument #%d",
-                    &[Obj::str(func), Obj::int(i as isize + 1)],
-                ));
+                return fail("%s() missing required argument '%s'", Obj::qstr(*n), Obj::NULL);
             }
         }
         Ok(())

@@ -140,16 +140,11 @@ impl Error {
     pub fn text(self) -> Obj {
         builtin(Builtin::str).call(&[self.0]).unwrap_or_else(|_| Obj::str("?"))
     }
-    /// The errno if this is an `OSError` with an int errno.
+    /// The errno if this is an `OSError` (or anything else with an int `errno` attribute).
     pub fn errno(self) -> Option<i32> {
-        if !self.is(Builtin::OSError) {
-            return None;
-        }
-        let e = self.0.attr(qstr!("errno")).ok()?;
-        if e.is_small_int() {
-            e.to_int().ok().map(|e| e as i32)
-        } else {
-            None
+        match self.0.attr(qstr!("errno")) {
+            Ok(e) if e.is_small_int() => e.to_int().ok().map(|e| e as i32),
+            _ => None,
         }
     }
     /// Is this an instance of `kind` (or of a subclass)?
