@@ -27,6 +27,23 @@ def test_native_module_imports_alone_at_38k(esp, xtensa_mpy, module):
     assert free > 0
 
 
+@pytest.mark.parametrize("scripts_as", ["mpy", "py"])
+def test_whole_app_imports_at_38k_in_client_order(esp, tmp_path, scripts_as):
+    # client.py's imports: the native modules first (one large free block each), then the
+    # scripts.
+    cfg = tmp_path / "config.py"
+    cfg.write_text((SCRIPTS / "config.py").read_text())
+    scripts = [cfg, SCRIPTS / "wifi.py", SCRIPTS / "thingflow.py"]
+    if scripts_as == "mpy":
+        scripts = [as_mpy(p) for p in scripts]
+    r = esp("import esp, gc\nesp.set_native_code_location(0xE0000, 0x20000)\n"
+            "import mqtt_writer, tsl2591, config, wifi, thingflow\ngc.collect()\n"
+            "print(gc.mem_free(), esp.native_code_used())",
+            files=[XTENSA / "mqtt_writer.mpy", XTENSA / "tsl2591.mpy"] + scripts, check=True)
+    free, used = map(int, r.stdout.split())
+    assert free > 0 and used > 0
+
+
 def app_files(tmp_path, scripts_as):
     cfg = tmp_path / "config.py"
     cfg.write_text(client_tables.CONFIG.format(port=1883, full=611, ir=284)

@@ -4,6 +4,8 @@ committed to the executable region, the region's MemoryError, the heap limit, th
 
 import subprocess
 
+import esp8266_sim
+
 
 def test_float_format_is_the_esp8266_ports(esp):
     r = esp("print(1/3)\nprint(repr(284.1312))\nprint(2**40)", check=True)
@@ -99,3 +101,20 @@ def test_gc_scans_callee_saved_registers_and_stack(esp):
             "print(t)\n", check=True)
     # each of the 9 levels: 10 strings of 3 chars + 10 of 6 = 90, counted twice
     assert r.stdout.strip() == str(9 * 2 * 90)
+
+
+def test_runner_command_line(tmp_path):
+    import sys
+    runner = [sys.executable, str(esp8266_sim.ROOT / "mpy-native/esp8266-sim/esp8266_sim.py")]
+    script = tmp_path / "s.py"
+    script.write_text("import sys\nprint(sys.argv)\nb = bytearray(12000)\n")
+    r = subprocess.run(runner + [str(script), "a", "b"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "['a', 'b']"
+    r = subprocess.run(runner + ["--smallest-heap", str(script)], capture_output=True, text=True)
+    assert r.returncode == 0
+    heap = int(r.stdout.split()[2])
+    assert 12000 < heap < 38 * 1024
+    r = subprocess.run(runner + ["-H", "100000", str(script)], capture_output=True, text=True)
+    assert r.returncode == 2 and "heap must be between" in r.stderr
+    r = subprocess.run(runner + [str(tmp_path / "missing.py")], capture_output=True, text=True)
+    assert r.returncode == 2 and "no such script" in r.stderr
