@@ -20,7 +20,7 @@ LABELS = {"demo", "host-service", "mosquitto_sub", "device", "mosquitto_pub", "c
 def test_demo_log_is_labelled_and_in_order(impl, tmp_path):
     assert HOST_SERVICE.exists(), "build it first: make host"
     log = tmp_path / "demo.log"
-    env = {"DEMO_SECONDS": "3", "IMPL": impl, "DEMO_PORT": str(free_port()),
+    env = {"DEMO_SECONDS": "4", "IMPL": impl, "DEMO_PORT": str(free_port()),
            "STATUS_PORT": str(free_port()), "DEMO_DIR": str(tmp_path / "demo")}
     with open(log, "w") as f:
         p = subprocess.run(["bash", str(DEMO)], stdout=f, stderr=subprocess.STDOUT,
