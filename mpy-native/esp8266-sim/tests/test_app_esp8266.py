@@ -86,7 +86,7 @@ def test_import_client_end_to_end(esp, tmp_path, scripts_as):
     for f in publishes:
         payload = json.loads(f[2 + 2 + len("test-topic"):])
         assert payload[0] == "lux-7" and isinstance(payload[1], int)
-        assert abs(payload[2] - want) <= 2.0 ** -18 * (611 + 1.64 * 284) / (100 / 408.0)
+        assert abs(payload[2] - want) <= 2.0 ** -20 * (611 + 1.64 * 284) / (100 / 408.0)
 
 
 GC_STRESS = """

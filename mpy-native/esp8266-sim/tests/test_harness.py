@@ -118,3 +118,10 @@ def test_runner_command_line(tmp_path):
     assert r.returncode == 2 and "heap must be between" in r.stderr
     r = subprocess.run(runner + [str(tmp_path / "missing.py")], capture_output=True, text=True)
     assert r.returncode == 2 and "no such script" in r.stderr
+
+
+def test_stack_limit_raises_not_crashes(esp):
+    # 8 KiB stack, checked: deep recursion is a RuntimeError, as on a board.
+    r = esp("def f(n):\n    return f(n + 1) + 1\ntry:\n    f(0)\nexcept RuntimeError as e:\n"
+            "    print('caught', e)\n", check=True)
+    assert r.stdout.strip() == "caught maximum recursion depth exceeded"

@@ -7,7 +7,7 @@ bus, as `make deploy` would put them on a board).
 Precision on this port: floats are single precision with the two low mantissa bits dropped
 (MICROPY_OBJ_REPR_C: 30-bit immediate floats, 2**-21 relative). The lux formula subtracts two
 terms, so the error is bounded relative to the size of those terms, not of the result: here
-|lux - exact| <= LUX_TERMS_TOL * (ch0 + 1.64 * ch1) / cpl, with `exact` the tutorial's formula
+|lux - exact| <= 2**-20 * (ch0 + 1.64 * ch1) / cpl, with `exact` the tutorial's formula
 in doubles (CPython).
 """
 
@@ -19,8 +19,9 @@ from conftest import SIM_TSL, as_mpy, impl_file, run_json, x64_tables
 
 tables = x64_tables("test_tsl2591_fallback")
 
-# 2**-18: eight units of the port's 2**-21 float precision, measured worst case below it.
-LUX_TERMS_TOL = 2.0 ** -18
+# Two units of the port's 2**-21 float precision (the worst measured over the table: 0.70
+# units, the same for native and fallback).
+LUX_TERMS_TOL = 2.0 ** -20
 
 IMPLS = ["native", "fallback"]
 
