@@ -155,6 +155,7 @@ import io
 sio = io.BytesIO()
 check("stream_write", (f.stream_write(sio, b"abc"), sio.getvalue()), (3, b"abc"))
 raises("stream_write no stream", TypeError, f.stream_write, 42, b"x")
+check("stream_read", f.stream_read(io.BytesIO(b"hello"), 3), (b"hel", 0))
 check("sum_buffer", (f.sum_buffer(bytearray(b"\x01\x02")), f.sum_buffer(b"")), (3, 0))
 check("error_text", f.error_text(boom), (str(OSError(5)), True))
 check("error_text ok", f.error_text(lambda: 1), None)

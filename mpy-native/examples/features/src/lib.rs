@@ -162,6 +162,22 @@ fn init(m: &Module) -> Result<()> {
             Err(e) => Err(os_err!(e, "stream write failed")),
         }
     });
+    // ... and read from it, and its ioctl (1 = flush): (bytes read, flush result)
+    m.func(qstr!("stream_read"), 2, 2, |a| {
+        let Some(s) = a[0].stream() else { return Err(py_err!(TypeError, "no native stream")) };
+        let mut buf = [0u8; 16];
+        let n = (a[1].to_int()? as usize).min(buf.len());
+        // SAFETY: our stack buffer, not referenced during the call.
+        let got = match unsafe { s.read(buf.as_mut_ptr(), n) }? {
+            Ok(k) => k,
+            Err(e) => return Err(os_err!(e, "stream read failed")),
+        };
+        let flushed = match s.ioctl(1, 0)? {
+            Ok(r) => Obj::int(r as isize),
+            Err(e) => Obj::int(-(e as isize)),
+        };
+        Ok(Obj::tuple(&[Obj::bytes(&buf[..got]), flushed]))
+    });
     // The unsafe read view of any buffer: no runtime call while it is alive.
     m.func(qstr!("sum_buffer"), 1, 1, |a| {
         // SAFETY: no runtime call until the sum is computed.
