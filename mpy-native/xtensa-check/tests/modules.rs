@@ -122,3 +122,34 @@ fn modules_are_loadable_by_the_esp8266() {
     }
     eprint!("{table}");
 }
+
+/// Issue 9: the deployed modules carry no `core::fmt`, no soft-float or division code of
+/// their own (those come from the ESP8266 ROM through mpy-ld's veneers, `.text.rom.*`), and
+/// panics are bare traps (`panic=immediate-abort`: each `core::panicking` function a stub).
+#[test]
+fn deployed_modules_have_no_fmt_soft_float_or_panic_messages() {
+    for m in ["tsl2591", "mqtt_writer"] {
+        let path = root().join(format!("build/xtensa/{m}.map"));
+        let map = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}: build it with `make ARCH=xtensa natmods`", path.display()));
+        let mut seen = 0;
+        for line in map.lines() {
+            // "  text   0x000004     44 align 4    .text.<symbol> (<object>)"
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 6 || f[0] != "text" || !f[1].starts_with("0x") {
+                continue;
+            }
+            let (size, name, object) = (f[2].parse::<u64>().unwrap_or(0), f[5], f.get(6).copied().unwrap_or(""));
+            seen += 1;
+            assert!(!name.contains("core3fmt"), "{m}: core::fmt is linked: {name}");
+            assert!(
+                !object.contains("compiler_builtins") || name.starts_with(".text.rom.") || name.starts_with(".literal.rom."),
+                "{m}: compiler_builtins code in the module (should be ROM): {name}"
+            );
+            if name.contains("4core9panicking") {
+                assert!(size <= 16, "{m}: {name} is {size} bytes: more than a trap");
+            }
+        }
+        assert!(seen > 50, "{m}: only {seen} text sections read from the map");
+    }
+}
