@@ -62,5 +62,5 @@ rm -f "$out/rom_stubs.S.new"
 
 make -s -C "$here/port" -j"$jobs" MPY_DIR="$PWD/$src" BUILD="$PWD/$out/fw" BUILTINS_O="$cb_o" \
     ROM_STUBS="$PWD/$out/rom_stubs.S"
-cp "$out/fw/firmware.elf" "$out/firmware.elf"
+cp "$out/fw/firmware.elf" "$out/firmware.elf.new" && mv "$out/firmware.elf.new" "$out/firmware.elf"
 echo "esp8266-sim: $out/firmware.elf"

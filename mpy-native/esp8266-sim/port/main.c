@@ -8,7 +8,8 @@
 // 500, as on a board; esp.set_native_code_location() switches to the flash region).
 // --no-boot: skip the model of what _boot.py leaves on the heap (below).
 // Exit code: 0, 1 for an uncaught exception (traceback on stderr), SystemExit's code,
-// 2 for bad arguments.
+// 2 for bad arguments, 3 for an uncaught NLR, 4 for a failed C assertion, 5 abort(),
+// 6 a CPU exception (esp_sim_fault).
 #include <stdint.h>
 #include <string.h>
 #include <fcntl.h>
@@ -37,7 +38,8 @@ void esp_native_code_init(size_t iram_bytes);
 // object (fs_user_mount_t with FF_MAX_SS=4096: 4,224 bytes), the VFS mount-table entry, and
 // the `flashbdev` module (its globals, the FlashBdev class with 4 methods, the `bdev`
 // instance), kept reachable from here. Not modelled: the UART/dupterm REPL objects, the
-// readline history, and what boot.py does (run a real boot.py instead: the runner's --boot).
+// readline history, and what a board's boot.py does (put the real one on the board and
+// import it first, as tests/test_app_esp8266.py does).
 #define BOOT_FAT_MOUNT_BYTES 4224
 #define BOOT_VFS_MOUNT_BYTES 16
 #define BOOT_FLASHBDEV_CLASS_BYTES 368
