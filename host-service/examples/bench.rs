@@ -143,6 +143,33 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) a process has used so far, in seconds: less sensitive than
+/// wall time to other work on the machine.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime
+    // the 13th of those.
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    ticks as f64 / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Sub {
     MosquittoSub,
@@ -213,8 +240,15 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-/// One measurement: (seconds, peak RSS KiB).
-fn run_once(env: &Env, sub: Sub, qos: u8, n: usize, burst: &[String], run: usize) -> (f64, u64) {
+/// One measurement: (seconds, CPU seconds, peak RSS KiB).
+fn run_once(
+    env: &Env,
+    sub: Sub,
+    qos: u8,
+    n: usize,
+    burst: &[String],
+    run: usize,
+) -> (f64, f64, u64) {
     let id = format!(
         "bench-{}-q{qos}-{run}",
         if sub == Sub::HostService { "hs" } else { "sub" }
@@ -259,6 +293,7 @@ fn run_once(env: &Env, sub: Sub, qos: u8, n: usize, burst: &[String], run: usize
     }
     let secs = start.elapsed().as_secs_f64();
     peak = peak.max(peak_rss_kib(child.id()));
+    let cpu = cpu_seconds(child.id());
     stop(child);
     // Delete the session (a clean-session connect with the same id), so later bursts
     // aren't also queued for this offline subscriber.
@@ -277,7 +312,7 @@ fn run_once(env: &Env, sub: Sub, qos: u8, n: usize, burst: &[String], run: usize
         .status()
         .unwrap();
     assert!(st.success(), "could not clear the session {id}");
-    (secs, peak)
+    (secs, cpu, peak)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -324,24 +359,27 @@ fn main() {
                 continue;
             }
             let mut times = Vec::new();
+            let mut cpus = Vec::new();
             let mut peak = 0;
             for run in 0..args.runs {
-                let (t, rss) = run_once(&env, sub, qos, args.messages, &burst, run);
+                let (t, cpu, rss) = run_once(&env, sub, qos, args.messages, &burst, run);
                 eprintln!(
-                    "  {} qos {qos} run {run}: {t:.3} s, peak RSS {:.1} MB",
+                    "  {} qos {qos} run {run}: {t:.3} s, {cpu:.2} CPU s, peak RSS {:.1} MB",
                     sub.name(),
                     rss as f64 / 1024.0
                 );
                 times.push(t);
+                cpus.push(cpu);
                 peak = peak.max(rss);
             }
             let t = median(times);
+            let cpu = median(cpus);
             let rate = args.messages as f64 / t;
             if sub == Sub::MosquittoSub {
                 ceiling = rate;
             }
             table.push(format!(
-                "| {} | {qos} | {} | {t:.3} | {rate:.0} | {:.0}% | {:.1} |",
+                "| {} | {qos} | {} | {t:.3} | {rate:.0} | {:.0}% | {cpu:.2} | {:.1} |",
                 sub.name(),
                 args.messages,
                 100.0 * rate / ceiling,
@@ -351,13 +389,16 @@ fn main() {
     }
     println!(
         "\n{} messages queued in mosquitto {}, drained by each subscriber from its start \
-         until the file holds every row; median of {} runs; peak RSS = VmHWM.\n",
+         until the file holds every row; median of {} runs; CPU = the subscriber's user + \
+         system time; peak RSS = VmHWM.\n",
         args.messages,
         mosquitto_version(),
         args.runs
     );
-    println!("| subscriber | QoS | messages | seconds | messages/s | of ceiling | peak RSS (MB) |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| subscriber | QoS | messages | seconds | messages/s | of ceiling | CPU s | peak RSS (MB) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for row in table {
         println!("{row}");
     }
