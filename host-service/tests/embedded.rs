@@ -201,10 +201,9 @@ fn tutorial_commands_without_client_id_work() {
         );
         std::thread::sleep(Duration::from_millis(200));
         let s = sub.as_mut().unwrap();
-        match s.try_wait().unwrap() {
-            Some(_) => Some(sub.take().unwrap().wait_with_output().unwrap()),
-            None => None,
-        }
+        s.try_wait()
+            .unwrap()
+            .map(|_| sub.take().unwrap().wait_with_output().unwrap())
     });
     assert!(
         out.status.success(),
@@ -484,5 +483,31 @@ fn idle_status_connections_do_not_starve_the_broker() {
     });
     let log = svc.stderr_text();
     assert!(!log.contains("Too many open files"), "{log}");
+    assert_eq!(svc.terminate(), 0);
+}
+
+/// A client that connects to the status page and sends nothing is disconnected (the
+/// page's header timeout), instead of holding a connection forever.
+#[test]
+fn idle_status_connection_is_closed_by_the_server() {
+    let dir = TempDir::new("embedded-idle1");
+    let port = common::free_port();
+    let svc = Service::start(
+        &dir.0,
+        "svc",
+        &[
+            &format!("--embedded-broker=127.0.0.1:{port}"),
+            "t",
+            dir.path("t.csv").to_str().unwrap(),
+        ],
+    );
+    let mut idle = std::net::TcpStream::connect(("127.0.0.1", svc.status_port)).unwrap();
+    idle.set_read_timeout(Some(T)).unwrap();
+    let mut buf = [0u8; 64];
+    let n = std::io::Read::read(&mut idle, &mut buf).expect("closed, not timed out");
+    assert_eq!(
+        n, 0,
+        "the server closes an idle connection without a response"
+    );
     assert_eq!(svc.terminate(), 0);
 }
