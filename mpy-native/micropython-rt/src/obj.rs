@@ -195,19 +195,19 @@ impl Obj {
         if !self.is_small_int() && self.type_ptr() == builtin(Builtin::int).0 as *const _ {
             return Err(Error::new(ExcKind::OverflowError, "int too large for a native integer"));
         }
-        Ok(call(sys::LUMEN_OP_FROM_OBJ, self.0 as usize, MP_ABI_NATIVE_TYPE_INT as usize, 0, 0)? as isize)
+        Ok(call(sys::LUMEN_OP_FROM_OBJ as usize, self.0 as usize, MP_ABI_NATIVE_TYPE_INT as usize, 0, 0)? as isize)
     }
     /// The value of an int, float (or bool) as a double; `TypeError` otherwise. (On ports
     /// without an FPU the double is only moved, not computed with.)
     pub fn to_float(self) -> Result<f64> {
         let mut out = [0usize; 2];
-        call_out(sys::LUMEN_OP_FLOAT_TO_D, self.0 as usize, 0, 0, 0, &mut out)?;
+        call(sys::lumen_mp_op_float_to_d as usize, self.0 as usize, out.as_mut_ptr() as usize, 0, 0)?;
         // SAFETY: the glue stored a double in the first 8 bytes of `out`.
         Ok(unsafe { (out.as_ptr() as *const f64).read_unaligned() })
     }
     /// Truth value (`bool(self)`), which may call Python code.
     pub fn is_true(self) -> Result<bool> {
-        Ok(call(sys::LUMEN_OP_IS_TRUE, self.0 as usize, 0, 0, 0)? & 0xFF != 0)
+        Ok(call(sys::LUMEN_OP_IS_TRUE as usize, self.0 as usize, 0, 0, 0)? & 0xFF != 0)
     }
     /// The object's type (`type(self)`), for identity comparisons with known types.
     #[inline(never)]
@@ -229,7 +229,7 @@ impl Obj {
     /// Obj::int(b))` is the float `a / b`, correctly rounded where the port's float holds a
     /// and b exactly).
     pub fn binary_op(self, op: BinOp, other: Obj) -> Result<Obj> {
-        Ok(Obj(call(sys::LUMEN_OP_BINARY_OP, op as usize, self.0 as usize, other.0 as usize, 0)? as _))
+        Ok(Obj(call(sys::LUMEN_OP_BINARY_OP as usize, op as usize, self.0 as usize, other.0 as usize, 0)? as _))
     }
 
     /// The bytes of an immutable buffer object (`bytes` or `str`, exactly those types): safe,
@@ -319,41 +319,41 @@ impl Obj {
 
     /// `self.<attr>`.
     pub fn attr(self, attr: Qstr) -> Result<Obj> {
-        Ok(Obj(call(sys::LUMEN_OP_LOAD_ATTR, self.0 as usize, attr.0, 0, 0)? as _))
+        Ok(Obj(call(sys::LUMEN_OP_LOAD_ATTR as usize, self.0 as usize, attr.0, 0, 0)? as _))
     }
     /// `self.<attr> = value`.
     pub fn set_attr(self, attr: Qstr, value: Obj) -> Result<()> {
-        call(sys::LUMEN_OP_STORE_ATTR, self.0 as usize, attr.0, value.0 as usize, 0).map(drop)
+        call(sys::LUMEN_OP_STORE_ATTR as usize, self.0 as usize, attr.0, value.0 as usize, 0).map(drop)
     }
     /// `self[index]`.
     pub fn get_item(self, index: Obj) -> Result<Obj> {
-        Ok(Obj(call(sys::LUMEN_OP_SUBSCR, self.0 as usize, index.0 as usize, Obj::SENTINEL.0 as usize, 0)? as _))
+        Ok(Obj(call(sys::LUMEN_OP_SUBSCR as usize, self.0 as usize, index.0 as usize, Obj::SENTINEL.0 as usize, 0)? as _))
     }
     /// `self[index] = value`.
     pub fn set_item(self, index: Obj, value: Obj) -> Result<()> {
-        call(sys::LUMEN_OP_SUBSCR, self.0 as usize, index.0 as usize, value.0 as usize, 0).map(drop)
+        call(sys::LUMEN_OP_SUBSCR as usize, self.0 as usize, index.0 as usize, value.0 as usize, 0).map(drop)
     }
     /// Unpack a sequence of exactly `N` items (`a, b, c = self`); `ValueError`/`TypeError`
     /// otherwise.
     pub fn unpack<const N: usize>(self) -> Result<[Obj; N]> {
         let mut items = [Obj::NULL; N];
-        call(sys::LUMEN_OP_UNPACK, self.0 as usize, N, items.as_mut_ptr() as usize, 0)?;
+        call(sys::LUMEN_OP_UNPACK as usize, self.0 as usize, N, items.as_mut_ptr() as usize, 0)?;
         // unpack_sequence stores the items in reverse order (as the VM pushes them).
         items.reverse();
         Ok(items)
     }
     /// `self.append(item)` for a list.
     pub fn list_append(self, item: Obj) -> Result<()> {
-        call(sys::LUMEN_OP_LIST_APPEND, self.0 as usize, item.0 as usize, 0, 0).map(drop)
+        call(sys::LUMEN_OP_LIST_APPEND as usize, self.0 as usize, item.0 as usize, 0, 0).map(drop)
     }
     /// `self[key] = value` for a dict.
     pub fn dict_store(self, key: Obj, value: Obj) -> Result<()> {
-        call(sys::LUMEN_OP_DICT_STORE, self.0 as usize, key.0 as usize, value.0 as usize, 0).map(drop)
+        call(sys::LUMEN_OP_DICT_STORE as usize, self.0 as usize, key.0 as usize, value.0 as usize, 0).map(drop)
     }
 
     /// Call `self(*args)`.
     pub fn call(self, args: &[Obj]) -> Result<Obj> {
-        Ok(Obj(call(sys::LUMEN_OP_CALL, self.0 as usize, args.len(), args.as_ptr() as usize, 0)? as _))
+        Ok(Obj(call(sys::LUMEN_OP_CALL as usize, self.0 as usize, args.len(), args.as_ptr() as usize, 0)? as _))
     }
     /// Call `self(*args, **kw)`, `kw` as (name, value) pairs (at most 12 words in all).
     pub fn call_kw(self, args: &[Obj], kw: &[(Qstr, Obj)]) -> Result<Obj> {
@@ -368,7 +368,7 @@ impl Obj {
             all[args.len() + 2 * i + 1] = *v;
         }
         let n = args.len() | (kw.len() << 8);
-        Ok(Obj(call(sys::LUMEN_OP_CALL, self.0 as usize, n, all.as_ptr() as usize, 0)? as _))
+        Ok(Obj(call(sys::LUMEN_OP_CALL as usize, self.0 as usize, n, all.as_ptr() as usize, 0)? as _))
     }
     /// Call the method `self.<name>(*args)` (up to 6 arguments), without creating a bound method.
     pub fn call_method(self, name: Qstr, args: &[Obj]) -> Result<Obj> {
@@ -379,7 +379,7 @@ impl Obj {
         // frame = [method, self or NULL, args...]: call_method_n_kw drops the NULL self.
         let mut frame = [Obj::NULL; MAX + 2];
         frame[2..2 + args.len()].copy_from_slice(args);
-        Ok(Obj(call(sys::LUMEN_OP_CALL_METHOD, self.0 as usize, name.0, args.len(), frame.as_mut_ptr() as usize)? as _))
+        Ok(Obj(call(sys::lumen_mp_op_call_method as usize, self.0 as usize, name.0, args.len(), frame.as_mut_ptr() as usize)? as _))
     }
     /// Does `self` have the method/attribute `name`? (Never raises.)
     pub fn has_method(self, name: Qstr) -> bool {
@@ -389,7 +389,7 @@ impl Obj {
     }
     /// The stream protocol of `self` if it implements it natively (a socket, a file).
     pub fn stream(self) -> Option<Stream> {
-        let p = call(sys::LUMEN_OP_GET_STREAM, self.0 as usize, MP_PRINT_STREAM_WRITE, 0, 0).ok()?;
+        let p = call(sys::LUMEN_OP_GET_STREAM as usize, self.0 as usize, MP_PRINT_STREAM_WRITE, 0, 0).ok()?;
         // SAFETY: the runtime returns a pointer to a static stream protocol (or raised).
         let p = unsafe { (p as *const mp_abi_stream_p_t).as_ref()? };
         Some(Stream { obj: self, p })
@@ -408,12 +408,15 @@ impl Stream {
     pub fn is_full(&self) -> bool {
         self.p.read.is_some() && self.p.write.is_some() && self.p.ioctl.is_some()
     }
-    fn op(&self, op: u32, present: bool, c: usize, d: usize) -> Result<core::result::Result<usize, i32>> {
-        if !present {
+    /// `f(obj, c, d, &errcode)` for one of the protocol's functions (`None`: `EINVAL`).
+    fn op(&self, f: Option<*const ()>, c: usize, d: usize) -> Result<core::result::Result<usize, i32>> {
+        let Some(f) = f else {
             return Ok(Err(crate::errno::EINVAL));
-        }
+        };
         let mut out = [0usize; 2];
-        call_out(op, self.p as *const _ as usize, self.obj.0 as usize, c, d, &mut out)?;
+        // The error code (a C int) is written into out[1], which starts at zero.
+        let err = core::ptr::addr_of_mut!(out[1]) as usize;
+        call_out(f as usize, self.obj.0 as usize, c, d, err, &mut out)?;
         Ok(if out[0] == usize::MAX { Err(out[1] as i32) } else { Ok(out[0]) })
     }
     /// `read` into `buf..buf+n`: `Ok(Ok(count))`, `Ok(Err(errno))`, or an exception.
@@ -421,23 +424,23 @@ impl Stream {
     /// # Safety
     /// `buf` must be valid for `n` bytes of writes, and not be memory Rust holds a reference to.
     pub unsafe fn read(&self, buf: *mut u8, n: usize) -> Result<core::result::Result<usize, i32>> {
-        self.op(sys::LUMEN_OP_STREAM_READ, self.p.read.is_some(), buf as usize, n)
+        self.op(self.p.read.map(|f| f as *const ()), buf as usize, n)
     }
     /// `write` from `buf..buf+n`.
     ///
     /// # Safety
     /// `buf` must be valid for `n` bytes of reads.
     pub unsafe fn write(&self, buf: *const u8, n: usize) -> Result<core::result::Result<usize, i32>> {
-        self.op(sys::LUMEN_OP_STREAM_WRITE, self.p.write.is_some(), buf as usize, n)
+        self.op(self.p.write.map(|f| f as *const ()), buf as usize, n)
     }
     /// `ioctl(request, arg)`.
     pub fn ioctl(&self, request: usize, arg: usize) -> Result<core::result::Result<usize, i32>> {
-        self.op(sys::LUMEN_OP_STREAM_IOCTL, self.p.ioctl.is_some(), request, arg)
+        self.op(self.p.ioctl.map(|f| f as *const ()), request, arg)
     }
 }
 
 /// `import name` (absolute import), returning the module.
 pub fn import(name: Qstr) -> Result<Obj> {
-    Ok(Obj(call(sys::LUMEN_OP_IMPORT, name.0, Obj::int(0).0 as usize, 0, 0)? as _))
+    Ok(Obj(call(sys::LUMEN_OP_IMPORT as usize, name.0, Obj::none().0 as usize, Obj::int(0).0 as usize, 0)? as _))
 }
 

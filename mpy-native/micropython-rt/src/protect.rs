@@ -11,9 +11,10 @@ use crate::error::{Error, Result};
 use crate::obj::Obj;
 use crate::sys;
 
-/// `lumen_mp_call(op, a, b, c, d)`: the result word, or the exception it raised.
+/// `lumen_mp_call(op, a, b, c, d)`: the result word, or the exception it raised. `op` is a
+/// `LUMEN_OP_*` (a function-table slot or a composite op) or a function address.
 #[inline(never)]
-pub(crate) fn call(op: u32, a: usize, b: usize, c: usize, d: usize) -> Result<usize> {
+pub(crate) fn call(op: usize, a: usize, b: usize, c: usize, d: usize) -> Result<usize> {
     let mut out = [0usize; 2];
     call_out(op, a, b, c, d, &mut out)?;
     Ok(out[0])
@@ -21,7 +22,7 @@ pub(crate) fn call(op: u32, a: usize, b: usize, c: usize, d: usize) -> Result<us
 
 /// As [`call`], with the whole output block (stream calls put the errno in `out[1]`).
 #[inline(never)]
-pub(crate) fn call_out(op: u32, a: usize, b: usize, c: usize, d: usize, out: &mut [usize; 2]) -> Result<()> {
+pub(crate) fn call_out(op: usize, a: usize, b: usize, c: usize, d: usize, out: &mut [usize; 2]) -> Result<()> {
     // SAFETY: each op calls its slot with the slot's own signature (see the header); the
     // pointers passed in a..d come from this crate and are valid for the call.
     let raised = unsafe { sys::lumen_mp_call(op, a, b, c, d, out.as_mut_ptr()) };

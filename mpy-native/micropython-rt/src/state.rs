@@ -96,7 +96,7 @@ pub fn builtin(b: Builtin) -> Obj {
 /// Resolve the builtins (called at import with the module's fresh globals installed).
 pub(crate) fn resolve_builtins() -> crate::Result<()> {
     for (i, name) in NAMES.iter().enumerate() {
-        let o = Obj(crate::protect::call(sys::LUMEN_OP_LOAD_GLOBAL, name.get().as_raw(), 0, 0, 0)? as _);
+        let o = Obj(crate::protect::call(sys::LUMEN_OP_LOAD_GLOBAL as usize, name.get().as_raw(), 0, 0, 0)? as _);
         // SAFETY: at import, before any module code runs.
         unsafe { (*state()).builtins[i] = o };
     }

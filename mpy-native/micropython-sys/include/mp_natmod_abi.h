@@ -258,33 +258,48 @@ typedef mp_obj_t (*mp_abi_protected_fn)(void *ctx);
 int lumen_mp_protect(mp_abi_protected_fn fn, void *ctx, mp_obj_t *out);
 
 /*
- * C glue: one runtime call, chosen by `op`, with word arguments a..d, under nlr_push. Returns 0
- * and stores the call's result word in *out (a double for LUMEN_OP_FLOAT_TO_D: `out` then points
- * at 8 bytes), or returns 1 and stores the raised exception object in *out. Every call is made
- * with the slot's own C signature, so no function is called through a mismatched type.
+ * C glue: one runtime call with word arguments a..d, under nlr_push. Returns 0 and stores the
+ * call's result word in out[0], or returns 1 and stores the raised exception object in out[0].
+ * `op` is an mp_fun_table slot number (< MP_ABI_FUN_TABLE_SLOTS: that slot is called), or else
+ * the address of a function to call (a stream
+ * protocol's read/write/ioctl, or one of the composite calls below).
+ *
+ * Plain calls go through one word-argument function type, `uintptr_t f(a, b, c, d)`, whatever
+ * the slot's declared signature, so the glue is a few instructions instead of a case per slot.
+ * This relies on the calling conventions of the ports we build for (x86-64 SysV, Xtensa call0;
+ * also ARM AAPCS and RISC-V): the first four integer/pointer arguments travel in registers
+ * whatever their C type (an `int` or `qstr` is the low part of its register), a callee ignores
+ * the argument registers it does not declare, and an integer, pointer or bool result comes back
+ * in the first result register (callers mask a bool's low byte; a void result is ignored).
+ * Doubles do not pass that way, hence lumen_mp_op_float_to_d.
  */
+typedef uintptr_t (*lumen_word_fn)(uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d);
 enum lumen_mp_op {
-    LUMEN_OP_LOAD_ATTR = 0,       /* load_attr(a, qstr b) */
-    LUMEN_OP_STORE_ATTR = 1,      /* store_attr(a, qstr b, c) */
-    LUMEN_OP_SUBSCR = 2,          /* obj_subscr(a, b, c) */
-    LUMEN_OP_CALL = 3,            /* call_function_n_kw(a, b = n | n_kw << 8, (mp_obj_t *)c) */
-    LUMEN_OP_CALL_METHOD = 4,     /* load_method(a, qstr b, frame = (mp_obj_t *)d); call_method_n_kw(c, 0, frame) */
-    LUMEN_OP_UNPACK = 5,          /* unpack_sequence(a, b, (mp_obj_t *)c) */
-    LUMEN_OP_LIST_APPEND = 6,     /* list_append(a, b) */
-    LUMEN_OP_DICT_STORE = 7,      /* dict_store(a, b, c) */
-    LUMEN_OP_BINARY_OP = 8,       /* binary_op(a, b, c) */
-    LUMEN_OP_IS_TRUE = 9,         /* obj_is_true(a) */
-    LUMEN_OP_FROM_OBJ = 10,       /* native_from_obj(a, b) */
-    LUMEN_OP_LOAD_GLOBAL = 11,    /* load_global(qstr a) */
-    LUMEN_OP_IMPORT = 12,         /* import_name(qstr a, None, 0 (level; b is the small int 0)) */
-    LUMEN_OP_STREAM_READ = 13,    /* ((stream_p *)a)->read(b, (void *)c, d, &errcode): out = result, errcode in *(int *)(out + 1) */
-    LUMEN_OP_STREAM_WRITE = 14,   /* ((stream_p *)a)->write(b, (void *)c, d, &errcode) */
-    LUMEN_OP_STREAM_IOCTL = 15,   /* ((stream_p *)a)->ioctl(b, c, d, &errcode) */
-    LUMEN_OP_PRINT = 16,          /* print object b with kind c to (mp_abi_print_t *)a, as mp_obj_print_helper */
-    LUMEN_OP_GET_STREAM = 17,     /* get_stream_raise(a, b) */
-    LUMEN_OP_FLOAT_TO_D = 18,     /* obj_get_float_to_d(a), stored as a double */
-    LUMEN_OP_NEW_STR = 19,        /* obj_new_str((const char *)a, b) */
+    LUMEN_OP_FROM_OBJ = 3,        /* native_from_obj(a, b) */
+    LUMEN_OP_LOAD_GLOBAL = 7,     /* load_global(qstr a) */
+    LUMEN_OP_LOAD_ATTR = 9,       /* load_attr(a, qstr b) */
+    LUMEN_OP_STORE_ATTR = 14,     /* store_attr(a, qstr b, c) */
+    LUMEN_OP_SUBSCR = 15,         /* obj_subscr(a, b, c) */
+    LUMEN_OP_IS_TRUE = 16,        /* obj_is_true(a) (a bool: low byte) */
+    LUMEN_OP_BINARY_OP = 18,      /* binary_op(a, b, c) */
+    LUMEN_OP_LIST_APPEND = 24,    /* list_append(a, b) */
+    LUMEN_OP_DICT_STORE = 25,     /* dict_store(a, b, c) */
+    LUMEN_OP_CALL = 27,           /* call_function_n_kw(a, b = n | n_kw << 8, (mp_obj_t *)c) */
+    LUMEN_OP_IMPORT = 35,         /* import_name(qstr a, b = None, c = level 0 as a small int) */
+    LUMEN_OP_UNPACK = 39,         /* unpack_sequence(a, b, (mp_obj_t *)c) */
+    LUMEN_OP_NEW_STR = 57,        /* obj_new_str((const char *)a, b) */
+    LUMEN_OP_GET_STREAM = 66,     /* get_stream_raise(a, b) */
+    /* Any value from here on: a function address, called as fn(a, b, c, d). */
+    LUMEN_OP_FIRST_FN = 0x1000,
 };
-int lumen_mp_call(unsigned op, uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d, uintptr_t *out);
+/* Composite calls, passed to lumen_mp_call as a function address (a module links only those
+ * it uses). */
+/* load_method(a, qstr b, frame = (mp_obj_t *)d); call_method_n_kw(c, 0, frame) */
+uintptr_t lumen_mp_op_call_method(uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d);
+/* print object b with kind c to (mp_abi_print_t *)a, as mp_obj_print_helper does */
+uintptr_t lumen_mp_op_print(uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d);
+/* obj_get_float_to_d(a), stored as a double at (void *)b (8 bytes) */
+uintptr_t lumen_mp_op_float_to_d(uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d);
+int lumen_mp_call(uintptr_t op, uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d, uintptr_t *out);
 
 #endif
