@@ -63,7 +63,7 @@ messages=$(
         ${XTENSA_MANIFEST:+--manifest-path "$XTENSA_MANIFEST"} \
         -Zjson-target-spec -Zbuild-std=core,compiler_builtins \
         -Zbuild-std-features=compiler-builtins-mem -Zprofile-rustflags \
-        --config "profile.natmod.package.$pkg.rustflags=[\"--emit=asm\"]" \
+        --config "profile.natmod.package.$pkg.rustflags=[\"--emit=asm\"${XTENSA_RUSTFLAGS:+, $XTENSA_RUSTFLAGS}]" \
         --config 'profile.natmod.package.compiler_builtins.rustflags=["--emit=asm"]' \
         --config "$config" \
         --target "$target_json" --target-dir "$target_dir" --message-format=json-render-diagnostics
@@ -84,6 +84,7 @@ mod_s=$deps/$(basename "$mod_a_hashed" .a | sed 's/^lib//').s
 # micropython-sys's C glue (nlr), if the crate uses it.
 glue_dir=$(jq -r 'select(.reason == "build-script-executed" and (.package_id | contains("micropython-sys"))) | .out_dir' <<<"$messages" | tail -1)
 glue=${glue_dir:+$glue_dir/libmicropython_natmod_glue.a}
+[ -z "${XTENSA_VERBOSE:-}" ] || echo "build-xtensa: module assembly $mod_s" >&2
 for f in "$mod_s" "$cb_s" ${glue:+"$glue"}; do
     [ -f "$f" ] || { echo "build-xtensa: $f missing (cached build without --emit=asm?); rm -rf $target_dir/$triple and retry" >&2; exit 1; }
 done
@@ -138,11 +139,49 @@ direct_calls() {
     ' "$1" >"$2"
 }
 
+# LLVM moves the stack pointer through a8: `addi a8, a1, N` + `or a1, a8, a8` (5 bytes with
+# the narrow mov.n) in every prologue and epilogue; `addi a1, a1, N` (3 bytes) does the same
+# when a8 is dead afterwards. Rewritten only when the straight-line code that follows ends
+# with a `ret`, a direct call (which clobbers a8) or an instruction that writes a8 without
+# reading it, before any label, branch or other use of a8.
+stack_adjust() {
+    perl -e '
+        my @l = <>;
+        my %writes = map { $_ => 1 } qw(l32i l32i.n l32r movi movi.n mov mov.n or addi addi.n add add.n
+            sub l8ui l16ui l16si slli srli srai extui and xor mull neg addx2 addx4 addx8 subx2 subx4 subx8);
+        for my $i (0 .. $#l - 1) {
+            next unless $l[$i] =~ /^(\s*)addi\s+a8,\s*a1,\s*(-?\d+)\s*$/;
+            my ($ind, $n) = ($1, $2);
+            next unless $l[$i + 1] =~ /^\s*or\s+a1,\s*a8,\s*a8\s*$/;
+            my $dead = 0;
+            for (my $j = $i + 2; $j <= $#l; $j++) {
+                my $s = $l[$j];
+                next if $s =~ /^\s*(#.*)?$/ || $s =~ /^\s*\.cfi_/;
+                last if $s =~ /^\s*[^\s#]\S*:/ || $s =~ /^\s*\./;      # label or directive
+                my ($op, $args) = $s =~ /^\s*(\S+)\s*(.*?)\s*$/;
+                if ($op eq "ret" || $op eq "ret.n" || $op eq "call0") { $dead = 1; last }
+                if ($op eq "callx0") { $dead = 1 if $args ne "a8"; last }
+                my @a = split /\s*,\s*/, $args;
+                if (grep { $_ eq "a8" } @a) {
+                    $dead = 1 if $writes{$op} && $a[0] eq "a8" && !grep { $_ eq "a8" } @a[1 .. $#a];
+                    last;
+                }
+                last if $op =~ /^(b|j|loop)/;
+            }
+            next unless $dead;
+            $l[$i] = "${ind}addi\ta1, a1, $n\n";
+            $l[$i + 1] = "";
+        }
+        print @l;
+    ' "$1" >"$2"
+}
+
 assemble() { # in.s out.o (written atomically: builds of other modules may run at the same time)
     local tmp
     tmp=$(mktemp -d "$asm_dir/tmp.XXXXXX")
     place_literals "$1" "$tmp/placed0.s"
-    direct_calls "$tmp/placed0.s" "$tmp/placed.s"
+    direct_calls "$tmp/placed0.s" "$tmp/placed1.s"
+    stack_adjust "$tmp/placed1.s" "$tmp/placed.s"
     "$AS" -o "$tmp/out.o" "$tmp/placed.s"
     # Every literal pool must be a .literal.* section (text region, before the code).
     if xtensa-lx106-elf-objdump -h "$tmp/out.o" | awk '$2 ~ /\.literal$/ && $2 !~ /^\.literal/ { print $2; bad = 1 } END { exit !bad }'; then
@@ -165,4 +204,6 @@ assemble "$mod_s" "$mod_o"
 [ -z "${XTENSA_BUILTINS_OUT:-}" ] || cp "$cb_o" "$XTENSA_BUILTINS_OUT"
 "$mpy_ld" link --arch xtensa --name "$module.mpy" -o "$out" --map \
     "$mod_o" "$cb_o" ${glue:+"$glue"} >"${out%.mpy}.map"
+# XTENSA_KEEP_OBJ=FILE: keep the module's assembled object (for objdump).
+[ -z "${XTENSA_KEEP_OBJ:-}" ] || cp "$mod_o" "$XTENSA_KEEP_OBJ"
 rm -f "$mod_o"
