@@ -182,7 +182,9 @@ assemble() { # in.s out.o (written atomically: builds of other modules may run a
     place_literals "$1" "$tmp/placed0.s"
     direct_calls "$tmp/placed0.s" "$tmp/placed1.s"
     stack_adjust "$tmp/placed1.s" "$tmp/placed.s"
-    "$AS" -o "$tmp/out.o" "$tmp/placed.s"
+    # --no-target-align: GNU as would pad (with up to 3 bytes) before branch targets that follow
+    # a jump, for the fetch unit's sake; code space matters more here.
+    "$AS" --no-target-align ${XTENSA_ASFLAGS:-} -o "$tmp/out.o" "$tmp/placed.s"
     # Every literal pool must be a .literal.* section (text region, before the code).
     if xtensa-lx106-elf-objdump -h "$tmp/out.o" | awk '$2 ~ /\.literal$/ && $2 !~ /^\.literal/ { print $2; bad = 1 } END { exit !bad }'; then
         echo "build-xtensa: literal pools outside .literal.* sections in $2 (above)" >&2
