@@ -123,8 +123,10 @@ if command -v mosquitto_pub >/dev/null; then
   say "a malformed payload, the tutorial's own test: mosquitto_pub -m 'hi, there'"
   mosquitto_pub -i demo-pub -h 127.0.0.1 -p "$DEMO_PORT" -t sensor-data -m "hi, there" 2>&1 \
     | label mosquitto_pub || true
+  # host-service writes it to the rejects file before acknowledging it: wait for that (at
+  # most 10 s), not for a fixed time, so the status and the rejects below include it.
+  for _ in $(seq 100); do [ -s "$DEMO_DIR/rejects.log" ] && break; sleep 0.1; done
 fi
-sleep 0.5
 
 say "curl http://127.0.0.1:$STATUS_PORT/status"
 { curl -sS "http://127.0.0.1:$STATUS_PORT/status"; echo; } 2>&1 | label curl || true
