@@ -1,6 +1,9 @@
 //! Positional and keyword arguments as the runtime passes them.
 use crate::error::{Error, ExcKind, Result};
-use crate::obj::{Obj, Qstr};
+use crate::obj::{Obj, Qstr, StaticQstr};
+
+/// The most parameters [`Args::check`] and [`Args::parse`] handle.
+pub const MAX_PARAMS: usize = 16;
 
 /// Arguments of a call: positional objects (also reachable through `Deref`, so `args[0]`)
 /// and keyword (name, value) pairs (constructors only).
@@ -44,40 +47,40 @@ impl<'a> Args<'a> {
     }
 
     /// Check the call against a signature: `names[i]` is parameter i (positional or keyword),
-    /// the first `required` must be given. Errors read like CPython's.
+    /// the first `required` must be given. Errors read like CPython's. The names are a static
+    /// table (`static NAMES: [StaticQstr; N] = [static_qstr!("x"), ...]`): rodata, not code.
+    pub fn check(&self, func: &'static str, names: &[StaticQstr], required: usize) -> Result<()> {
+        let mut out = [Obj::NULL; MAX_PARAMS];
+        self.parse(func, names, required, &mut out)
+    }
+
+    /// [`check`](Self::check) the call and fill `out[i]` with parameter i (NULL where not
+    /// given) in one pass; `out` must have room for every name. At most 16 parameters.
     #[inline(never)]
-    pub fn check(&self, func: &'static str, names: &[Qstr], required: usize) -> Result<()> {
+    pub fn parse(&self, func: &'static str, names: &[StaticQstr], required: usize, out: &mut [Obj]) -> Result<()> {
         let fail = |fmt: &'static str, a: Obj, b: Obj| {
             let args = [Obj::str(func), a, b];
             Err(Error::format(ExcKind::TypeError, fmt, if b.is_null() { &args[..2] } else { &args }))
         };
-        if self.pos.len() > names.len() {
-            let (max, given) = (Obj::int(names.len() as isize), Obj::int(self.pos.len() as isize));
-            return fail("%s() takes at most %d positional arguments (%d given)", max, given);
+        let n = names.len().min(MAX_PARAMS).min(out.len());
+        let npos = self.pos.len();
+        if npos > n {
+            return fail("%s() takes at most %d positional arguments (%d given)", Obj::int(n as isize), Obj::int(npos as isize));
+        }
+        for (i, o) in out[..n].iter_mut().enumerate() {
+            *o = if i < npos { self.pos[i] } else { Obj::NULL };
         }
         for pair in self.kw.chunks_exact(2) {
-            match names.iter().position(|n| Obj::qstr(*n) == pair[0]) {
+            match names[..n].iter().position(|q| Obj::qstr(q.get()) == pair[0]) {
                 None => return fail("%s() got an unexpected keyword argument '%s'", pair[0], Obj::NULL),
-                Some(idx) if idx < self.pos.len() => {
-                    return fail("%s() got multiple values for argument '%s'", pair[0], Obj::NULL)
-                }
-                Some(_) => {}
+                Some(i) if !out[i].is_null() => return fail("%s() got multiple values for argument '%s'", pair[0], Obj::NULL),
+                Some(i) => out[i] = pair[1],
             }
         }
-        for (i, n) in names.iter().enumerate().take(required) {
-            if self.get(i, *n).is_none() {
-                return fail("%s() missing required argument '%s'", Obj::qstr(*n), Obj::NULL);
+        for i in 0..required.min(n) {
+            if out[i].is_null() {
+                return fail("%s() missing required argument '%s'", Obj::qstr(names[i].get()), Obj::NULL);
             }
-        }
-        Ok(())
-    }
-
-    /// [`check`](Self::check) the call, then every parameter in `out` (NULL where not given):
-    /// one call instead of a `get` per parameter.
-    pub fn parse(&self, func: &'static str, names: &[Qstr], required: usize, out: &mut [Obj]) -> Result<()> {
-        self.check(func, names, required)?;
-        for (i, (n, o)) in names.iter().zip(out.iter_mut()).enumerate() {
-            *o = self.get(i, *n).unwrap_or(Obj::NULL);
         }
         Ok(())
     }

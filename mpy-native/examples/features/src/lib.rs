@@ -269,6 +269,9 @@ struct Counter {
     label: Obj,
 }
 
+/// `Counter(start=0, step=1, label=None)`: the parameter names as a static table.
+static COUNTER_PARAMS: [StaticQstr; 3] = [static_qstr!("start"), static_qstr!("step"), static_qstr!("label")];
+
 impl Counter {
     const MAX_STEP: isize = 1000;
 }
@@ -278,18 +281,17 @@ impl Class for Counter {
         qstr!("Counter")
     }
     fn make_new(args: &Args<'_>) -> Result<Self> {
-        let names = [qstr!("start"), qstr!("step"), qstr!("label")];
         // check + get, as in the tutorial's signature
-        args.check("Counter", &names, 0)?;
-        let value = args.get(0, names[0]).map(|o| o.to_int()).transpose()?.unwrap_or(0);
+        args.check("Counter", &COUNTER_PARAMS, 0)?;
+        let value = args.get(0, COUNTER_PARAMS[0].get()).map(|o| o.to_int()).transpose()?.unwrap_or(0);
         // or all at once: NULL where not given
         let mut p = [Obj::NULL; 3];
-        args.parse("Counter", &names, 0, &mut p)?;
+        args.parse("Counter", &COUNTER_PARAMS, 0, &mut p)?;
         let step = if p[1].is_null() { 1 } else { p[1].to_int()? };
         if step.abs() > Counter::MAX_STEP {
             return Err(py_err!(ValueError, "step %d out of range (max %d)", step, Counter::MAX_STEP));
         }
-        Ok(Counter { value, step, label: args.get(2, names[2]).unwrap_or_else(Obj::none) })
+        Ok(Counter { value, step, label: args.get(2, COUNTER_PARAMS[2].get()).unwrap_or_else(Obj::none) })
     }
     fn get_attr(&self, name: Qstr) -> Result<Option<Obj>> {
         Ok(if name == qstr!("value") {

@@ -33,7 +33,7 @@ mod encode;
 use micropython_rt::Stream;
 use micropython_rt::{
     errno, import, os_err, print, py_err, qstr, static_qstr, Args, Builtin, Class, Error, ExcKind, Method, Module, Obj,
-    Qstr, Result,
+    Qstr, Result, StaticQstr,
 };
 use mqtt_codec::mqtt::{self, Connect, LenDecoder, MAX_HEADER, MAX_REMAINING};
 
@@ -197,6 +197,19 @@ enum Link {
     Methods(Obj),
 }
 
+/// The constructor's parameters, in order.
+static PARAMS: [StaticQstr; 9] = [
+    static_qstr!("name"),
+    static_qstr!("host"),
+    static_qstr!("port"),
+    static_qstr!("topic"),
+    static_qstr!("qos"),
+    static_qstr!("keepalive"),
+    static_qstr!("user"),
+    static_qstr!("password"),
+    static_qstr!("sock"),
+];
+
 /// `MQTTWriter(...)`: see the module docs.
 struct MqttWriter {
     host: Obj,
@@ -241,19 +254,8 @@ impl Class for MqttWriter {
     }
 
     fn make_new(args: &Args<'_>) -> Result<Self> {
-        let names = [
-            qstr!("name"),
-            qstr!("host"),
-            qstr!("port"),
-            qstr!("topic"),
-            qstr!("qos"),
-            qstr!("keepalive"),
-            qstr!("user"),
-            qstr!("password"),
-            qstr!("sock"),
-        ];
         let mut a = [Obj::NULL; 9];
-        args.parse("MQTTWriter", &names, 2, &mut a)?;
+        args.parse("MQTTWriter", &PARAMS, 2, &mut a)?;
         let or = |o: Obj, d: Obj| if o.is_null() { d } else { o };
         let opt = |o: Obj| if o.is_null() || o.is_none() { None } else { Some(o) };
         let (name, host) = (a[0], a[1]);

@@ -112,6 +112,16 @@ static METHODS: [Method<Tsl2591>; 8] = [
     Method { name: static_qstr!("disable"), min: 0, max: 0, f: |s, _| s.power(ENABLE_OFF, "disable") },
 ];
 
+/// The constructor's parameters, in order.
+static PARAMS: [StaticQstr; 6] = [
+    static_qstr!("sensor_id"),
+    static_qstr!("integration"),
+    static_qstr!("gain"),
+    static_qstr!("i2c"),
+    static_qstr!("addr"),
+    static_qstr!("sleep_ms"),
+];
+
 /// A TSL2591 on an I2C bus; Python: `Tsl2591(sensor_id, integration=INTEGRATIONTIME_100MS,
 /// gain=GAIN_LOW, i2c=None, addr=0x29, sleep_ms=None)`.
 struct Tsl2591 {
@@ -325,10 +335,8 @@ impl Class for Tsl2591 {
     }
 
     fn make_new(args: &Args<'_>) -> Result<Self> {
-        let names =
-            [qstr!("sensor_id"), qstr!("integration"), qstr!("gain"), qstr!("i2c"), qstr!("addr"), qstr!("sleep_ms")];
         let mut a = [Obj::NULL; 6];
-        args.parse("Tsl2591", &names, 1, &mut a)?;
+        args.parse("Tsl2591", &PARAMS, 1, &mut a)?;
         let given = |o: Obj| !o.is_null() && !o.is_none();
         let integration = if a[1].is_null() { 0 } else { integration_from(a[1])? };
         let gain = if a[2].is_null() { 0 } else { gain_from(a[2])? };
