@@ -15,6 +15,9 @@ subprocess, a mosquitto broker started on a free loopback port, and
 * ``mosquitto_sub``: factory ``(topic, port, qos=0) -> Subscriber`` that has
   subscribed (SUBACK seen) when it returns; ``wait_messages(n)`` gives the
   received ``Message(qos, retain, topic, payload)`` list.
+* ``host_service``: factory ``(topic, csv, port, *args, bind='127.0.0.1')``
+  starting ``target/release/host-service`` with its embedded broker on
+  ``bind:port``; it returns once the broker accepts connections.
 * ``writer_dir``: the directory that provides ``mqtt_writer`` (and
   ``tsl2591``) for the implementation under test; parametrized so the same
   tests run on the pure-Python fallback and the native ``.mpy``.
@@ -34,10 +37,11 @@ from pathlib import Path
 
 import pytest
 
-from mpyrun import IMPL_DIRS, find_micropython, mpy_env
+from mpyrun import IMPL_DIRS, REPO, find_micropython, mpy_env
 
 SCRIPTS = Path(__file__).resolve().parents[1]
 SIM_DIR = SCRIPTS / "sim"
+HOST_SERVICE = REPO / "target" / "release" / "host-service"
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_SUB = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
 # mosquitto_sub block-buffers a pipe; stdbuf makes it line-buffered.
@@ -85,6 +89,22 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_listening(proc, port, what, timeout=10.0):
+    """Return once 127.0.0.1:port accepts a TCP connection; fail at once if
+    ``proc`` exits, or after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited (%d) before listening on port %d"
+                               % (what, proc.returncode, port))
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("%s did not listen on port %d" % (what, port))
+
+
 class MosquittoBroker:
     """A mosquitto process on 127.0.0.1:port with a verbose log file."""
 
@@ -110,18 +130,13 @@ class MosquittoBroker:
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)],
                                      stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("mosquitto exited: %s\n%s" % (
-                    self.proc.stderr.read().decode(errors="replace"),
-                    self.log()))
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.2):
-                    return self
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("mosquitto did not listen on port %d" % self.port)
+        try:
+            wait_listening(self.proc, self.port, "mosquitto", timeout)
+        except RuntimeError as e:
+            raise RuntimeError("%s: %s\n%s" % (
+                e, self.proc.stderr.read().decode(errors="replace")
+                if self.proc.poll() is not None else "", self.log()))
+        return self
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
@@ -242,6 +257,40 @@ def mosquitto_sub():
     yield start
     for s in subs:
         s.close()
+
+
+@pytest.fixture
+def host_service(tmp_path):
+    """Factory: ``host_service(topic, csv, port, *args, bind='127.0.0.1')``
+    runs host-service with its embedded broker on ``bind:port`` (status page
+    on a free loopback port, output in tmp_path/host-service.log) and
+    returns the process once the broker accepts connections (the CSV is
+    opened before the broker listens: waiting for the file races it).
+    Stopped after the test."""
+    procs = []
+
+    def start(topic, csv, port, *args, bind="127.0.0.1"):
+        if not HOST_SERVICE.exists():
+            pytest.fail("%s missing: run `make host`" % HOST_SERVICE)
+        with open(tmp_path / "host-service.log", "ab") as log:
+            p = subprocess.Popen(
+                [str(HOST_SERVICE), topic, str(csv),
+                 "--embedded-broker=%s:%d" % (bind, port),
+                 "--status-addr", "127.0.0.1:%d" % free_port()] + list(args),
+                stdout=log, stderr=subprocess.STDOUT)
+        procs.append(p)
+        wait_listening(p, port, "host-service")
+        return p
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
 
 @pytest.fixture(params=WRITER_IMPLS)

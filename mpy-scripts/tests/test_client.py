@@ -321,51 +321,39 @@ def lan_address():
 
 @pytest.mark.parametrize("password, ok", [("s3cret", True), ("wrong", False)])
 def test_client_to_host_service_embedded_broker_on_the_network(
-        writer_dir, tmp_path, mpy_process, password, ok):
+        writer_dir, tmp_path, mpy_process, host_service, password, ok):
     # The guide's host side: `host-service sensor-data test.csv
     # --embedded-broker=0.0.0.0:1883 --username lux --password ...` (topic
     # test-topic here), and the board's config.py naming this machine's
     # address and the credentials.
-    import subprocess
     import time
     from conftest import free_port
-    from mpyrun import REPO
-    port, status = free_port(), free_port()
+    port = free_port()
     csv = tmp_path / "test.csv"
-    hs = subprocess.Popen(
-        [str(REPO / "target" / "release" / "host-service"), "test-topic", str(csv),
-         "--embedded-broker=0.0.0.0:%d" % port, "--username", "lux",
-         "--password", "s3cret", "--status-addr", "127.0.0.1:%d" % status],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        host = lan_address()
-        cfg = write_config(tmp_path, port, limit=1)
-        (cfg / "config.py").write_text(
-            (cfg / "config.py").read_text().replace("'127.0.0.1'", repr(host))
-            + "MQTT_USER = 'lux'\nMQTT_PASSWORD = %r\n" % password)
+    host_service("test-topic", csv, port, "--username", "lux", "--password", "s3cret",
+                 bind="0.0.0.0")
+    host = lan_address()
+    cfg = write_config(tmp_path, port, limit=1)
+    (cfg / "config.py").write_text(
+        (cfg / "config.py").read_text().replace("'127.0.0.1'", repr(host))
+        + "MQTT_USER = 'lux'\nMQTT_PASSWORD = %r\n" % password)
+    p = mpy_process("", [cfg, SCRIPTS, writer_dir, SIM_DIR],
+                    args=["-c", "import client"])
+    if ok:
+        p.wait_line("Running main loop")
         deadline = time.monotonic() + 10
-        while not csv.exists() and time.monotonic() < deadline:
+        while len(csv.read_text().splitlines()) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
-        p = mpy_process("", [cfg, SCRIPTS, writer_dir, SIM_DIR],
-                        args=["-c", "import client"])
-        if ok:
-            p.wait_line("Running main loop")
-            deadline = time.monotonic() + 10
-            while len(csv.read_text().splitlines()) < 3 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            p.kill()
-            rows = csv.read_text().splitlines()
-            assert rows[0] == "timestamp,datetime,sensor_id,value", rows
-            assert len(rows) >= 3, rows
-            assert all(r.split(",")[2:] in (["lux-7", "284.1312"],
-                                            ["lux-7", "284.13120000000004"])
-                       for r in rows[1:3]), rows
-        else:
-            out = p.finish()
-            refused = ("OSError: MQTT broker refused the connection: bad user name or "
-                       "password (CONNACK code 4)")
-            assert "client: %s; retrying in 0.1 s (attempt 1)" % refused in out, out
-            assert "client: %s; giving up after 2 attempts (RETRY_LIMIT)" % refused in out
-    finally:
-        hs.terminate()
-        hs.wait(10)
+        p.kill()
+        rows = csv.read_text().splitlines()
+        assert rows[0] == "timestamp,datetime,sensor_id,value", rows
+        assert len(rows) >= 3, rows
+        assert all(r.split(",")[2:] in (["lux-7", "284.1312"],
+                                        ["lux-7", "284.13120000000004"])
+                   for r in rows[1:3]), rows
+    else:
+        out = p.finish()
+        refused = ("OSError: MQTT broker refused the connection: bad user name or "
+                   "password (CONNACK code 4)")
+        assert "client: %s; retrying in 0.1 s (attempt 1)" % refused in out, out
+        assert "client: %s; giving up after 2 attempts (RETRY_LIMIT)" % refused in out

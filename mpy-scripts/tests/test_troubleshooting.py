@@ -8,13 +8,10 @@ refuses or is not there. (`...` in a quoted line stands for any text.)
 """
 
 import re
-import subprocess
-import time
 
 import pytest
 
 from conftest import SCRIPTS, SIM_DIR, free_port
-from mpyrun import REPO
 from test_client import FAKE_NETWORK
 
 README = SCRIPTS / "README.md"
@@ -82,24 +79,17 @@ def test_readme_quotes_the_messages():
 
 
 @pytest.mark.parametrize("key", list(SCENARIOS))
-def test_troubleshooting_message(key, writer_dir, broker, tmp_path, mpy_process):
+def test_troubleshooting_message(key, writer_dir, broker, tmp_path, mpy_process,
+                                 host_service):
     line = next(ln for ln in readme_lines() if scenario_of(ln) == key)
     port = broker.port
-    hs = None
     extra = ""
     if key == "ECONNREFUSED":
         port = free_port()
     elif key == "bad user name or password":
         port = free_port()
-        hs = subprocess.Popen(
-            [str(REPO / "target" / "release" / "host-service"), "sensor-data",
-             str(tmp_path / "t.csv"), "--embedded-broker=127.0.0.1:%d" % port,
-             "--username", "lux", "--password", "s3cret",
-             "--status-addr", "127.0.0.1:%d" % free_port()],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not (tmp_path / "t.csv").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        host_service("sensor-data", tmp_path / "t.csv", port,
+                     "--username", "lux", "--password", "s3cret")
         extra = "MQTT_USER = 'lux'\nMQTT_PASSWORD = 'wrong'\n"
     cfg = tmp_path / "cfg"
     cfg.mkdir()
@@ -117,7 +107,4 @@ def test_troubleshooting_message(key, writer_dir, broker, tmp_path, mpy_process)
         got = p.wait_line(lambda s: s.startswith("client: "), timeout=15)
     finally:
         p.kill()
-        if hs:
-            hs.terminate()
-            hs.wait(10)
     assert want.fullmatch(got), (line, got)
