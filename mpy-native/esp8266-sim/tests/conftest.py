@@ -94,6 +94,46 @@ def run_json(code, files=(), first=(), tmp=None, **kw):
     return [json.loads(line[5:]) for line in r.stdout.splitlines() if line.startswith("JSON ")]
 
 
+def _varint(data, i):
+    n = 0
+    while True:
+        b = data[i]
+        i += 1
+        n = n << 7 | (b & 0x7F)
+        if not b & 0x80:
+            return n, i
+
+
+def native_mpy_layout(data):
+    """(text length, file offset of the relocation stream) of a native-module .mpy
+    (layout of natmod-abi.md: header, qstrs, text, rodata/bss sizes, rodata, relocations)."""
+    assert data[0] == ord("M") and data[1] == 6
+    i = 4
+    n_qstr, i = _varint(data, i)
+    n_obj, i = _varint(data, i)
+    assert n_obj == 0
+    for _ in range(n_qstr):
+        v, i = _varint(data, i)
+        if not v & 1:
+            i += (v >> 1) + 1
+    v, i = _varint(data, i)
+    text_len = v >> 3
+    i += text_len
+    flags, i = _varint(data, i)
+    rodata = bss = 0
+    if flags & 0x20:
+        rodata, i = _varint(data, i)
+    if flags & 0x40:
+        bss, i = _varint(data, i)
+    return text_len, i + rodata
+
+
+def native_code_bytes(*mpys):
+    """What importing these native modules commits to the native-code region: each text
+    rounded up to 4 bytes, as the ESP8266 port's esp_native_code_commit does."""
+    return sum((native_mpy_layout(Path(m).read_bytes())[0] + 3) & ~3 for m in mpys)
+
+
 @pytest.fixture(scope="session")
 def esp():
     if not esp8266_sim.FIRMWARE.exists():

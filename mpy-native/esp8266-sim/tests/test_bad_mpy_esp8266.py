@@ -3,41 +3,9 @@ for another arch is refused by MicroPython's loader (ValueError), and a module w
 relocation was corrupted (it adds the text base to the entry jump at text offset 0) crashes
 the CPU on import, which the port reports with the exception cause and address (exit 6)."""
 
-import pytest
+from conftest import native_mpy_layout
 
 IMPORT = "import esp\nesp.set_native_code_location(0xE0000, 0x20000)\nimport tsl2591\nprint('imported')"
-
-
-def varint(data, i):
-    n = 0
-    while True:
-        b = data[i]
-        i += 1
-        n = n << 7 | (b & 0x7F)
-        if not b & 0x80:
-            return n, i
-
-
-def reloc_offset(data):
-    """File offset of the relocation stream of a native-module .mpy (layout of natmod-abi.md)."""
-    assert data[0] == ord("M") and data[1] == 6
-    i = 4
-    n_qstr, i = varint(data, i)
-    n_obj, i = varint(data, i)
-    assert n_obj == 0
-    for _ in range(n_qstr):
-        v, i = varint(data, i)
-        if not v & 1:
-            i += (v >> 1) + 1
-    v, i = varint(data, i)
-    i += v >> 3                                 # the text
-    flags, i = varint(data, i)
-    rodata = bss = 0
-    if flags & 0x20:
-        rodata, i = varint(data, i)
-    if flags & 0x40:
-        bss, i = varint(data, i)
-    return i + rodata
 
 
 def test_wrong_arch_mpy_is_refused(esp, xtensa_mpy, tmp_path):
@@ -54,7 +22,7 @@ def test_wrong_arch_mpy_is_refused(esp, xtensa_mpy, tmp_path):
 
 def test_corrupted_relocation_is_reported(esp, xtensa_mpy, tmp_path):
     data = bytearray(xtensa_mpy("tsl2591").read_bytes())
-    at = reloc_offset(data)
+    _, at = native_mpy_layout(data)
     # First relocation replaced by: "patch text word 0, add the text base once".
     data[at:at + 2] = bytes([(0 << 1 | 1), 0 << 1 | 0])
     bad = tmp_path / "tsl2591.mpy"
