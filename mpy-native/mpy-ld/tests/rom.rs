@@ -8,13 +8,11 @@
 
 mod common;
 
-use common::{ar, Obj};
+use common::{ar, Obj, R_XTENSA_32, R_XTENSA_SLOT0_OP};
 use mpy_ld::mpy::Region;
 use mpy_ld::{arch, input, link, rom, LinkError};
 use object::{Architecture, SectionKind, SymbolKind};
 
-const R_XTENSA_32: u32 = 1;
-const R_XTENSA_SLOT0_OP: u32 = 20;
 const DIVSI3: u32 = 0x4000_dc88;
 const UDIVSI3: u32 = 0x4000_e21c;
 
@@ -35,16 +33,7 @@ fn module(strong_divsi3: bool) -> Obj {
         0x05, 0, 0, // 9: call0 __divsf3
         0x0d, 0xf0, // 12: ret.n
     ];
-    let text = o.section(".text.mpy_init", SectionKind::Text, &code, 4);
-    o.def(
-        "mpy_init",
-        text,
-        0,
-        code.len() as u64,
-        SymbolKind::Text,
-        true,
-        false,
-    );
+    let text = o.xtensa_entry(&code);
     let divsi3 = if strong_divsi3 {
         let sec = o.section(".text.__divsi3", SectionKind::Text, &[0x0d, 0xf0, 0, 0], 4);
         o.def("__divsi3", sec, 0, 4, SymbolKind::Text, true, false)
@@ -271,13 +260,7 @@ fn without_rom_the_archive_definitions_are_used() {
 #[test]
 fn a_tail_jump_to_rom_uses_the_veneer_too() {
     let mut o = Obj::with_arch(Architecture::Xtensa);
-    let text = o.section(
-        ".text.mpy_init",
-        SectionKind::Text,
-        &[0x06, 0, 0, 0, 0, 0],
-        4,
-    );
-    o.def("mpy_init", text, 0, 6, SymbolKind::Text, true, false);
+    let text = o.xtensa_entry(&[0x06, 0, 0, 0, 0, 0]);
     let memcpy = o.undef("memcpy", false);
     o.reloc(text, 0, memcpy, R_XTENSA_SLOT0_OP, 0);
     let objs = input::load_bytes("j.o", &o.bytes(), xtensa()).unwrap();
@@ -296,8 +279,7 @@ fn rom_refusals() {
     // A branch to a ROM function cannot go through a veneer.
     let mut o = Obj::with_arch(Architecture::Xtensa);
     let code = [0x16, 0, 0, 0x0d, 0xf0]; // beqz a2, __divsi3; ret.n
-    let text = o.section(".text.mpy_init", SectionKind::Text, &code, 4);
-    o.def("mpy_init", text, 0, 5, SymbolKind::Text, true, false);
+    let text = o.xtensa_entry(&code);
     let d = o.undef("__divsi3", false);
     o.reloc(text, 0, d, R_XTENSA_SLOT0_OP, 0);
     let objs = input::load_bytes("b.o", &o.bytes(), xtensa()).unwrap();

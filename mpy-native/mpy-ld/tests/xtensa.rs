@@ -12,10 +12,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::Obj;
+use common::{Obj, R_XTENSA_32, R_XTENSA_SLOT0_OP};
 use mpy_ld::mpy::{self, Dest, MpyImage, QstrEntry, Region};
 use mpy_ld::{arch, input, link, LinkError};
-use object::{Architecture, Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
+use object::{Architecture, Object, ObjectSection, ObjectSymbol, SectionKind};
 
 const TEXT_BASE: u32 = 0;
 const RODATA_BASE: u32 = 0x10000;
@@ -61,25 +61,6 @@ fn regenerate() {
 
 fn xtensa() -> &'static arch::ArchData {
     arch::by_name("xtensa").unwrap()
-}
-
-const R_XTENSA_32: u32 = 1;
-const R_XTENSA_SLOT0_OP: u32 = 20;
-
-/// `.text.mpy_init` holding `code` (4-byte aligned, as the assembler emits it) and its
-/// global `mpy_init` symbol.
-fn xtensa_entry(o: &mut Obj, code: &[u8]) -> object::write::SectionId {
-    let text = o.section(".text.mpy_init", SectionKind::Text, code, 4);
-    o.def(
-        "mpy_init",
-        text,
-        0,
-        code.len() as u64,
-        SymbolKind::Text,
-        true,
-        false,
-    );
-    text
 }
 
 /// The sample as GNU ld lays it out: every literal pool whole.
@@ -329,7 +310,7 @@ fn xtensa_errors_name_the_instruction() {
         let mut o = Obj::with_arch(Architecture::Xtensa);
         let mut code = insn.to_vec();
         code.extend_from_slice(&[0x0d, 0xf0]); // ret.n
-        let text = xtensa_entry(&mut o, &code);
+        let text = o.xtensa_entry(&code);
         let target = if target_qstr {
             o.undef("MP_QSTR_x", false)
         } else {
@@ -370,7 +351,7 @@ fn rodata_alignment_survives_the_loader_layout() {
     let mut o = Obj::with_arch(Architecture::Xtensa);
     let lit = o.section(".literal.mpy_init", SectionKind::Text, &[0u8; 8], 4);
     // l32r a2, <literal 0>; l32r a3, <literal 1>; ret.n
-    let text = xtensa_entry(&mut o, &[0x21, 0, 0, 0x31, 0, 0, 0x0d, 0xf0]);
+    let text = o.xtensa_entry(&[0x21, 0, 0, 0x31, 0, 0, 0x0d, 0xf0]);
     let cst = o.section(
         ".rodata.cst8",
         SectionKind::ReadOnlyData,
@@ -398,7 +379,7 @@ fn rodata_alignment_survives_the_loader_layout() {
 fn non_identifier_qstr_is_refused() {
     let mut o = Obj::with_arch(Architecture::Xtensa);
     let lit = o.section(".literal.mpy_init", SectionKind::Text, &[0u8; 4], 4);
-    let text = xtensa_entry(&mut o, &[0x21, 0, 0, 0x0d, 0xf0]); // l32r a2, <literal>; ret.n
+    let text = o.xtensa_entry(&[0x21, 0, 0, 0x0d, 0xf0]); // l32r a2, <literal>; ret.n
     let q = o.undef("MP_QSTR_a b", false);
     // The literal word holds the qstr's address (R_XTENSA_32); mpy_init reaches the literal.
     o.reloc(lit, 0, q, R_XTENSA_32, 0);

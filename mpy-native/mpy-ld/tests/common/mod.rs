@@ -20,6 +20,9 @@ pub const R_GOTPCREL: u32 = 9;
 pub const R_32S: u32 = 11;
 pub const R_REX_GOTPCRELX: u32 = 42;
 
+pub const R_XTENSA_32: u32 = 1;
+pub const R_XTENSA_SLOT0_OP: u32 = 20;
+
 /// `call rel32` / `mov rax, [rip+rel32]` style placeholder bytes: the fields get patched.
 pub const NOPS: [u8; 32] = [0x90; 32];
 
@@ -53,6 +56,22 @@ impl Obj {
             self.obj.append_section_data(id, data, align);
         }
         id
+    }
+
+    /// xtensa: `.text.mpy_init` holding `code` (4-byte aligned, as the assembler emits it) and
+    /// its global `mpy_init` symbol.
+    pub fn xtensa_entry(&mut self, code: &[u8]) -> SectionId {
+        let text = self.section(".text.mpy_init", SectionKind::Text, code, 4);
+        self.def(
+            "mpy_init",
+            text,
+            0,
+            code.len() as u64,
+            SymbolKind::Text,
+            true,
+            false,
+        );
+        text
     }
 
     /// A function section `.text.<name>` with a symbol at offset 0.
