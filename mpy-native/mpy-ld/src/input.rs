@@ -48,6 +48,21 @@ pub struct Section {
     pub relocs: Vec<Reloc>,
 }
 
+impl Section {
+    /// An empty, unallocated section: the stand-in for ELF section 0 and for sections that
+    /// are not loaded.
+    pub fn placeholder() -> Section {
+        Section {
+            name: String::new(),
+            kind: SectionKind::NotAlloc,
+            align: 1,
+            size: 0,
+            data: Vec::new(),
+            relocs: Vec::new(),
+        }
+    }
+}
+
 /// One relocation (RELA form; REL addends are read from the place).
 #[derive(Debug, Clone, Copy)]
 pub struct Reloc {
@@ -251,17 +266,7 @@ fn read_elf<Elf: FileHeader<Endian = Endianness>>(
     }
 
     let n_sections = file.elf_section_table().len();
-    let mut sections = vec![
-        Section {
-            name: String::new(),
-            kind: SectionKind::NotAlloc,
-            align: 1,
-            size: 0,
-            data: Vec::new(),
-            relocs: Vec::new(),
-        };
-        n_sections
-    ];
+    let mut sections = vec![Section::placeholder(); n_sections];
     for section in file.sections() {
         let header = section.elf_section_header();
         let sh_type = header.sh_type(endian);

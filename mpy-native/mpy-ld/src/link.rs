@@ -507,14 +507,6 @@ pub const VENEER_OBJECT: &str = "<rom-veneers>";
 /// with each name's veneer section index.
 fn veneer_object(v: &Veneer, names: &BTreeSet<Vec<u8>>) -> (InputObject, Vec<(Vec<u8>, usize)>) {
     use crate::input::{Reloc as InReloc, Section, Symbol};
-    let placeholder_sec = Section {
-        name: String::new(),
-        kind: SectionKind::NotAlloc,
-        align: 1,
-        size: 0,
-        data: Vec::new(),
-        relocs: Vec::new(),
-    };
     let sym = |name: Vec<u8>, binding, def, is_section| Symbol {
         name,
         binding,
@@ -522,7 +514,7 @@ fn veneer_object(v: &Veneer, names: &BTreeSet<Vec<u8>>) -> (InputObject, Vec<(Ve
         is_section,
         is_tls: false,
     };
-    let mut sections = vec![placeholder_sec];
+    let mut sections = vec![Section::placeholder()];
     let mut symbols = vec![sym(Vec::new(), Binding::Local, SymDef::Undefined, false)];
     let mut out = Vec::new();
     for name in names {
