@@ -1,6 +1,6 @@
 """A process on a pseudo-terminal, read and written as a user at a terminal
 (or a serial console) would: ``PtyProcess(args)``, ``send(text)``,
-``read_until(text)``. Output is kept as bytes; ``read_until`` returns what
+``read_until(text)``; ``PtyEnd(fd)`` does the same on any terminal end. Output is kept as bytes; ``read_until`` returns what
 came up to and including the text, or raises with everything seen so far.
 """
 
@@ -12,14 +12,11 @@ import subprocess
 import time
 
 
-class PtyProcess:
-    def __init__(self, args, cwd=None, env=None):
-        master, slave = pty.openpty()
-        self.proc = subprocess.Popen(
-            args, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env,
-            close_fds=True, start_new_session=True)
-        os.close(slave)
-        self.fd = master
+class PtyEnd:
+    """One end of a pseudo-terminal, ``fd``: ``send(text)``, ``read_until(text)``."""
+
+    def __init__(self, fd):
+        self.fd = fd
         self.pending = b""
         self.seen = b""
 
@@ -57,6 +54,18 @@ class PtyProcess:
         out, self.pending = self.pending[:i], self.pending[i:]
         self.seen += out
         return out
+
+
+class PtyProcess(PtyEnd):
+    """``args`` run on a new pseudo-terminal; this is the terminal's side."""
+
+    def __init__(self, args, cwd=None, env=None):
+        master, slave = pty.openpty()
+        self.proc = subprocess.Popen(
+            args, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env,
+            close_fds=True, start_new_session=True)
+        os.close(slave)
+        super().__init__(master)
 
     def close(self):
         if self.proc.poll() is None:

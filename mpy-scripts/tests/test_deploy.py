@@ -11,11 +11,9 @@ is typed at the board's prompt and must publish to a real broker.
 import os
 import pty
 import re
-import select
 import shlex
 import subprocess
 import sys
-import time
 import tty
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import pytest
 
 from conftest import SCRIPTS, SIM_DIR
 from mpyrun import REPO, find_micropython, mpy_env
+from ptyio import PtyEnd
 
 DEPLOY = SCRIPTS / "tools" / "deploy.py"
 FAKE_BOARD = Path(__file__).resolve().parent / "fake_board.py"
@@ -133,38 +132,20 @@ def test_make_deploy_without_a_board_says_so(tmp_path):
     assert "would copy" not in p.stdout and "copying" not in p.stdout
 
 
-class Board:
-    """tests/fake_board.py on a pseudo-terminal; ``port`` is the device path."""
+class Board(PtyEnd):
+    """tests/fake_board.py on a pseudo-terminal; ``port`` is the device path,
+    the test reads and writes the same end as mpremote (when deploy is done)."""
 
     def __init__(self, flash, log):
         master, slave = pty.openpty()
         tty.setraw(slave)  # a serial line: no echo, no line editing
         self.port = os.ttyname(slave)
-        self.fd = slave  # the test's own end, read only when deploy is done
         self.proc = subprocess.Popen(
             [find_micropython(), str(FAKE_BOARD), str(flash)],
             stdin=master, stdout=master, stderr=open(log, "w"), close_fds=True,
             env=mpy_env([SIM_DIR]))
         os.close(master)
-        self.buf = b""
-
-    def read_until(self, text, timeout=10.0):
-        text = text.encode()
-        deadline = time.monotonic() + timeout
-        while text not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("board: no %r in:\n%s"
-                                     % (text, self.buf.decode(errors="replace")))
-            r, _, _ = select.select([self.fd], [], [], min(left, 0.2))
-            if r:
-                self.buf += os.read(self.fd, 4096)
-        i = self.buf.index(text) + len(text)
-        out, self.buf = self.buf[:i], self.buf[i:]
-        return out.decode(errors="replace")
-
-    def send(self, text):
-        os.write(self.fd, text.encode())
+        super().__init__(slave)
 
     def close(self):
         if self.proc.poll() is None:
@@ -221,7 +202,7 @@ def test_deploy_to_a_fake_board_then_import_client(impl, board, broker, mosquitt
     board.send("\r")  # deploy read the prompt: ask for a new one
     board.read_until(">>> ")
     board.send("import client\r")
-    text = board.read_until("Running main loop with sample every 0.2 seconds...")
+    text = board.read_until("Running main loop with sample every 0.2 seconds...").decode()
     msgs = sub.wait_messages(2)
     assert "Connecting to 127.0.0.1:%d" % broker.port in text
     assert "simulated" not in text  # machine.I2C(scl=Pin(5), sda=Pin(4)), as on a board
