@@ -133,9 +133,6 @@ pub(crate) unsafe fn dispatch(handler: *const (), inst: *mut Header, args: &Args
 /// The `call` slot of our function type.
 unsafe extern "C" fn fun_call(self_in: sys::mp_obj_t, n_args: usize, n_kw: usize, args: *const sys::mp_obj_t) -> sys::mp_obj_t {
     let f = &*(self_in as *const FunObj);
-    if n_kw != 0 {
-        Error::new(ExcKind::TypeError, "function doesn't take keyword arguments").raise()
-    }
     let all: &[Obj] = if n_args == 0 { &[] } else { core::slice::from_raw_parts(args.cast(), n_args) };
     let mut inst = core::ptr::null_mut();
     let mut pos = all;
@@ -148,14 +145,9 @@ unsafe extern "C" fn fun_call(self_in: sys::mp_obj_t, n_args: usize, n_kw: usize
             _ => Error::new(ExcKind::TypeError, "expected a native class instance as self").raise(),
         }
     }
-    if pos.len() < f.min as usize || pos.len() > f.max as usize {
-        Error::format(
-            ExcKind::TypeError,
-            "function takes %d to %d positional arguments but %d were given",
-            &[Obj::int(f.min as isize), Obj::int(f.max as isize), Obj::int(pos.len() as isize)],
-        )
-        .raise()
-    }
+    // The runtime's own check and TypeError messages ("function takes 1 positional arguments but
+    // 2 were given", "function doesn't take keyword arguments", ...), as for its functions.
+    ft().arg_check_num_sig.unwrap_unchecked()(pos.len(), n_kw, (f.min as u32) << 17 | (f.max as u32) << 1);
     dispatch(f.handler, inst, &Args::positional(pos))
 }
 

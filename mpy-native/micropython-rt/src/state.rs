@@ -104,9 +104,9 @@ pub(crate) fn resolve_builtins() -> crate::Result<()> {
 }
 
 /// The `mp_fun_table` slots this crate (and its C glue) calls; checked non-NULL at import.
-const NEEDED_SLOTS: [u8; 35] = [
-    3, 4, 5, 7, 9, 10, 13, 14, 15, 16, 18, 19, 20, 21, 24, 25, 27, 28, 32, 33, 34, 35, 39, 52, 53, 56, 57, 58, 61,
-    63, 64, 65, 66, 73, 74,
+const NEEDED_SLOTS: [u8; 36] = [
+    3, 4, 5, 7, 9, 10, 13, 14, 15, 16, 18, 19, 20, 21, 24, 25, 27, 28, 32, 33, 34, 35, 39, 44, 52, 53, 56, 57, 58,
+    61, 63, 64, 65, 66, 73, 74,
 ];
 /// Slot 49 (`setjmp`) is non-NULL on ports whose nlr is setjmp-based: not supported (the C glue's
 /// nlr buffer has room for native nlr's registers, not for a jmp_buf).
