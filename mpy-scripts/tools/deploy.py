@@ -62,6 +62,7 @@ PLACEHOLDER = "CHANGE_ME"
 COMPILED = ("client", "thingflow", "wifi")
 PURE = ("tsl2591", "mqtt_writer")
 NATIVE = ("tsl2591", "mqtt_writer")
+STAGED = ("boot.py", "config.py", "main.py")  # and .mpy files: what stage() writes
 
 
 class DeployError(Exception):
@@ -182,6 +183,13 @@ def stage(args, config):
                           % (mpy_cross, ver.strip(), MPY_VERSION, MPY_SUB_VERSION))
     out = Path(args.stage)
     if out.exists():
+        # Emptied before each build: only a folder holding nothing but what this script
+        # writes there (a mistyped --stage must not lose anything).
+        foreign = sorted(f.name for f in out.iterdir()
+                         if not (f.is_file() and (f.suffix == ".mpy" or f.name in STAGED)))
+        if foreign:
+            raise DeployError("--stage %s holds files deploy.py did not write (%s): name an "
+                              "empty or new folder" % (out, ", ".join(foreign[:5])))
         shutil.rmtree(out)
     out.mkdir(parents=True)
     files = []
@@ -439,7 +447,7 @@ def main(argv=None):
     ap.add_argument("--console-lines", type=int, default=20,
                     help="at most this many console lines (default 20)")
     ap.add_argument("--stage", default=None,
-                    help="where the files are built (default build/deploy/ARCH)")
+                    help="where the files are built, emptied first: a new folder or one deploy.py wrote (default build/deploy/ARCH)")
     ap.add_argument("--mpy-cross", default=None, help="mpy-cross binary")
     ap.add_argument("--mpremote", default=None, help="mpremote binary")
     ap.add_argument("--timeout", type=float, default=120.0,
