@@ -177,8 +177,8 @@ def main(argv=None):
     ap.add_argument("-H", "--heap", type=int, help="usable GC heap bytes (default 38 KiB, the port's)")
     ap.add_argument("-E", "--exec-size", type=int, help="IRAM1 native-code region bytes (default 500)")
     ap.add_argument("--no-boot", action="store_true", help="do not model _boot.py's heap objects")
-    ap.add_argument("--file", action="append", default=[], help="put FILE in / on the board (repeatable)")
-    ap.add_argument("--lib", action="append", default=[], help="put FILE in /lib on the board (repeatable)")
+    ap.add_argument("--file", action="append", default=[], metavar="FILE", help="put FILE in / on the board (repeatable)")
+    ap.add_argument("--lib", action="append", default=[], metavar="FILE", help="put FILE in /lib on the board (repeatable)")
     ap.add_argument("--smallest-heap", action="store_true", help="print the smallest heap at which SCRIPT exits 0")
     ap.add_argument("script", help=".py or .mpy file to run as __main__")
     ap.add_argument("args", nargs="*", help="sys.argv[1:] of the script")
@@ -187,8 +187,14 @@ def main(argv=None):
     try:
         if a.smallest_heap:
             h = smallest_heap(a.script, **kw)
-            print("smallest heap: %s" % ("fails at %d bytes" % HEAP_MAX if h is None else "%d bytes" % h))
-            return 0 if h is not None else 1
+            if h is None:
+                # Why, from a run with the whole heap: a script that fails there never works.
+                r = run(a.script, **kw)
+                print("smallest heap: fails at %d bytes" % HEAP_MAX)
+                sys.stderr.write(r.stderr)
+                return 1
+            print("smallest heap: %d bytes" % h)
+            return 0
         r = run(a.script, heap=a.heap, **kw)
     except (FileNotFoundError, ValueError) as e:
         print(e, file=sys.stderr)
