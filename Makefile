@@ -243,6 +243,7 @@ ifeq ($(PORT),)
 	$(if $(filter native,$(IMPL)),$(MAKE) --no-print-directory natmods)
 	@IMPL=$(IMPL) mpy-scripts/pc/repl.sh
 else
+	@$(DEPLOY) --check-port
 	$(VENV)/bin/mpremote connect $(PORT) repl
 endif
 
