@@ -40,6 +40,15 @@ case $IMPL in
   fallback) MODDIR=$REPO/mpy-scripts/fallback ;;
   *) echo "demo: IMPL must be native or fallback, got '$IMPL'" >&2; exit 2 ;;
 esac
+# What `make demo` builds first (run this script directly, and they may be missing).
+missing=()
+[ -x "$HOST_SERVICE" ] || missing+=("${HOST_SERVICE#"$REPO"/} (make host)")
+[ -x "$MICROPYTHON" ] || missing+=("$MICROPYTHON (make setup)")
+[ "$IMPL" = fallback ] || [ -f "$MODDIR/tsl2591.mpy" ] || missing+=("${MODDIR#"$REPO"/}/tsl2591.mpy (make natmods, or IMPL=fallback)")
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "demo: missing ${missing[*]}; \`make demo\` builds everything first" >&2
+  exit 2
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # Listening check without connecting (a bare TCP connect makes an MQTT broker log an error).
