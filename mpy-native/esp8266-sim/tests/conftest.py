@@ -135,10 +135,22 @@ def native_code_bytes(*mpys):
     return sum((native_mpy_layout(Path(m).read_bytes())[0] + 3) & ~3 for m in mpys)
 
 
-@pytest.fixture(scope="session")
-def esp():
+@pytest.fixture(scope="session", autouse=True)
+def harness_checked():
+    """Before any test: the firmware is there and is the ESP8266 configuration (its float
+    format and .mpy version), so that a broken harness fails once, clearly, not as every
+    test's own failure (test_harness.py checks it in detail)."""
     if not esp8266_sim.FIRMWARE.exists():
         pytest.fail("%s missing: run `make test-esp8266`" % esp8266_sim.FIRMWARE)
+    r = esp8266_sim.run("import sys\nprint(1/3, hex(sys.implementation._mpy))")
+    if r.stdout.split() != ["0.3333333", "0x2706"]:
+        pytest.fail("esp8266-sim self-check: print(1/3) and the .mpy version gave %r "
+                    "(expected 0.3333333 0x2706), exit %d\n%s"
+                    % (r.stdout, r.returncode, r.stderr))
+
+
+@pytest.fixture(scope="session")
+def esp():
     return esp8266_sim.run
 
 
