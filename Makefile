@@ -54,6 +54,7 @@ help:
 	@echo "                    reset it, show its console; IMPL=fallback: no native modules;"
 	@echo "                    AUTOSTART=1: main.py starts the client at every reset"
 	@echo "make deploy-dry-run - check config.py and list what make deploy would copy (CONFIG, IMPL)"
+	@echo "                    (both: DEPLOY_STAGE=DIR builds the files there, not in build/deploy/xtensa)"
 	@echo "make test         - run all tests (Rust, MicroPython runtime, real mosquitto, ESP8266 under QEMU):"
 	@echo "                    test-rust, test-device, test-xtensa, test-esp8266, test-deploy-esp8266"
 	@echo "make test-rust    - cargo test of the host crates (linker, ABI check, driver, host-service, system)"
@@ -210,8 +211,10 @@ IMPL ?= native
 CONFIG ?= mpy-scripts/config.py
 AUTOSTART ?=
 DEPLOY_ARCH ?= xtensa
+DEPLOY_STAGE ?=
 DEPLOY := $(VENV)/bin/python mpy-scripts/tools/deploy.py --port "$(PORT)" --config "$(CONFIG)" \
-	--impl $(IMPL) --arch $(DEPLOY_ARCH) $(if $(AUTOSTART),--autostart)
+	--impl $(IMPL) --arch $(DEPLOY_ARCH) $(if $(AUTOSTART),--autostart) \
+	$(if $(DEPLOY_STAGE),--stage "$(DEPLOY_STAGE)")
 DEPLOY_NATIVE := $(if $(filter native,$(IMPL)),build/$(DEPLOY_ARCH)/tsl2591.mpy build/$(DEPLOY_ARCH)/mqtt_writer.mpy)
 .PHONY: deploy deploy-dry-run repl
 

@@ -88,9 +88,11 @@ def test_dry_run_lists_what_would_be_copied(tmp_path):
 
 def test_make_deploy_dry_run_fallback(tmp_path):
     cfg = write_config(tmp_path)
-    p = run(["make", "-s", "deploy-dry-run", "IMPL=fallback", "CONFIG=%s" % cfg])
+    p = run(["make", "-s", "deploy-dry-run", "IMPL=fallback", "CONFIG=%s" % cfg,
+             "DEPLOY_STAGE=%s" % (tmp_path / "stage")])
     assert p.returncode == 0, p.stdout + p.stderr
     assert sorted(listed(p.stdout)) == sorted(FALLBACK_FILES)
+    assert sorted(os.listdir(tmp_path / "stage")) == sorted(FALLBACK_FILES)
     assert "(fallback modules)" in p.stdout
 
 
@@ -125,7 +127,7 @@ def test_bad_config_is_refused(tmp_path, text, message):
 def test_make_deploy_without_a_board_says_so(tmp_path):
     cfg = write_config(tmp_path)
     p = run(["make", "-s", "deploy", "IMPL=fallback", "CONFIG=%s" % cfg,
-             "PORT=/dev/ttyUSB-none"])
+             "PORT=/dev/ttyUSB-none", "DEPLOY_STAGE=%s" % (tmp_path / "stage")])
     assert p.returncode != 0
     assert ("deploy: error: no board at PORT=/dev/ttyUSB-none (no such device): plug the "
             "board in") in p.stderr
@@ -172,8 +174,9 @@ def test_deploy_to_a_fake_board_then_import_client(impl, board, broker, mosquitt
                                                    tmp_path):
     cfg = write_config(tmp_path, port=broker.port)
     if impl == "fallback":
+        # (its own stage folder: test runs at the same time must not share one)
         cmd = ["make", "-s", "deploy", "IMPL=fallback", "CONFIG=%s" % cfg,
-               "PORT=%s" % board.port]
+               "PORT=%s" % board.port, "DEPLOY_STAGE=%s" % (tmp_path / "stage")]
         expected = FALLBACK_FILES
     else:  # the script make deploy runs, on the x64 build (the fake board is x64)
         cmd = [PYTHON, str(DEPLOY), "--port", board.port, "--config", str(cfg),
