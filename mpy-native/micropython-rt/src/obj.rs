@@ -318,6 +318,7 @@ impl Obj {
     }
 
     /// `self.<attr>`.
+    #[inline(never)]
     pub fn attr(self, attr: Qstr) -> Result<Obj> {
         Ok(Obj(call(sys::LUMEN_OP_LOAD_ATTR as usize, self.0 as usize, attr.0, 0, 0)? as _))
     }
@@ -352,6 +353,7 @@ impl Obj {
     }
 
     /// Call `self(*args)`.
+    #[inline(never)]
     pub fn call(self, args: &[Obj]) -> Result<Obj> {
         Ok(Obj(call(sys::LUMEN_OP_CALL as usize, self.0 as usize, args.len(), args.as_ptr() as usize, 0)? as _))
     }
@@ -361,14 +363,19 @@ impl Obj {
         if args.len() + 2 * kw.len() > MAX {
             return Err(Error::new(ExcKind::ValueError, "too many arguments for a native call"));
         }
-        let mut all = [Obj::NULL; MAX];
-        all[..args.len()].copy_from_slice(args);
-        for (i, (k, v)) in kw.iter().enumerate() {
-            all[args.len() + 2 * i] = Obj::qstr(*k);
-            all[args.len() + 2 * i + 1] = *v;
+        let mut all = core::mem::MaybeUninit::<[Obj; MAX]>::uninit();
+        let p = all.as_mut_ptr() as *mut Obj;
+        // SAFETY: args.len() + 2 * kw.len() <= MAX words are written (checked above), all that
+        // the call reads.
+        unsafe {
+            core::ptr::copy_nonoverlapping(args.as_ptr(), p, args.len());
+            for (i, (k, v)) in kw.iter().enumerate() {
+                p.add(args.len() + 2 * i).write(Obj::qstr(*k));
+                p.add(args.len() + 2 * i + 1).write(*v);
+            }
         }
         let n = args.len() | (kw.len() << 8);
-        Ok(Obj(call(sys::LUMEN_OP_CALL as usize, self.0 as usize, n, all.as_ptr() as usize, 0)? as _))
+        Ok(Obj(call(sys::LUMEN_OP_CALL as usize, self.0 as usize, n, p as usize, 0)? as _))
     }
     /// Call the method `self.<name>(*args)` (up to 6 arguments), without creating a bound method.
     pub fn call_method(self, name: Qstr, args: &[Obj]) -> Result<Obj> {
@@ -376,16 +383,23 @@ impl Obj {
         if args.len() > MAX {
             return Err(Error::new(ExcKind::ValueError, "too many arguments for a native method call"));
         }
-        // frame = [method, self or NULL, args...]: call_method_n_kw drops the NULL self.
-        let mut frame = [Obj::NULL; MAX + 2];
-        frame[2..2 + args.len()].copy_from_slice(args);
-        Ok(Obj(call(sys::lumen_mp_op_call_method as usize, self.0 as usize, name.0, args.len(), frame.as_mut_ptr() as usize)? as _))
+        // frame = [method, self or NULL, args...]: load_method fills the first two (the GC scans
+        // the stack conservatively, so the rest may stay uninitialised); call_method_n_kw drops
+        // a NULL self.
+        let mut frame = core::mem::MaybeUninit::<[Obj; MAX + 2]>::uninit();
+        let p = frame.as_mut_ptr() as *mut Obj;
+        // SAFETY: at most MAX arguments after the first two words (checked above).
+        unsafe { core::ptr::copy_nonoverlapping(args.as_ptr(), p.add(2), args.len()) };
+        Ok(Obj(call(sys::lumen_mp_op_call_method as *const () as usize, self.0 as usize, name.0, args.len(), p as usize)? as _))
     }
     /// Does `self` have the method/attribute `name`? (Never raises.)
     pub fn has_method(self, name: Qstr) -> bool {
-        let mut dest = [Obj::NULL; 2];
-        unsafe { ft().load_method_maybe.unwrap_unchecked()(self.0, name.0, dest.as_mut_ptr().cast()) };
-        !dest[0].is_null()
+        // load_method_maybe sets both words (NULL when there is no such attribute).
+        let mut dest = core::mem::MaybeUninit::<[Obj; 2]>::uninit();
+        unsafe {
+            ft().load_method_maybe.unwrap_unchecked()(self.0, name.0, dest.as_mut_ptr().cast());
+            !dest.assume_init()[0].is_null()
+        }
     }
     /// The stream protocol of `self` if it implements it natively (a socket, a file).
     pub fn stream(self) -> Option<Stream> {
