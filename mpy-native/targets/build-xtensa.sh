@@ -152,9 +152,9 @@ direct_calls() {
 
 # LLVM moves the stack pointer through a8: `addi a8, a1, N` + `or a1, a8, a8` (5 bytes with
 # the narrow mov.n) in every prologue and epilogue; `addi a1, a1, N` (3 bytes) does the same
-# when a8 is dead afterwards. Rewritten only when the straight-line code that follows ends
-# with a `ret`, a direct call (which clobbers a8) or an instruction that writes a8 without
-# reading it, before any label, branch or other use of a8.
+# when a8 is dead afterwards. Rewritten only when the code that follows (falling through
+# labels) reaches a `ret`, a direct call (which clobbers a8) or an instruction that writes a8
+# without reading it, before any branch, jump or other use of a8.
 stack_adjust() {
     perl -e '
         my @l = <>;
@@ -168,7 +168,8 @@ stack_adjust() {
             for (my $j = $i + 2; $j <= $#l; $j++) {
                 my $s = $l[$j];
                 next if $s =~ /^\s*(#.*)?$/ || $s =~ /^\s*\.cfi_/;
-                last if $s =~ /^\s*[^\s#]\S*:/ || $s =~ /^\s*\./;      # label or directive
+                next if $s =~ /^\s*[^\s#]\S*:\s*(#.*)?$/;           # a label: fall through it
+                last if $s =~ /^\s*\./;                                 # other directive
                 my ($op, $args) = $s =~ /^\s*(\S+)\s*(.*?)\s*$/;
                 if ($op eq "ret" || $op eq "ret.n" || $op eq "call0") { $dead = 1; last }
                 if ($op eq "callx0") { $dead = 1 if $args ne "a8"; last }

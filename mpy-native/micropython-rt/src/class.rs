@@ -23,6 +23,12 @@ pub trait Class: Sized + 'static {
     fn name() -> Qstr;
     /// The constructor: `ClassName(*args, **kw)`.
     fn make_new(args: &Args<'_>) -> Result<Self>;
+    /// The constructor writing the value in place (the instance's memory): by default
+    /// `make_new`. Overriding it saves copying a large value on small targets.
+    fn make_new_in(this: &mut core::mem::MaybeUninit<Self>, args: &Args<'_>) -> Result<()> {
+        this.write(Self::make_new(args)?);
+        Ok(())
+    }
     /// Read attribute `name`; `Ok(None)` if it is not a data attribute (methods and class
     /// constants are looked up next).
     fn get_attr(&self, _name: Qstr) -> Result<Option<Obj>> {
@@ -46,9 +52,8 @@ struct ClassType {
 
 /// The two per-class shims (everything else is shared).
 fn make_new_shim<T: Class>(this: *mut u8, args: &Args<'_>) -> Result<Obj> {
-    let v = T::make_new(args)?;
-    // SAFETY: `this` is the value slot of a fresh instance sized for T.
-    unsafe { this.cast::<T>().write(v) };
+    // SAFETY: `this` is the value slot of a fresh instance sized and aligned for T.
+    T::make_new_in(unsafe { &mut *this.cast::<core::mem::MaybeUninit<T>>() }, args)?;
     Ok(Obj::NULL)
 }
 

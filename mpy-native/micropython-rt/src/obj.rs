@@ -201,7 +201,7 @@ impl Obj {
     /// without an FPU the double is only moved, not computed with.)
     pub fn to_float(self) -> Result<f64> {
         let mut out = [0usize; 2];
-        call(sys::lumen_mp_op_float_to_d as usize, self.0 as usize, out.as_mut_ptr() as usize, 0, 0)?;
+        call(sys::lumen_mp_op_float_to_d as *const () as usize, self.0 as usize, out.as_mut_ptr() as usize, 0, 0)?;
         // SAFETY: the glue stored a double in the first 8 bytes of `out`.
         Ok(unsafe { (out.as_ptr() as *const f64).read_unaligned() })
     }

@@ -82,7 +82,7 @@ impl Printer {
     /// print raised (e.g. a user `__repr__`).
     pub fn print(&mut self, o: Obj, kind: PrintKind) -> Result<()> {
         self.base.data = (self as *mut Printer).cast();
-        call(sys::lumen_mp_op_print as usize, &self.base as *const _ as usize, o.0 as usize, kind as usize, 0)?;
+        call(sys::lumen_mp_op_print as *const () as usize, &self.base as *const _ as usize, o.0 as usize, kind as usize, 0)?;
         Ok(())
     }
 }

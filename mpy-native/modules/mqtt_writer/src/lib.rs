@@ -254,6 +254,14 @@ impl Class for MqttWriter {
     }
 
     fn make_new(args: &Args<'_>) -> Result<Self> {
+        let mut w = core::mem::MaybeUninit::uninit();
+        Self::make_new_in(&mut w, args)?;
+        // SAFETY: make_new_in returned Ok, so it wrote the value.
+        Ok(unsafe { w.assume_init() })
+    }
+
+    /// Built in place (the instance's memory), then connected.
+    fn make_new_in(this: &mut core::mem::MaybeUninit<Self>, args: &Args<'_>) -> Result<()> {
         let mut a = [Obj::NULL; 9];
         args.parse("MQTTWriter", &PARAMS, 2, &mut a)?;
         let or = |o: Obj, d: Obj| if o.is_null() { d } else { o };
@@ -298,7 +306,7 @@ impl Class for MqttWriter {
         let frame = Obj::bytearray(payload_at + PAYLOAD_CAP)?;
         frame.copy_from(MAX_HEADER, &(tb.len() as u16).to_be_bytes())?;
         frame.copy_from(MAX_HEADER + 2, tb)?;
-        let mut w = MqttWriter {
+        let w = this.write(MqttWriter {
             host,
             port,
             topic,
@@ -315,9 +323,8 @@ impl Class for MqttWriter {
             payload_at,
             rbuf: Obj::bytearray(4)?,
             clock: Clock::new()?,
-        };
-        w.open(sock)?;
-        Ok(w)
+        });
+        w.open(sock)
     }
 
     fn get_attr(&self, name: Qstr) -> Result<Option<Obj>> {

@@ -41,13 +41,8 @@ const VISIBLE: isize = 2;
 
 fn init(m: &Module) -> Result<()> {
     m.consts(&CONSTS);
-    for (name, value) in [
-        (qstr!("LUX_DF"), tsl2591_driver::LUX_DF),
-        (qstr!("LUX_COEFB"), tsl2591_driver::LUX_COEFB),
-        (qstr!("LUX_COEFC"), tsl2591_driver::LUX_COEFC),
-        (qstr!("LUX_COEFD"), tsl2591_driver::LUX_COEFD),
-    ] {
-        m.set(name, Obj::float(value));
+    for (name, value) in &FLOATS {
+        m.set(name.get(), Obj::float(*value));
     }
     m.class::<Tsl2591>().methods(&METHODS).register(m);
     Ok(())
@@ -71,13 +66,20 @@ static CONSTS: [(StaticQstr, i32); 15] = [
     (static_qstr!("ADDR"), DEFAULT_ADDRESS as i32),
 ];
 
+static FLOATS: [(StaticQstr, f64); 4] = [
+    (static_qstr!("LUX_DF"), tsl2591_driver::LUX_DF),
+    (static_qstr!("LUX_COEFB"), tsl2591_driver::LUX_COEFB),
+    (static_qstr!("LUX_COEFC"), tsl2591_driver::LUX_COEFC),
+    (static_qstr!("LUX_COEFD"), tsl2591_driver::LUX_COEFD),
+];
+
 static METHODS: [Method<Tsl2591>; 8] = [
     Method {
         name: static_qstr!("sample"),
         min: 0,
         max: 0,
         f: |s, _| {
-            let (full, ir) = s.measure()?;
+            let (full, ir) = channels(s.measure()?);
             s.lux(full, ir)
         },
     },
@@ -86,7 +88,7 @@ static METHODS: [Method<Tsl2591>; 8] = [
         min: 0,
         max: 0,
         f: |s, _| {
-            let (full, ir) = s.measure()?;
+            let (full, ir) = channels(s.measure()?);
             Ok(Obj::tuple(&[Obj::int(full), Obj::int(ir)]))
         },
     },
@@ -96,7 +98,7 @@ static METHODS: [Method<Tsl2591>; 8] = [
         max: 1,
         f: |s, a| {
             let channel = a[0].to_int()?;
-            let (full, ir) = s.measure()?;
+            let (full, ir) = channels(s.measure()?);
             Ok(Obj::int(match channel {
                 FULLSPECTRUM => full,
                 INFRARED => ir,
@@ -200,6 +202,11 @@ fn detail(f: &Fail, errno: i32) -> Obj {
     })
 }
 
+/// `(full, ir)` from [`Tsl2591::measure`]'s word.
+fn channels(v: u32) -> (isize, isize) {
+    ((v & 0xFFFF) as isize, (v >> 16) as isize)
+}
+
 /// `(integration code + 1) * 100 ms`, plus 10 %.
 fn wait_ms(integration: usize) -> usize {
     (integration + 1) * 110
@@ -218,12 +225,13 @@ impl Tsl2591 {
         let args = [Obj::int(self.addr as isize), Obj::int((BitFlags::COMMAND | reg) as isize), buf];
         self.bus.call_method(qstr!("readfrom_mem_into"), &args)?;
         // A bus object that resized our buffer is a bus error, not a panic.
-        let got = buf.buffer_len()?;
+        let (p, got) = buf.buffer_raw(false)?;
         if got != out.len() {
             let e = os_err!(errno::EIO, "I2C bus object returned %d bytes, expected %d", got, out.len());
             return Err(Fail(e, true));
         }
-        buf.copy_to(0, out)?;
+        // SAFETY: `got` bytes at `p` (checked), no runtime call in between.
+        unsafe { core::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), got) };
         Ok(())
     }
 
@@ -249,8 +257,9 @@ impl Tsl2591 {
 
     /// One measurement: enable, wait the integration time (then poll STATUS.AVALID every 5 ms,
     /// 20 times at most), read STATUS and both channels in one 5-byte read, disable (also after
-    /// a failed read, reporting the read's error). Returns `(full, ir)`.
-    fn measure(&mut self) -> Result<(isize, isize)> {
+    /// a failed read, reporting the read's error). Returns `full | ir << 16` (one word: see
+    /// [`channels`]).
+    fn measure(&mut self) -> Result<u32> {
         self.power(ENABLE_ON, "enable")?;
         let mut b = [0u8; 5];
         let mut r = Ok(());
@@ -278,7 +287,7 @@ impl Tsl2591 {
         let off = self.power(ENABLE_OFF, "disable");
         r?;
         off?;
-        Ok((b[1] as isize | (b[2] as isize) << 8, b[3] as isize | (b[4] as isize) << 8))
+        Ok(u32::from_le_bytes([b[1], b[2], b[3], b[4]]))
     }
 
     /// Lux for the current settings, divided by the runtime (see the crate docs); a saturated
@@ -335,6 +344,14 @@ impl Class for Tsl2591 {
     }
 
     fn make_new(args: &Args<'_>) -> Result<Self> {
+        let mut s = core::mem::MaybeUninit::uninit();
+        Self::make_new_in(&mut s, args)?;
+        // SAFETY: make_new_in returned Ok, so it wrote the value.
+        Ok(unsafe { s.assume_init() })
+    }
+
+    /// Built in place (the instance's memory), then the chip checked.
+    fn make_new_in(this: &mut core::mem::MaybeUninit<Self>, args: &Args<'_>) -> Result<()> {
         let mut a = [Obj::NULL; 6];
         args.parse("Tsl2591", &PARAMS, 1, &mut a)?;
         let given = |o: Obj| !o.is_null() && !o.is_none();
@@ -358,7 +375,7 @@ impl Class for Tsl2591 {
                 _ => import(qstr!("time"))?.attr(qstr!("sleep_ms"))?,
             }
         };
-        let s = Tsl2591 {
+        let s = this.write(Tsl2591 {
             sensor_id: a[0],
             bus,
             sleep,
@@ -368,9 +385,8 @@ impl Class for Tsl2591 {
             addr,
             integration,
             gain,
-        };
-        s.init_chip()?;
-        Ok(s)
+        });
+        s.init_chip()
     }
 
     fn get_attr(&self, name: Qstr) -> Result<Option<Obj>> {
