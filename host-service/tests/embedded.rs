@@ -225,10 +225,13 @@ fn embedded_broker_on_the_network_needs_credentials_and_logs_refusals() {
     let port = common::free_port();
     let csv = dir.path("test.csv");
     let lan = format!("--embedded-broker=0.0.0.0:{port}");
-    let out = std::process::Command::new(common::host_service_bin())
-        .args([&lan, "t", csv.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = common::run_to_exit(
+        std::process::Command::new(common::host_service_bin()).args([
+            &lan,
+            "t",
+            csv.to_str().unwrap(),
+        ]),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -443,11 +446,15 @@ fn idle_status_connections_do_not_starve_the_broker() {
         common::http_get(status_port, "/healthz")
     });
     svc.wait_subscribed();
-    // A python3 holding 2,000 idle connections (it raises its own descriptor limit).
+    // A python3 holding 2,000 idle connections (it raises its own descriptor limit). It
+    // waits until the connections stop completing (the server has taken what it takes
+    // and its listen queue is full: SYNs beyond that are retried by the kernel for
+    // seconds), so a server that accepts without limit has run out of descriptors
+    // before the device publishes.
     let mut idle = std::process::Command::new("python3")
         .arg("-c")
         .arg(format!(
-            "import resource, socket, sys\n\
+            "import resource, select, socket, sys, time\n\
              soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n\
              resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))\n\
              socks = []\n\
@@ -456,7 +463,16 @@ fn idle_status_connections_do_not_starve_the_broker() {
              \x20   s.setblocking(False)\n\
              \x20   s.connect_ex(('127.0.0.1', {status_port}))\n\
              \x20   socks.append(s)\n\
-             print('ready', flush=True)\n\
+             poll = select.poll()\n\
+             for s in socks:\n\
+             \x20   poll.register(s, select.POLLOUT)\n\
+             pending, last, start = len(socks), time.monotonic(), time.monotonic()\n\
+             while pending and time.monotonic() - last < 3 and time.monotonic() - start < 20:\n\
+             \x20   for fd, _ in poll.poll(200):\n\
+             \x20       poll.unregister(fd)\n\
+             \x20       pending -= 1\n\
+             \x20       last = time.monotonic()\n\
+             print('ready', 2000 - pending, flush=True)\n\
              sys.stdin.read()\n"
         ))
         .stdin(std::process::Stdio::piped())
@@ -469,7 +485,25 @@ fn idle_status_connections_do_not_starve_the_broker() {
         &mut line,
     )
     .unwrap();
-    assert_eq!(line.trim(), "ready");
+    let connected: usize = line
+        .trim()
+        .strip_prefix("ready ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("python said {line:?}"));
+    let cap = host_service::status::MAX_CONNECTIONS;
+    assert!(connected > cap, "only {connected} idle connections made");
+    // The service takes only its capped share of them (the rest wait in the kernel),
+    // so its descriptors stay far from the limit: looked at 20 times over 2 s.
+    for _ in 0..20 {
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", svc.child.id()))
+            .unwrap()
+            .count();
+        assert!(
+            fds < cap + 100,
+            "{fds} descriptors open with {connected} idle status connections"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // Devices keep publishing through the embedded broker.
     let events: Vec<String> = (0..20).map(|i| format!(r#"["lux-1", {i}, {i}]"#)).collect();
     for chunk in events.chunks(5) {

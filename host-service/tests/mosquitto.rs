@@ -668,11 +668,11 @@ fn qos2_subscription_refused_and_qos2_publishers_survive_a_kill() {
     let dir = TempDir::new("qos2");
     let mut m = Mosquitto::start(&dir.0, true);
     let csv = dir.path("test.csv");
-    let out = std::process::Command::new(common::host_service_bin())
-        .args(["--broker", &broker_arg(&m), "--qos", "2", "q/data"])
-        .arg(&csv)
-        .output()
-        .unwrap();
+    let out = common::run_to_exit(
+        std::process::Command::new(common::host_service_bin())
+            .args(["--broker", &broker_arg(&m), "--qos", "2", "q/data"])
+            .arg(&csv),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -845,11 +845,11 @@ fn csv_is_locked_and_checked_on_start() {
 
     let refused = |file: &std::path::Path| {
         let b_args = args("csv-b", file);
-        let out = std::process::Command::new(common::host_service_bin())
-            .args(&b_args)
-            .args(["--status-addr", "127.0.0.1:0"])
-            .output()
-            .unwrap();
+        let out = common::run_to_exit(
+            std::process::Command::new(common::host_service_bin())
+                .args(&b_args)
+                .args(["--status-addr", "127.0.0.1:0"]),
+        );
         assert_eq!(out.status.code(), Some(2));
         String::from_utf8_lossy(&out.stderr).into_owned()
     };

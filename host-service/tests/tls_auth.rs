@@ -149,11 +149,11 @@ fn tls_and_password_auth() {
     drop(bad);
 
     // A password in the broker URL is refused without echoing it.
-    let out = Command::new(common::host_service_bin())
-        .args(["--broker", "mqtts://sensor:hunter2@127.0.0.1:8883", "t"])
-        .arg(dir.path("x.csv"))
-        .output()
-        .unwrap();
+    let out = common::run_to_exit(
+        Command::new(common::host_service_bin())
+            .args(["--broker", "mqtts://sensor:hunter2@127.0.0.1:8883", "t"])
+            .arg(dir.path("x.csv")),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
