@@ -520,10 +520,11 @@ fn idle_status_connections_do_not_starve_the_broker() {
     assert_eq!(svc.terminate(), 0);
 }
 
-/// A client that connects to the status page and sends nothing is disconnected (the
-/// page's header timeout), instead of holding a connection forever.
+/// The status page refuses a foreign `Host` (DNS rebinding), and a client that
+/// connects and sends nothing is disconnected (the header timeout) instead of holding a
+/// connection forever.
 #[test]
-fn idle_status_connection_is_closed_by_the_server() {
+fn status_page_checks_host_and_closes_idle_connections() {
     let dir = TempDir::new("embedded-idle1");
     let port = common::free_port();
     let svc = Service::start(
@@ -535,6 +536,12 @@ fn idle_status_connection_is_closed_by_the_server() {
             dir.path("t.csv").to_str().unwrap(),
         ],
     );
+    // DNS rebinding: a page under another name must not read the status.
+    let (code, body) = common::http_get_host(svc.status_port, "/status", "evil.example").unwrap();
+    assert_eq!(code, 421, "{body}");
+    assert!(body.contains("--allowed-host evil.example"), "{body}");
+    let (code, _) = common::http_get_host(svc.status_port, "/status", "localhost:1").unwrap();
+    assert_eq!(code, 200);
     let mut idle = std::net::TcpStream::connect(("127.0.0.1", svc.status_port)).unwrap();
     idle.set_read_timeout(Some(T)).unwrap();
     let mut buf = [0u8; 64];

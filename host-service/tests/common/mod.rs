@@ -304,11 +304,16 @@ pub fn publish_many(port: u16, topic: &str, qos: u8, burst: &[String]) {
 
 /// GET over plain HTTP/1.1; returns (status code, body).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http_get_host(port, path, "127.0.0.1")
+}
+
+/// GET with a given `Host` header.
+pub fn http_get_host(port: u16, path: &str, host: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut buf = Vec::new();
