@@ -150,7 +150,8 @@ pub struct Args {
     #[arg(long, env = "HOST_SERVICE_MAX_SENSORS", value_name = "N", default_value_t = crate::stats::DEFAULT_MAX_SENSORS)]
     pub max_sensors: usize,
 
-    /// File that keeps rejected payloads verbatim (default: FILE.rejects).
+    /// File that keeps rejected payloads verbatim, too large ones by their first 1 KiB
+    /// (default: FILE.rejects).
     #[arg(long, env = "HOST_SERVICE_REJECTS", value_name = "FILE")]
     pub rejects: Option<PathBuf>,
 
@@ -158,7 +159,8 @@ pub struct Args {
     #[arg(long, env = "HOST_SERVICE_SHARE_GROUP", value_name = "NAME")]
     pub share_group: Option<String>,
 
-    /// Payloads longer than this many bytes are rejected as too large.
+    /// Payloads longer than this many bytes are rejected as too large (their first
+    /// 1 KiB is kept in the rejects file; the rest is never held in memory).
     #[arg(long, env = "HOST_SERVICE_MAX_PAYLOAD", default_value_t = 4096)]
     pub max_payload: usize,
 
