@@ -103,11 +103,13 @@ pub(crate) fn resolve_builtins() -> crate::Result<()> {
     Ok(())
 }
 
-/// The `mp_fun_table` slots this crate (and its C glue) calls; checked non-NULL at import.
+/// The `mp_fun_table` slots this crate (and its C glue) calls; checked non-NULL at import. The
+/// first four are those refusing an import needs.
 const NEEDED_SLOTS: [u8; 36] = [
-    3, 4, 5, 7, 9, 10, 13, 14, 15, 16, 18, 19, 20, 21, 24, 25, 27, 28, 32, 33, 34, 35, 39, 44, 52, 53, 56, 57, 58,
+    7, 27, 34, 57, 3, 4, 5, 9, 10, 13, 14, 15, 16, 18, 19, 20, 21, 24, 25, 28, 32, 33, 35, 39, 44, 52, 53, 56, 58,
     61, 63, 64, 65, 66, 73, 74,
 ];
+const RAISE_SLOTS: usize = 4;
 /// Slot 49 (`setjmp`) is non-NULL on ports whose nlr is setjmp-based: not supported (the C glue's
 /// nlr buffer has room for native nlr's registers, not for a jmp_buf).
 const SETJMP_SLOT: usize = 49;
@@ -117,24 +119,25 @@ pub(crate) fn missing_slot() -> Option<usize> {
     let words = ft() as *const sys::mp_fun_table_t as *const usize;
     // SAFETY: the table has MP_ABI_FUN_TABLE_SLOTS words.
     let word = |i: usize| unsafe { words.add(i).read() };
-    if word(SETJMP_SLOT) != 0 {
+    let missing = NEEDED_SLOTS.iter().map(|&i| i as usize).find(|&i| word(i) == 0);
+    if missing.is_none() && word(SETJMP_SLOT) != 0 {
         return Some(SETJMP_SLOT);
     }
-    NEEDED_SLOTS.iter().map(|&i| i as usize).find(|&i| word(i) == 0)
+    missing
 }
 
 /// Raise `ImportError("... slot NN ...")` if the slots to do so exist; else return quietly.
 pub(crate) fn refuse_import(slot: usize) -> crate::Obj {
-    let words = ft() as *const sys::mp_fun_table_t as *const usize;
-    let have = |i: usize| unsafe { words.add(i).read() } != 0;
-    if [7, 27, 32, 33, 34, 57].into_iter().all(have) {
-        // SAFETY: checked present just above; raising here is the import failing.
+    if !NEEDED_SLOTS[..RAISE_SLOTS].contains(&(slot as u8)) {
+        // SAFETY: the slots used here are present (checked first); raising here is the import
+        // failing (if making the exception fails, that exception fails it).
         unsafe {
             let msg = "this MicroPython lacks an mp_fun_table slot this module needs (or uses setjmp nlr)";
             let text = Obj(ft().obj_new_str.unwrap_unchecked()(msg.as_ptr().cast(), msg.len()));
-            let ty = Obj(ft().load_global.unwrap_unchecked()(qstr!("ImportError").as_raw()));
-            let exc = ty.call(&[text, Obj::int(slot as isize)]).map(Error::from_exception).unwrap_or_else(|e| e);
-            exc.raise()
+            let ty = ft().load_global.unwrap_unchecked()(qstr!("ImportError").as_raw());
+            let args = [text, Obj::int(slot as isize)];
+            let exc = ft().call_function_n_kw.unwrap_unchecked()(ty, 2, args.as_ptr().cast());
+            Error::from_exception(Obj(exc)).raise()
         }
     }
     Obj::NULL

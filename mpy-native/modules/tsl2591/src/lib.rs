@@ -239,8 +239,15 @@ impl Tsl2591 {
     /// failed: bus error (EIO)")`.
     #[inline(never)]
     fn fail(&self, f: Fail, what: &'static str) -> Error {
+        self.bus_error(f, "TSL2591 at 0x%02x: %s failed: %s", what)
+    }
+
+    /// `OSError(errno, fmt % (addr, what, detail))` for a failed bus call (errno EIO if the
+    /// exception has none).
+    #[inline(never)]
+    fn bus_error(&self, f: Fail, fmt: &'static str, what: &'static str) -> Error {
         let n = f.0.errno().unwrap_or(errno::EIO);
-        os_err!(n, "TSL2591 at 0x%02x: %s failed: %s", self.addr, what, detail(&f, n))
+        Error::os(n, fmt, &[Obj::int(self.addr as isize), Obj::str(what), detail(&f, n)])
     }
 
     fn sleep_ms(&self, ms: usize) -> Result<()> {
@@ -314,8 +321,7 @@ impl Tsl2591 {
             Ok(())
         };
         if let Err(f) = self.read(Register::ID, self.idbuf, &mut id).and_then(|_| found(self, id[0])) {
-            let n = f.0.errno().unwrap_or(errno::EIO);
-            return Err(os_err!(n, "TSL2591 not found at 0x%02x: %s", self.addr, detail(&f, n)));
+            return Err(self.bus_error(f, "TSL2591 not found at 0x%02x%s: %s", ""));
         }
         if id[0] != DEVICE_ID {
             return Err(os_err!(
