@@ -194,6 +194,7 @@ pub async fn start(
     }
     let tls_on = tls.is_some();
     let front_end = Arc::new(FrontEnd {
+        id_prefix: crate::guard::Truncation::new().hex_id(),
         internal,
         credentials: credentials.cloned(),
         next_id: AtomicU64::new(0),
@@ -205,6 +206,8 @@ pub async fn start(
 }
 
 struct FrontEnd {
+    /// Random per process, so an assigned id can't be guessed (and taken) by a client.
+    id_prefix: String,
     internal: SocketAddr,
     credentials: Option<(String, String)>,
     next_id: AtomicU64,
@@ -324,7 +327,7 @@ impl FrontEnd {
             }
             id = format!(
                 "auto-{}-{}",
-                std::process::id(),
+                self.id_prefix,
                 self.next_id.fetch_add(1, Ordering::Relaxed)
             );
             tracing::debug!(%peer, client_id = %id, "embedded broker: assigned a client id");

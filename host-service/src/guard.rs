@@ -79,6 +79,11 @@ impl Truncation {
         Truncation { nonce }
     }
 
+    /// 16 hex digits of the random marker (an unguessable per-process name).
+    pub fn hex_id(&self) -> String {
+        self.nonce[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// If `payload` was truncated by the guard: the original length and the first bytes.
     pub fn split<'a>(&self, payload: &'a [u8]) -> Option<(u64, &'a [u8])> {
         let rest = payload.strip_prefix(&self.nonce[..])?;
@@ -225,8 +230,13 @@ struct Relay {
 
 impl Relay {
     async fn connect(&self) -> Result<Box<dyn Stream>, String> {
-        let addr = format!("{}:{}", self.host, self.port);
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
+        let addr = if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        };
+        let target = (self.host.as_str(), self.port);
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target))
             .await
             .map_err(|_| format!("cannot connect to {addr}: timed out"))?
             .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
