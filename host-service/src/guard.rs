@@ -34,8 +34,9 @@ const MARK_LEN: usize = 16 + 8;
 /// The most an MQTT PUBLISH needs besides its payload: fixed header (5), topic length
 /// (2) and topic (up to 65 535), packet id (2).
 pub const HEADER_ROOM: usize = 5 + 2 + 65_535 + 2;
-/// Connecting to the broker (TCP and TLS) must finish within this time.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connecting to the broker (TCP, then TLS) must each finish within this time: less
+/// than rumqttc's 5 s wait for the CONNACK, so the reason reaches the status page first.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Errors setting the guard up.
 #[derive(Debug, thiserror::Error)]
