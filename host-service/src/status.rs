@@ -522,7 +522,12 @@ pub fn sparkline(values: &[Option<f64>]) -> String {
         let mut last = (0.0, 0.0);
         for (i, v) in values.iter().enumerate() {
             if let Some(v) = v {
-                let x = i as f64 * step;
+                // A lone reading sits at the right end, where the latest one goes.
+                let x = if values.len() > 1 {
+                    i as f64 * step
+                } else {
+                    W - 2.0
+                };
                 let y = if hi > lo {
                     H - 2.0 - (v - lo) / span * (H - 4.0)
                 } else {
@@ -538,7 +543,7 @@ pub fn sparkline(values: &[Option<f64>]) -> String {
             "<polyline fill=\"none\" stroke=\"#2a6ebb\" stroke-width=\"1.5\" points=\"{}\"/>\
              <circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2\" fill=\"#2a6ebb\"/>",
             points.trim_end(),
-            last.0.min(W - 2.0),
+            last.0.clamp(2.0, W - 2.0),
             last.1
         );
     }
