@@ -128,11 +128,11 @@ fn encode_into(x: Obj, buf: &mut Obj, at: usize, overhead: usize) -> Result<usiz
         let room = len - at;
         // SAFETY: our private frame buffer; no Python code can reach or resize it.
         let n = unsafe { encode::print_json(p.add(at), room, x) }?;
-        if n <= room {
-            return if n <= limit { Ok(n) } else { Err(py_err!(ValueError, "event too large for one MQTT packet")) };
-        }
         if n > limit {
             return Err(py_err!(ValueError, "event too large for one MQTT packet"));
+        }
+        if n <= room {
+            return Ok(n);
         }
         grow(buf, at, at + n.max(room * 2).min(limit))?;
     }
@@ -349,6 +349,11 @@ fn os_errno(e: i32) -> Error {
     }
 }
 
+#[inline(never)]
+fn not_connected() -> Error {
+    Error::new(ExcKind::OSError, "not connected")
+}
+
 fn closed() -> Error {
     Error::new(ExcKind::OSError, "connection closed by the MQTT broker")
 }
@@ -365,7 +370,7 @@ impl MqttWriter {
         let n = encode_into(x, &mut self.frame, self.payload_at, overhead)?;
         loop {
             let sent = if matches!(self.link, Link::Closed) {
-                Err(Error::new(ExcKind::OSError, "not connected"))
+                Err(not_connected())
             } else {
                 self.check_link().and_then(|_| self.publish(n))
             };
@@ -437,7 +442,7 @@ impl MqttWriter {
                 self.rbuf.copy_to(0, first)?;
                 Ok(true)
             }
-            Link::Closed => Err(Error::new(ExcKind::OSError, "not connected")),
+            Link::Closed => Err(not_connected()),
         }
     }
 
@@ -469,7 +474,7 @@ impl MqttWriter {
                     return Err(py_err!(OSError, "short write to MQTT broker (%r of %d bytes)", w, n));
                 }
             }
-            Link::Closed => return Err(Error::new(ExcKind::OSError, "not connected")),
+            Link::Closed => return Err(not_connected()),
         }
         self.last_tx = self.clock.now()?;
         Ok(())
@@ -506,7 +511,7 @@ impl MqttWriter {
                     self.rbuf.copy_to(0, &mut out[got..got + k])?;
                     k
                 }
-                Link::Closed => return Err(Error::new(ExcKind::OSError, "not connected")),
+                Link::Closed => return Err(not_connected()),
             };
             if k == 0 {
                 return Err(closed());
@@ -606,18 +611,29 @@ impl MqttWriter {
             .call(&[self.host, self.port, Obj::int(0), socket.attr(qstr!("SOCK_STREAM"))?])
             .and_then(|l| l.get_item(Obj::int(0)))
             .map_err(|e| e.context("cannot resolve MQTT broker host %s", &[self.host]))?;
-        let [af, ty, proto] = [0, 1, 2].map(|i| ai.get_item(Obj::int(i)).unwrap_or_else(|_| Obj::int(0)));
-        let s = socket.attr(qstr!("socket"))?.call(&[af, ty, proto])?;
+        // socket(af, type, proto) from the entry (0 for an item it lacks)
+        let mut sargs = [Obj::NULL; 3];
+        for (i, o) in sargs.iter_mut().enumerate() {
+            *o = ai.get_item(Obj::int(i as isize)).unwrap_or_else(|_| Obj::int(0));
+        }
+        let s = socket.attr(qstr!("socket"))?.call(&sargs)?;
         let connected = s
             .call_method(qstr!("settimeout"), &[Obj::int(TIMEOUT_S)])
             .and_then(|_| s.call_method(qstr!("connect"), &[ai.get_item(Obj::int(-1))?]));
         if let Err(e) = connected {
             let _ = s.call_method(qstr!("close"), &[]);
-            let (h, p) = (self.host, self.port);
+            let hp = [self.host, self.port];
             return Err(match e.errno() {
-                Some(errno::ECONNREFUSED) => os_err!(errno::ECONNREFUSED, "MQTT broker %s:%s refused connection", h, p),
-                Some(n) => os_err!(n, "cannot connect to MQTT broker %s:%s", h, p),
-                None => e.context("cannot connect to MQTT broker %s:%s", &[h, p]),
+                Some(n) => Error::os(
+                    n,
+                    if n == errno::ECONNREFUSED {
+                        "MQTT broker %s:%s refused connection"
+                    } else {
+                        "cannot connect to MQTT broker %s:%s"
+                    },
+                    &hp,
+                ),
+                None => e.context("cannot connect to MQTT broker %s:%s", &hp),
             });
         }
         Ok(s)
