@@ -404,7 +404,7 @@ impl MqttWriter {
     fn check_link(&mut self) -> Result<()> {
         let mut first = [0u8; 1];
         if self.peek(&mut first)? {
-            self.read_packet(Some(first[0]))?; // a stray packet: read and drop
+            self.read_packet(Some(first[0]), &mut [0; 4])?; // a stray packet: read and drop
         }
         if self.keepalive != 0 && self.clock.since(self.last_tx)? >= self.keepalive as isize * 1000 {
             self.send_small(&[mqtt::PINGREQ, 0])?;
@@ -521,9 +521,10 @@ impl MqttWriter {
         Ok(())
     }
 
-    /// Read one packet (its first byte already read if `first` is given). Returns the type
-    /// byte, the remaining length and up to 4 body bytes (longer bodies are skipped).
-    fn read_packet(&mut self, first: Option<u8>) -> Result<(u8, usize, [u8; 4])> {
+    /// Read one packet (its first byte already read if `first` is given): up to 4 body bytes
+    /// into `body` (longer bodies are skipped, `body` zeroed). Returns the type byte and the
+    /// remaining length as `type | min(length, 0xFFFFFF) << 8` (one word).
+    fn read_packet(&mut self, first: Option<u8>, body: &mut [u8; 4]) -> Result<u32> {
         let mut b = [0u8; 1];
         let t = match first {
             Some(t) => t,
@@ -541,26 +542,25 @@ impl MqttWriter {
                 Err(_) => return Err(Error::new(ExcKind::OSError, "malformed packet length from the MQTT broker")),
             }
         };
-        let mut body = [0u8; 4];
-        if n <= 4 {
-            self.read_exact(&mut body[..n])?;
-        } else {
-            let mut left = n; // nothing this long is expected; skip it
-            while left > 0 {
-                let k = left.min(4);
-                self.read_exact(&mut body[..k])?;
-                left -= k;
-            }
-            body = [0; 4];
+        let mut left = n; // more than 4 bytes are not expected: skipped
+        while left > 0 {
+            let k = left.min(4);
+            self.read_exact(&mut body[..k])?;
+            left -= k;
         }
-        Ok((t, n, body))
+        if n > 4 {
+            *body = [0; 4];
+        }
+        Ok(t as u32 | (n.min(0xFF_FFFF) as u32) << 8)
     }
 
     /// Read packets until one of type `ptype` (and packet id `pid`) arrives; others (a late
     /// PINGRESP, an old PUBACK) are skipped.
     fn wait_for(&mut self, ptype: u8, pid: Option<u16>) -> Result<()> {
         loop {
-            let (t, n, body) = self.read_packet(None)?;
+            let mut body = [0u8; 4];
+            let tn = self.read_packet(None, &mut body)?;
+            let (t, n) = (tn as u8, tn >> 8);
             if t & 0xF0 != ptype {
                 continue;
             }
@@ -658,7 +658,9 @@ impl MqttWriter {
         // SAFETY: a fresh buffer of ours; no runtime call while the slice lives.
         let n = c.write(unsafe { p.buffer_mut() }?);
         self.send(p, 0, n)?;
-        let (t, n, body) = self.read_packet(None)?;
+        let mut body = [0u8; 4];
+        let tn = self.read_packet(None, &mut body)?;
+        let (t, n) = (tn as u8, tn >> 8);
         if t != mqtt::CONNACK || n != 2 {
             return Err(py_err!(OSError, "expected CONNACK from the MQTT broker, got packet type 0x%02x", t));
         }
