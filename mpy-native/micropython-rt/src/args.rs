@@ -58,31 +58,33 @@ impl<'a> Args<'a> {
     /// given) in one pass; `out` must have room for every name. At most 16 parameters.
     #[inline(never)]
     pub fn parse(&self, func: &'static str, names: &[StaticQstr], required: usize, out: &mut [Obj]) -> Result<()> {
-        let fail = |fmt: &'static str, a: Obj, b: Obj| {
-            let args = [Obj::str(func), a, b];
-            Err(Error::format(ExcKind::TypeError, fmt, if b.is_null() { &args[..2] } else { &args }))
-        };
         let n = names.len().min(MAX_PARAMS).min(out.len());
         let npos = self.pos.len();
-        if npos > n {
-            return fail("%s() takes at most %d positional arguments (%d given)", Obj::int(n as isize), Obj::int(npos as isize));
-        }
-        for (i, o) in out[..n].iter_mut().enumerate() {
-            *o = if i < npos { self.pos[i] } else { Obj::NULL };
-        }
-        for pair in self.kw.chunks_exact(2) {
-            match names[..n].iter().position(|q| Obj::qstr(q.get()) == pair[0]) {
-                None => return fail("%s() got an unexpected keyword argument '%s'", pair[0], Obj::NULL),
-                Some(i) if !out[i].is_null() => return fail("%s() got multiple values for argument '%s'", pair[0], Obj::NULL),
-                Some(i) => out[i] = pair[1],
+        // The error, if any: its format and one or two arguments after the function name.
+        let (fmt, a, b): (&'static str, Obj, Obj) = 'check: {
+            if npos > n {
+                let (max, given) = (Obj::int(n as isize), Obj::int(npos as isize));
+                break 'check ("%s() takes at most %d positional arguments (%d given)", max, given);
             }
-        }
-        for i in 0..required.min(n) {
-            if out[i].is_null() {
-                return fail("%s() missing required argument '%s'", Obj::qstr(names[i].get()), Obj::NULL);
+            for (i, o) in out[..n].iter_mut().enumerate() {
+                *o = if i < npos { self.pos[i] } else { Obj::NULL };
             }
-        }
-        Ok(())
+            for pair in self.kw.chunks_exact(2) {
+                match names[..n].iter().position(|q| Obj::qstr(q.get()) == pair[0]) {
+                    None => break 'check ("%s() got an unexpected keyword argument '%s'", pair[0], Obj::NULL),
+                    Some(i) if !out[i].is_null() => {
+                        break 'check ("%s() got multiple values for argument '%s'", pair[0], Obj::NULL)
+                    }
+                    Some(i) => out[i] = pair[1],
+                }
+            }
+            match out[..required.min(n)].iter().position(|o| o.is_null()) {
+                Some(i) => break 'check ("%s() missing required argument '%s'", Obj::qstr(names[i].get()), Obj::NULL),
+                None => return Ok(()),
+            }
+        };
+        let args = [Obj::str(func), a, b];
+        Err(Error::format(ExcKind::TypeError, fmt, if b.is_null() { &args[..2] } else { &args }))
     }
 
     /// Parameter `index`/`name`: the positional argument at `index`, else the keyword `name`.

@@ -81,13 +81,14 @@ struct Frame<'a> {
     handler: *const (),
     inst: *mut Header,
     args: &'a Args<'a>,
-    out: Result<Obj>,
 }
 
+/// Runs under `dispatch`'s `nlr_push`: an `Err` is raised here, so the dispatcher sees every
+/// exception the same way.
 extern "C" fn run_frame(ctx: *mut c_void) -> sys::mp_obj_t {
     // SAFETY: `ctx` is the Frame that `dispatch` passed in.
-    let fr = unsafe { &mut *(ctx as *mut Frame<'_>) };
-    fr.out = if fr.inst.is_null() {
+    let fr = unsafe { &*(ctx as *const Frame<'_>) };
+    let out = if fr.inst.is_null() {
         // SAFETY: stored from a `Func` (class NULL).
         let f: Func = unsafe { core::mem::transmute(fr.handler) };
         f(fr.args)
@@ -96,7 +97,12 @@ extern "C" fn run_frame(ctx: *mut c_void) -> sys::mp_obj_t {
         let f: Handler = unsafe { core::mem::transmute(fr.handler) };
         f(value_of(fr.inst), fr.args)
     };
-    core::ptr::null_mut()
+    match out {
+        Ok(o) => o.0,
+        // SAFETY: inside lumen_mp_protect, which catches it; no Rust value with a destructor
+        // lives in these frames.
+        Err(e) => unsafe { e.raise() },
+    }
 }
 
 /// Run `handler` for `inst` (NULL for a module function) under `nlr_push`, with the busy flag
@@ -115,19 +121,16 @@ pub(crate) unsafe fn dispatch(handler: *const (), inst: *mut Header, args: &Args
         }
         (*inst).busy = 1;
     }
-    let mut fr = Frame { handler, inst, args, out: Ok(Obj::NULL) };
-    let mut exc: sys::mp_obj_t = core::ptr::null_mut();
-    let raised = sys::lumen_mp_protect(Some(run_frame), (&mut fr as *mut Frame<'_>).cast(), &mut exc);
+    let mut fr = Frame { handler, inst, args };
+    let mut out: sys::mp_obj_t = core::ptr::null_mut();
+    let raised = sys::lumen_mp_protect(Some(run_frame), (&mut fr as *mut Frame<'_>).cast(), &mut out);
     if !inst.is_null() {
         (*inst).busy = 0;
     }
     if raised != 0 {
-        Error::from_exception(Obj(exc)).raise()
+        Error::from_exception(Obj(out)).raise()
     }
-    match fr.out {
-        Ok(o) => o.0,
-        Err(e) => e.raise(),
-    }
+    out
 }
 
 /// The `call` slot of our function type.
