@@ -236,6 +236,8 @@ pub struct Config {
     pub rejects_path: PathBuf,
     /// Delivery journal path (FILE.acklog).
     pub journal_path: PathBuf,
+    /// The filters subscribed under this client id (FILE.subscriptions).
+    pub subscriptions_path: PathBuf,
     /// Broker host.
     pub host: String,
     /// Broker port.
@@ -394,6 +396,7 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| with_suffix(&args.file, ".rejects")),
             journal_path: with_suffix(&args.file, ".acklog"),
+            subscriptions_path: with_suffix(&args.file, ".subscriptions"),
             csv_path: args.file,
             topic: args.topic,
             subscription,

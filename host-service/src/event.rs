@@ -51,17 +51,21 @@ pub enum RejectKind {
     TooLarge,
     /// A partial last CSV line found on start (not a message; kept so nothing is lost).
     TornRow,
+    /// A message on a topic the configured filter does not match: a subscription an
+    /// earlier configuration left in the broker's persistent session (same client id).
+    OffTopic,
 }
 
 impl RejectKind {
     /// Every kind, in a stable order (for counters and metrics).
-    pub const ALL: [RejectKind; 6] = [
+    pub const ALL: [RejectKind; 7] = [
         RejectKind::NotUtf8,
         RejectKind::NotJson,
         RejectKind::WrongShape,
         RejectKind::NonFinite,
         RejectKind::TooLarge,
         RejectKind::TornRow,
+        RejectKind::OffTopic,
     ];
 
     /// The kind's name in logs, the rejects file, `/status` and `/metrics`.
@@ -73,6 +77,7 @@ impl RejectKind {
             RejectKind::NonFinite => "non-finite",
             RejectKind::TooLarge => "too-large",
             RejectKind::TornRow => "torn-row",
+            RejectKind::OffTopic => "off-topic",
         }
     }
 

@@ -17,6 +17,7 @@ pub mod journal;
 pub mod logsafe;
 pub mod mqtt;
 pub mod pyrepr;
+pub mod session;
 pub mod sink;
 pub mod stats;
 pub mod status;
@@ -82,6 +83,7 @@ pub async fn run(mut config: Config) -> Result<(), Error> {
     let (csv, torn) = sink::CsvSink::open(&config.csv_path)?;
     let mut rejects = sink::RejectSink::open(&config.rejects_path)?;
     let journal = journal::Journal::open(&config.journal_path)?;
+    let subscribed = session::SubscribedFilters::open(&config.subscriptions_path)?;
     let mut stats = Stats::new(
         config.broker_url.clone(),
         config.subscription.clone(),
@@ -150,6 +152,7 @@ pub async fn run(mut config: Config) -> Result<(), Error> {
         max_payload: config.max_payload,
         print_events: config.print_events,
         truncation: guard.truncation.clone(),
+        topic_filter: config.topic.clone(),
     };
     let writer_client = client.clone();
     // SIGHUP (logrotate): the writer opens the CSV and the rejects file again.
@@ -176,9 +179,9 @@ pub async fn run(mut config: Config) -> Result<(), Error> {
     let mqtt_task = tokio::spawn(mqtt::run(
         config.clone(),
         guard.clone(),
-        client,
-        eventloop,
+        (client, eventloop),
         stats.clone(),
+        subscribed,
         mqtt::WriterLink {
             tx,
             backlog,

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cli::Config;
 use crate::guard::Guard;
+use crate::session::{topic_matches, SubscribedFilters};
 use crate::stats::{BrokerState, Stats, SubscriptionState};
 use crate::writer::Backlog;
 
@@ -73,9 +74,9 @@ pub struct WriterLink {
 pub async fn run(
     config: Arc<Config>,
     guard: Arc<Guard>,
-    client: AsyncClient,
-    mut eventloop: EventLoop,
+    (client, mut eventloop): (AsyncClient, EventLoop),
     stats: Arc<Stats>,
+    mut subscribed: SubscribedFilters,
     writer: WriterLink,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -88,6 +89,10 @@ pub async fn run(
     let mut backoff = initial_backoff;
     let mut connected_once = false;
     let mut tx = Some(tx);
+    // UNSUBSCRIBEs queued on this connection and UNSUBACKs received.
+    let (mut unsub_sent, mut unsub_acked) = (0usize, 0usize);
+    // Topics unsubscribed because an off-topic message arrived on them (bounded).
+    let mut off_topics: std::collections::HashSet<String> = Default::default();
     loop {
         if backlog.is_high() {
             // The writer is behind: stop reading so TCP pushes back on the broker.
@@ -104,6 +109,25 @@ pub async fn run(
         };
         match event {
             Ok(Event::Incoming(Incoming::Publish(p))) => {
+                if !topic_matches(&config.topic, &p.topic)
+                    && off_topics.len() < SubscribedFilters::MAX
+                    && !off_topics.contains(p.topic.as_str())
+                {
+                    // A subscription this service doesn't know about (left by a version
+                    // that kept no FILE.subscriptions, or by hand): stop it at the source
+                    // if it was the plain topic. The writer keeps the message as off-topic.
+                    tracing::warn!(
+                        topic = ?p.topic,
+                        filter = ?config.topic,
+                        "a message on a topic the configured filter does not match: the \
+                         broker's session under this client id holds another subscription; \
+                         unsubscribing the topic (its messages go to the rejects file as off-topic)"
+                    );
+                    if client.try_unsubscribe(p.topic.clone()).is_ok() {
+                        unsub_sent += 1;
+                        off_topics.insert(p.topic.clone());
+                    }
+                }
                 if let Some(tx) = &tx {
                     backlog.add();
                     if tx.send(p).is_err() {
@@ -129,6 +153,28 @@ pub async fn run(
                 // the SUBACK tells what the broker will send us. A retained message the
                 // broker replays for it is skipped by the writer.
                 stats.set_subscription(SubscriptionState::Pending);
+                // Filters an earlier configuration subscribed under this client id stay
+                // in a saved session: unsubscribe them (remembered until acknowledged).
+                let stale = if ack.session_present {
+                    subscribed.stale(&config.subscription)
+                } else {
+                    Vec::new()
+                };
+                let remember = stale.iter().cloned().chain([config.subscription.clone()]);
+                if let Err(e) = subscribed.set(remember) {
+                    tracing::warn!(
+                        file = %subscribed.path().display(),
+                        error = %e,
+                        "cannot record the subscribed filter (a later change of topic under \
+                         this client id is then noticed only when its messages arrive)"
+                    );
+                }
+                if !stale.is_empty() {
+                    tracing::info!(filters = ?stale, "unsubscribing filters no longer configured (left in the broker's session by an earlier configuration)");
+                }
+                (unsub_sent, unsub_acked) = (stale.len(), 0);
+                off_topics.clear();
+                stats.set_stale_filters(stale.clone());
                 let client = client.clone();
                 let filter = config.subscription.clone();
                 let qos = config.qos;
@@ -136,7 +182,22 @@ pub async fn run(
                     if let Err(e) = client.subscribe(filter, qos).await {
                         tracing::error!(error = %e, "cannot queue the subscription");
                     }
+                    for f in stale {
+                        if let Err(e) = client.unsubscribe(f).await {
+                            tracing::error!(error = %e, "cannot queue an unsubscription");
+                        }
+                    }
                 });
+            }
+            Ok(Event::Incoming(Incoming::UnsubAck(_))) => {
+                unsub_acked += 1;
+                if unsub_acked == unsub_sent {
+                    tracing::info!("the broker's session holds only the configured filter now");
+                    stats.set_stale_filters(Vec::new());
+                    if let Err(e) = subscribed.set([config.subscription.clone()]) {
+                        tracing::warn!(file = %subscribed.path().display(), error = %e, "cannot record the subscribed filter");
+                    }
+                }
             }
             Ok(Event::Incoming(Incoming::SubAck(ack))) => match ack.return_codes.first() {
                 Some(SubscribeReasonCode::Success(q)) => {

@@ -235,6 +235,9 @@ pub struct Stats {
     pub rejects: [AtomicU64; RejectKind::ALL.len()],
     /// Broker connection state.
     pub broker: Mutex<BrokerStatus>,
+    /// Filters of an earlier configuration the broker's session may still hold, while
+    /// their UNSUBSCRIBE is not acknowledged.
+    pub stale_filters: Mutex<Vec<String>>,
     /// Per-sensor last values, capped.
     pub sensors: Mutex<SensorTable>,
 }
@@ -268,6 +271,7 @@ impl Stats {
                 last_error: None,
                 subscription: SubscriptionState::None,
             }),
+            stale_filters: Mutex::new(Vec::new()),
             sensors: Mutex::new(SensorTable::new(DEFAULT_MAX_SENSORS)),
         }
     }
@@ -318,6 +322,19 @@ impl Stats {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .subscription = state;
+    }
+
+    /// Records the filters being unsubscribed (empty when the session holds no others).
+    pub fn set_stale_filters(&self, filters: Vec<String>) {
+        *self.stale_filters.lock().unwrap_or_else(|p| p.into_inner()) = filters;
+    }
+
+    /// A copy of the stale filters.
+    pub fn stale_filters(&self) -> Vec<String> {
+        self.stale_filters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// A copy of the broker status.

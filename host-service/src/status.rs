@@ -123,6 +123,10 @@ pub struct BrokerReport {
     pub subscription: String,
     /// Each filter with what the broker's SUBACK said.
     pub subscriptions: Vec<SubscriptionReport>,
+    /// Filters of an earlier configuration (another topic or share group under the same
+    /// client id) the broker's session still holds, being unsubscribed; their messages
+    /// go to the rejects file as `off-topic`.
+    pub unsubscribing: Vec<String>,
     /// Seconds in this state.
     pub state_for_seconds: f64,
     /// The last connection error.
@@ -272,6 +276,7 @@ impl StatusReport {
                     state: sub.as_str(),
                     granted_qos: sub.granted_qos(),
                 }],
+                unsubscribing: stats.stale_filters(),
                 state_for_seconds: broker.since.elapsed().as_secs_f64(),
                 last_error: broker.last_error,
                 reconnects: Stats::get(&stats.reconnects),

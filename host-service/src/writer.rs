@@ -34,6 +34,10 @@ pub struct Writer {
     pub print_events: bool,
     /// Recognises payloads the guard cut short.
     pub truncation: crate::guard::Truncation,
+    /// The configured topic filter (without `$share/GROUP/`): a message on a topic it
+    /// does not match comes from a subscription an earlier configuration left in the
+    /// broker's session, and is rejected as `off-topic` instead of written.
+    pub topic_filter: String,
 }
 
 impl Writer {
@@ -59,7 +63,26 @@ impl Writer {
                 return Ok(());
             }
         }
+        let off_topic = !crate::session::topic_matches(&self.topic_filter, &p.topic);
         let parsed = match self.truncation.split(&p.payload) {
+            _ if off_topic => {
+                let (size, kept) = self
+                    .truncation
+                    .split(&p.payload)
+                    .unwrap_or((p.payload.len() as u64, &p.payload[..]));
+                Err((
+                    Reject {
+                        kind: RejectKind::OffTopic,
+                        detail: format!(
+                            "the topic does not match the configured filter {:?} (a subscription \
+                             an earlier configuration left in the broker's session)",
+                            self.topic_filter
+                        ),
+                    },
+                    kept,
+                    size,
+                ))
+            }
             Some((size, first)) => Err((
                 Reject {
                     kind: RejectKind::TooLarge,
