@@ -487,18 +487,7 @@ impl Connect {
         body.extend_from_slice(id);
         body.extend_from_slice(&p[self.client_id.1..]);
         let mut out = vec![0x10];
-        let mut n = body.len();
-        loop {
-            let mut b = (n & 0x7f) as u8;
-            n >>= 7;
-            if n > 0 {
-                b |= 0x80;
-            }
-            out.push(b);
-            if n == 0 {
-                break;
-            }
-        }
+        crate::guard::push_remaining_length(&mut out, body.len());
         out.extend_from_slice(&body);
         out
     }

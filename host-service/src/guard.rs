@@ -295,6 +295,21 @@ enum State {
     Skip(usize),
 }
 
+/// Appends `n` as an MQTT remaining length (1 to 4 bytes, 7 bits each, low first).
+pub fn push_remaining_length(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let mut byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n > 0 {
+            byte |= 0x80;
+        }
+        out.push(byte);
+        if n == 0 {
+            break;
+        }
+    }
+}
+
 /// The MQTT fixed header at the start of `b`: (packet type and flags byte, header
 /// length, remaining length), or None if more bytes are needed.
 fn fixed_header(b: &[u8]) -> Option<Result<(u8, usize, usize), ()>> {
@@ -403,18 +418,7 @@ where
                     }
                     rebuilt.clear();
                     rebuilt.push(first);
-                    let mut len = vh + MARK_LEN + keep;
-                    loop {
-                        let mut byte = (len & 0x7f) as u8;
-                        len >>= 7;
-                        if len > 0 {
-                            byte |= 0x80;
-                        }
-                        rebuilt.push(byte);
-                        if len == 0 {
-                            break;
-                        }
-                    }
+                    push_remaining_length(&mut rebuilt, vh + MARK_LEN + keep);
                     rebuilt.extend_from_slice(&b[hl..hl + vh]);
                     rebuilt.extend_from_slice(&truncation.marker(payload_len as u64));
                     rebuilt.extend_from_slice(&b[hl + vh..hl + vh + keep]);
@@ -449,18 +453,7 @@ mod tests {
         }
         body.extend_from_slice(payload);
         let mut p = vec![0x30 | (qos << 1)];
-        let mut n = body.len();
-        loop {
-            let mut b = (n & 0x7f) as u8;
-            n >>= 7;
-            if n > 0 {
-                b |= 0x80;
-            }
-            p.push(b);
-            if n == 0 {
-                break;
-            }
-        }
+        push_remaining_length(&mut p, body.len());
         p.extend_from_slice(&body);
         p
     }
