@@ -110,7 +110,7 @@ fn embedded_broker_sessions_and_share_groups() {
     wait_for(T, "400 rows across both files", || {
         (csv_rows(&a_csv).len() + csv_rows(&b_csv).len() >= 400).then_some(())
     });
-    std::thread::sleep(Duration::from_millis(500));
+    let n = common::settle(port, "s/data", &[&a_csv, &b_csv], 400);
     let (va, vb) = (csv_values(&a_csv), csv_values(&b_csv));
     assert!(
         !va.is_empty() && !vb.is_empty(),
@@ -120,7 +120,7 @@ fn embedded_broker_sessions_and_share_groups() {
     );
     let mut all: Vec<u64> = va.iter().chain(&vb).map(|v| v.parse().unwrap()).collect();
     all.sort_unstable();
-    assert_eq!(all, (0..400).collect::<Vec<u64>>(), "lost or duplicated");
+    assert_eq!(all, (0..n as u64).collect::<Vec<u64>>(), "lost or duplicated");
     assert_eq!(b.terminate(), 0);
 
     // A persistent session in the embedded broker outlives its client's restart.
@@ -146,12 +146,12 @@ fn embedded_broker_sessions_and_share_groups() {
     wait_for(T, "100 rows after the restart", || {
         (csv_rows(&c_csv).len() >= 100).then_some(())
     });
-    std::thread::sleep(Duration::from_millis(300));
+    let n = common::settle(port, "c/data", &[&c_csv], 100);
     let got: Vec<u64> = csv_values(&c_csv)
         .iter()
         .map(|v| v.parse().unwrap())
         .collect();
-    assert_eq!(got, (0..100).collect::<Vec<u64>>());
+    assert_eq!(got, (0..n as u64).collect::<Vec<u64>>());
     assert_eq!(c.terminate(), 0);
     assert_eq!(a.terminate(), 0);
 }

@@ -442,9 +442,8 @@ fn restarts_lose_nothing_and_duplicate_nothing() {
     m.restart();
     let svc = Service::start(&dir.0, "svc3", &args);
     wait_rows(&csv, 4500);
-    // Give any stray redelivery time to show up before counting.
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_exactly_once(&csv_values(&csv), 4500);
+    let n = common::settle(m.port, "p/data", &[&csv], 4500);
+    assert_exactly_once(&csv_values(&csv), n);
     assert_eq!(svc.terminate(), 0);
 }
 
@@ -484,7 +483,7 @@ fn share_group_splits_a_stream() {
     wait_for(T, "all 1000 rows across both files", || {
         (csv_rows(&a_csv).len() + csv_rows(&b_csv).len() >= 1000).then_some(())
     });
-    std::thread::sleep(Duration::from_millis(500));
+    let n = common::settle(m.port, "s/data", &[&a_csv, &b_csv], 1000);
     let (va, vb) = (csv_values(&a_csv), csv_values(&b_csv));
     assert!(
         !va.is_empty() && !vb.is_empty(),
@@ -493,7 +492,7 @@ fn share_group_splits_a_stream() {
         vb.len()
     );
     let all: Vec<String> = va.into_iter().chain(vb).collect();
-    assert_exactly_once(&all, 1000);
+    assert_exactly_once(&all, n);
     assert_eq!(a.terminate(), 0);
     assert_eq!(b.terminate(), 0);
 }
@@ -527,8 +526,8 @@ fn long_session_backlog_is_drained_with_bounded_queue() {
     common::publish_many(m.port, "b/data", 1, &events(0..N));
     let svc = Service::start(&dir.0, "svc2", &args);
     wait_rows(&csv, N);
-    std::thread::sleep(Duration::from_millis(500));
-    assert_exactly_once(&csv_values(&csv), N);
+    let n = common::settle(m.port, "b/data", &[&csv], N);
+    assert_exactly_once(&csv_values(&csv), n);
     let s = svc.status();
     let backlog = s["writer_backlog_max"].as_u64().unwrap();
     let high = host_service::writer::Backlog::HIGH as u64;
@@ -536,7 +535,7 @@ fn long_session_backlog_is_drained_with_bounded_queue() {
         backlog <= high + 64,
         "backlog reached {backlog} (pause at {high})"
     );
-    assert_eq!(s["rows_written"], N as u64);
+    assert_eq!(s["rows_written"], n as u64);
     assert_eq!(svc.terminate(), 0);
 }
 
@@ -830,8 +829,8 @@ fn qos2_subscription_refused_and_qos2_publishers_survive_a_kill() {
     svc.wait_subscribed();
     publish_lines(m.port, "q/data", 2, &events(3000..3100));
     wait_rows(&csv, 3100);
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_exactly_once(&csv_values(&csv), 3100);
+    let n = common::settle(m.port, "q/data", &[&csv], 3100);
+    assert_exactly_once(&csv_values(&csv), n);
     let s = svc.status();
     assert_eq!(s["broker"]["subscriptions"][0]["granted_qos"], 1);
     assert!(s["broker"]["reconnects"].as_u64().unwrap() <= 2, "{s}");
@@ -1033,8 +1032,11 @@ fn deleted_or_rotated_csv_loses_nothing() {
     assert!(csv.exists() && rejects.exists());
     publish_lines(m.port, "r/data", 1, &events(300..500));
     publish_bytes(m.port, "r/data", 1, b"hi, there");
-    wait_rows(&csv, 200);
-    std::thread::sleep(Duration::from_millis(300));
+    // The reject comes after the rows, and the rejects file is flushed after the CSV.
+    wait_for(T, "the last message's reject", || {
+        let data = std::fs::read(&rejects).unwrap_or_default();
+        (!host_service::sink::read_rejects(&data).is_empty()).then_some(())
+    });
     all = csv_values(&rotated)
         .into_iter()
         .chain(csv_values(&csv))

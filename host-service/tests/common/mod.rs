@@ -88,9 +88,25 @@ pub struct Mosquitto {
 
 impl Mosquitto {
     /// Starts mosquitto on a free port; with `persistence`, its database lives in `dir`.
+    /// The port is picked before mosquitto binds it: if another process took it
+    /// meanwhile, mosquitto exits and another port is tried.
     pub fn start(dir: &Path, persistence: bool) -> Mosquitto {
-        let port = free_port();
-        Self::start_on(dir, port, persistence)
+        let mut tries = 0;
+        loop {
+            let port = free_port();
+            let conf = Self::write_conf(dir, port, persistence, "max_queued_messages 100000\n");
+            let mut m = Mosquitto {
+                port,
+                log: dir.join(format!("mosquitto-{port}.log")),
+                conf,
+                child: None,
+            };
+            tries += 1;
+            if m.try_restart() || tries == 5 {
+                assert!(m.child.is_some(), "mosquitto did not start: {}", m.log());
+                return m;
+            }
+        }
     }
 
     pub fn start_on(dir: &Path, port: u16, persistence: bool) -> Mosquitto {
@@ -99,6 +115,18 @@ impl Mosquitto {
 
     /// Starts on `port` with `extra` lines appended to the generated config.
     pub fn start_with(dir: &Path, port: u16, persistence: bool, extra: &str) -> Mosquitto {
+        let conf = Self::write_conf(dir, port, persistence, extra);
+        let mut m = Mosquitto {
+            port,
+            conf,
+            log: dir.join(format!("mosquitto-{port}.log")),
+            child: None,
+        };
+        m.restart();
+        m
+    }
+
+    fn write_conf(dir: &Path, port: u16, persistence: bool, extra: &str) -> PathBuf {
         let conf = dir.join(format!("mosquitto-{port}.conf"));
         let anonymous = if extra.contains("allow_anonymous") {
             ""
@@ -118,18 +146,21 @@ impl Mosquitto {
             ));
         }
         std::fs::write(&conf, text).unwrap();
-        let mut m = Mosquitto {
-            port,
-            conf,
-            log: dir.join(format!("mosquitto-{port}.log")),
-            child: None,
-        };
-        m.restart();
-        m
+        conf
     }
 
     /// (Re)starts the process with the same config and port.
     pub fn restart(&mut self) {
+        assert!(
+            self.try_restart(),
+            "mosquitto exited at start (port {} taken?): {}",
+            self.port,
+            self.log()
+        );
+    }
+
+    /// Starts the process; false if it exited instead of listening.
+    fn try_restart(&mut self) -> bool {
         assert!(self.child.is_none(), "mosquitto is already running");
         let bin = require("mosquitto");
         let log = std::fs::OpenOptions::new()
@@ -146,9 +177,18 @@ impl Mosquitto {
             .expect("start mosquitto");
         self.child = Some(child);
         let port = self.port;
-        wait_for(Duration::from_secs(10), "mosquitto to listen", || {
-            port_open(port).then_some(())
+        let child = self.child.as_mut().unwrap();
+        let listening = wait_for(Duration::from_secs(10), "mosquitto to listen", || {
+            // Exited: the port was taken (by someone else, who would answer port_open).
+            if child.try_wait().unwrap().is_some() {
+                return Some(false);
+            }
+            port_open(port).then_some(true)
         });
+        if !listening {
+            self.child = None;
+        }
+        listening
     }
 
     /// Stops it cleanly (SIGTERM: mosquitto saves its database).
@@ -302,6 +342,35 @@ pub fn publish_many(port: u16, topic: &str, qos: u8, burst: &[String]) {
     });
 }
 
+/// Publishes further events (QoS 1, value `next`, `next + 1`, ...; one message each)
+/// until every one of `csvs` holds a row of one of them, and returns the value after the
+/// last one published. A broker delivers a session's messages in order, so every earlier
+/// message, and any redelivery of it, has been written by then: the files can be
+/// counted for lost and duplicated rows (a fixed sleep could end before a late
+/// duplicate). With a share group each instance needs its own last event, hence the loop.
+pub fn settle(port: u16, topic: &str, csvs: &[&Path], next: usize) -> usize {
+    let rows = |c: &&Path| csv_rows(c).len();
+    let mut total: usize = csvs.iter().map(rows).sum();
+    let mut value = next;
+    loop {
+        publish_lines(port, topic, 1, &[format!(r#"["settle", {value}, {value}]"#)]);
+        value += 1;
+        total += 1;
+        wait_for(Duration::from_secs(30), "the last event's row", || {
+            (csvs.iter().map(rows).sum::<usize>() >= total).then_some(())
+        });
+        let settled = csvs.iter().all(|c| {
+            csv_rows(c)
+                .iter()
+                .any(|r| r.contains(",settle,"))
+        });
+        if settled {
+            return value;
+        }
+        assert!(value - next < 100, "no instance got the last events");
+    }
+}
+
 /// GET over plain HTTP/1.1; returns (status code, body).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     http_get_host(port, path, "127.0.0.1")
@@ -370,10 +439,10 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts `host-service ARGS --status-addr 127.0.0.1:FREE` with output in `dir`
-    /// and waits until the status page answers.
+    /// Starts `host-service ARGS --status-addr 127.0.0.1:0` with output in `dir`, reads
+    /// the port the OS gave the status page from its log (no port picked in advance that
+    /// another process could take meanwhile) and waits until the page answers.
     pub fn start(dir: &Path, name: &str, args: &[&str]) -> Service {
-        let status_port = free_port();
         let stdout = dir.join(format!("{name}.stdout"));
         let stderr = dir.join(format!("{name}.stderr"));
         let out = std::fs::OpenOptions::new()
@@ -388,7 +457,7 @@ impl Service {
             .unwrap();
         let child = Command::new(host_service_bin())
             .args(args)
-            .args(["--status-addr", &format!("127.0.0.1:{status_port}")])
+            .args(["--status-addr", "127.0.0.1:0"])
             .env(
                 "RUST_LOG",
                 std::env::var("HS_TEST_LOG").unwrap_or_else(|_| "host_service=debug,warn".into()),
@@ -399,13 +468,23 @@ impl Service {
             .expect("start host-service");
         let mut svc = Service {
             child,
-            status_port,
+            status_port: 0,
             stdout,
             stderr,
         };
-        let port = svc.status_port;
         let deadline = Instant::now() + Duration::from_secs(15);
-        while http_get(port, "/healthz").is_none() {
+        let at = "status page on http://127.0.0.1:";
+        loop {
+            if svc.status_port == 0 {
+                let log = svc.stderr_text();
+                svc.status_port = log
+                    .find(at)
+                    .and_then(|i| log[i + at.len()..].split('/').next()?.parse().ok())
+                    .unwrap_or(0);
+            }
+            if svc.status_port != 0 && http_get(svc.status_port, "/healthz").is_some() {
+                break;
+            }
             if let Ok(Some(st)) = svc.child.try_wait() {
                 panic!("host-service exited early ({st}): {}", svc.stderr_text());
             }
