@@ -281,6 +281,14 @@ impl Class for Counter {
         qstr!("Counter")
     }
     fn make_new(args: &Args<'_>) -> Result<Self> {
+        let mut c = core::mem::MaybeUninit::uninit();
+        Self::make_new_in(&mut c, args)?;
+        // SAFETY: make_new_in returned Ok, so it wrote the value.
+        Ok(unsafe { c.assume_init() })
+    }
+    /// The constructor the runtime calls: the value written straight into the instance's
+    /// memory (no copy of a large value on small targets).
+    fn make_new_in(this: &mut core::mem::MaybeUninit<Self>, args: &Args<'_>) -> Result<()> {
         // check + get, as in the tutorial's signature
         args.check("Counter", &COUNTER_PARAMS, 0)?;
         let value = args.get(0, COUNTER_PARAMS[0].get()).map(|o| o.to_int()).transpose()?.unwrap_or(0);
@@ -291,7 +299,8 @@ impl Class for Counter {
         if step.abs() > Counter::MAX_STEP {
             return Err(py_err!(ValueError, "step %d out of range (max %d)", step, Counter::MAX_STEP));
         }
-        Ok(Counter { value, step, label: args.get(2, COUNTER_PARAMS[2].get()).unwrap_or_else(Obj::none) })
+        this.write(Counter { value, step, label: args.get(2, COUNTER_PARAMS[2].get()).unwrap_or_else(Obj::none) });
+        Ok(())
     }
     fn get_attr(&self, name: Qstr) -> Result<Option<Obj>> {
         Ok(if name == qstr!("value") {
