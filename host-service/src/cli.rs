@@ -11,7 +11,8 @@ use clap::Parser;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "host-service", version, about, long_about = None)]
 pub struct Args {
-    /// MQTT topic to subscribe to (e.g. sensor-data).
+    /// MQTT topic (filter) to subscribe to, e.g. sensor-data or sensors/+/data;
+    /// $share/GROUP/TOPIC is the same as --share-group GROUP TOPIC.
     #[arg(env = "HOST_SERVICE_TOPIC")]
     pub topic: String,
 
@@ -164,7 +165,7 @@ pub struct Args {
     #[arg(long, env = "HOST_SERVICE_MAX_PAYLOAD", default_value_t = 4096)]
     pub max_payload: usize,
 
-    /// Keep-alive interval in seconds.
+    /// Keep-alive interval in seconds (at least 5).
     #[arg(long, env = "HOST_SERVICE_KEEP_ALIVE", default_value_t = 30)]
     pub keep_alive: u64,
 
@@ -207,6 +208,9 @@ pub enum ConfigError {
     Value(String),
 }
 
+/// The shortest valid event payload, `["",0,0]`, in bytes.
+pub const MIN_PAYLOAD: usize = 8;
+
 /// Why `--qos 2` is refused.
 pub const QOS2_REFUSED: &str =
     "--qos 2 is not supported: the MQTT client (rumqttc 0.24) forgets the QoS 2 \
@@ -230,6 +234,9 @@ pub struct Config {
     pub topic: String,
     /// The filter actually subscribed (with `$share/GROUP/` when sharing).
     pub subscription: String,
+    /// The filter the topics of delivered messages must match (`subscription` without
+    /// `$share/GROUP/`).
+    pub topic_filter: String,
     /// CSV path.
     pub csv_path: PathBuf,
     /// Rejects path.
@@ -302,13 +309,60 @@ impl Config {
         if args.topic.contains('\0') {
             return Err(ConfigError::Topic(args.topic, "contains a NUL"));
         }
+        // `$share/GROUP/FILTER` given as the topic is a shared subscription too.
+        let topic_filter = match args.topic.strip_prefix("$share/") {
+            Some(rest) => match rest.split_once('/') {
+                Some((g, f)) if !g.is_empty() && !g.contains(['+', '#']) && !f.is_empty() => {
+                    f.to_owned()
+                }
+                _ => {
+                    return Err(ConfigError::Topic(
+                        args.topic,
+                        "a shared subscription is $share/GROUP/TOPIC",
+                    ))
+                }
+            },
+            None => args.topic.clone(),
+        };
+        if !rumqttc::valid_filter(&topic_filter) {
+            return Err(ConfigError::Topic(
+                args.topic,
+                "'#' may only be the last level and '+' or '#' must be a whole level \
+                 (e.g. sensors/+/data, sensors/#)",
+            ));
+        }
         let subscription = match &args.share_group {
             Some(g) if g.is_empty() || g.contains(['/', '+', '#']) => {
                 return Err(ConfigError::ShareGroup(g.clone()));
             }
+            Some(_) if topic_filter != args.topic => {
+                return Err(ConfigError::Topic(
+                    args.topic,
+                    "it is a shared subscription already; give either --share-group or $share/",
+                ));
+            }
             Some(g) => format!("$share/{g}/{}", args.topic),
             None => args.topic.clone(),
         };
+        if args.rejects.as_ref() == Some(&args.file) {
+            return Err(ConfigError::Value(format!(
+                "--rejects {} is the CSV file itself: give the rejects their own file",
+                args.file.display()
+            )));
+        }
+        if args.keep_alive < 5 {
+            return Err(ConfigError::Value(format!(
+                "--keep-alive {} is too short: at least 5 seconds (the MQTT client's minimum)",
+                args.keep_alive
+            )));
+        }
+        if args.max_payload < MIN_PAYLOAD {
+            return Err(ConfigError::Value(format!(
+                "--max-payload {} would reject every event: the shortest one, [\"\",0,0], is \
+                 {MIN_PAYLOAD} bytes",
+                args.max_payload
+            )));
+        }
         let (scheme, host, port) = match args.embedded_broker {
             Some(addr) => {
                 let host = if addr.ip().is_unspecified() {
@@ -330,6 +384,14 @@ impl Config {
             }
         }
         let tls_on = args.tls || matches!(scheme, "mqtts" | "ssl");
+        if !tls_on && (args.ca_file.is_some() || args.client_cert.is_some()) {
+            return Err(ConfigError::Value(
+                "--ca-file and --client-cert/--client-key are TLS settings, but the connection \
+                 to the broker is not TLS: give --tls or an mqtts:// --broker URL (they would \
+                 be ignored and everything sent in clear text)"
+                    .into(),
+            ));
+        }
         if args.embedded_broker.is_some() && tls_on {
             return Err(ConfigError::Value(
                 "--tls is for an external broker (the service reaches its embedded broker \
@@ -400,6 +462,7 @@ impl Config {
             csv_path: args.file,
             topic: args.topic,
             subscription,
+            topic_filter,
             host,
             port,
             broker_url,
@@ -417,7 +480,7 @@ impl Config {
             allowed_hosts: args.allowed_hosts,
             stale_after: Duration::from_secs_f64(args.stale_after),
             max_sensors: args.max_sensors,
-            keep_alive: Duration::from_secs(args.keep_alive.max(5)),
+            keep_alive: Duration::from_secs(args.keep_alive),
             max_backoff: Duration::from_secs_f64(args.max_backoff),
             print_events: !args.quiet,
         })
@@ -538,5 +601,33 @@ mod tests {
         args.allow_anonymous = true;
         let c = Config::from_args(args).unwrap();
         assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 1999));
+    }
+
+    fn refused(args: &[&str]) -> String {
+        let mut all = vec!["host-service"];
+        all.extend_from_slice(args);
+        Config::from_args(Args::parse_from(all))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn bad_combinations_are_refused_with_the_reason() {
+        assert!(refused(&["a/#/b", "x.csv"]).contains("'#' may only be the last level"));
+        assert!(refused(&["a+", "x.csv"]).contains("whole level"));
+        assert!(refused(&["$share//t", "x.csv"]).contains("$share/GROUP/TOPIC"));
+        assert!(refused(&["--share-group", "g", "$share/h/t", "x.csv"]).contains("either"));
+        assert!(refused(&["--ca-file", "ca.pem", "t", "x.csv"]).contains("not TLS"));
+        assert!(refused(&["--keep-alive", "0", "t", "x.csv"]).contains("at least 5"));
+        assert!(refused(&["--max-payload", "0", "t", "x.csv"]).contains("every event"));
+        assert!(refused(&["--rejects", "x.csv", "t", "x.csv"]).contains("CSV file itself"));
+        let c =
+            Config::from_args(Args::parse_from(["host-service", "$share/g/s/+", "x.csv"])).unwrap();
+        assert_eq!(
+            (c.subscription.as_str(), c.topic_filter.as_str()),
+            ("$share/g/s/+", "s/+")
+        );
+        let c = Config::from_args(Args::parse_from(["host-service", "s/#", "x.csv"])).unwrap();
+        assert_eq!(c.topic_filter, "s/#");
     }
 }

@@ -152,7 +152,7 @@ pub async fn run(mut config: Config) -> Result<(), Error> {
         max_payload: config.max_payload,
         print_events: config.print_events,
         truncation: guard.truncation.clone(),
-        topic_filter: config.topic.clone(),
+        topic_filter: config.topic_filter.clone(),
     };
     let writer_client = client.clone();
     // SIGHUP (logrotate): the writer opens the CSV and the rejects file again.

@@ -109,7 +109,7 @@ pub async fn run(
         };
         match event {
             Ok(Event::Incoming(Incoming::Publish(p))) => {
-                if !topic_matches(&config.topic, &p.topic)
+                if !topic_matches(&config.topic_filter, &p.topic)
                     && off_topics.len() < SubscribedFilters::MAX
                     && !off_topics.contains(p.topic.as_str())
                 {
@@ -118,7 +118,7 @@ pub async fn run(
                     // if it was the plain topic. The writer keeps the message as off-topic.
                     tracing::warn!(
                         topic = ?p.topic,
-                        filter = ?config.topic,
+                        filter = ?config.topic_filter,
                         "a message on a topic the configured filter does not match: the \
                          broker's session under this client id holds another subscription; \
                          unsubscribing the topic (its messages go to the rejects file as off-topic)"

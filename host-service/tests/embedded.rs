@@ -120,7 +120,11 @@ fn embedded_broker_sessions_and_share_groups() {
     );
     let mut all: Vec<u64> = va.iter().chain(&vb).map(|v| v.parse().unwrap()).collect();
     all.sort_unstable();
-    assert_eq!(all, (0..n as u64).collect::<Vec<u64>>(), "lost or duplicated");
+    assert_eq!(
+        all,
+        (0..n as u64).collect::<Vec<u64>>(),
+        "lost or duplicated"
+    );
     assert_eq!(b.terminate(), 0);
 
     // A persistent session in the embedded broker outlives its client's restart.

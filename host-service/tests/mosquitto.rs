@@ -748,7 +748,10 @@ fn changed_topic_old_session_events_are_kept_out_of_the_csv() {
     publish_lines(m.port, "new/t", 1, &events(6..9));
     wait_rows(&csv, 9);
     assert_eq!(off_topic(&svc), 0);
-    assert_eq!(svc.status()["broker"]["unsubscribing"], serde_json::json!([]));
+    assert_eq!(
+        svc.status()["broker"]["unsubscribing"],
+        serde_json::json!([])
+    );
     svc.kill();
     // 5. The record of subscribed filters lost (as after an older version): topic
     //    other/t; what new/t had queued is rejected and new/t unsubscribed on arrival.

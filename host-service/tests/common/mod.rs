@@ -353,17 +353,20 @@ pub fn settle(port: u16, topic: &str, csvs: &[&Path], next: usize) -> usize {
     let mut total: usize = csvs.iter().map(rows).sum();
     let mut value = next;
     loop {
-        publish_lines(port, topic, 1, &[format!(r#"["settle", {value}, {value}]"#)]);
+        publish_lines(
+            port,
+            topic,
+            1,
+            &[format!(r#"["settle", {value}, {value}]"#)],
+        );
         value += 1;
         total += 1;
         wait_for(Duration::from_secs(30), "the last event's row", || {
             (csvs.iter().map(rows).sum::<usize>() >= total).then_some(())
         });
-        let settled = csvs.iter().all(|c| {
-            csv_rows(c)
-                .iter()
-                .any(|r| r.contains(",settle,"))
-        });
+        let settled = csvs
+            .iter()
+            .all(|c| csv_rows(c).iter().any(|r| r.contains(",settle,")));
         if settled {
             return value;
         }
