@@ -222,15 +222,19 @@ pub async fn run(mut config: Config) -> Result<(), Error> {
         Some(r) => r,
         None => writer_task.await,
     };
-    let _ = mqtt_task.await;
-    let _ = status_task.await;
+    // A panicked task must not end in exit 0 (a supervisor would not restart us): the
+    // MQTT task's end closes the writer's channel, which then stops as if shut down.
+    let mqtt_result = mqtt_task.await;
+    let status_result = status_task.await;
     tracing::debug!(
         writer_backlog_max = Stats::get(&stats_for_log.backlog_max),
         "stopped"
     );
-    match writer_result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.into()),
-        Err(e) => Err(Error::Task(e.to_string())),
+    match (writer_result, mqtt_result, status_result) {
+        (Ok(Err(e)), _, _) => Err(e.into()),
+        (Err(e), _, _) => Err(Error::Task(format!("the writer: {e}"))),
+        (_, Err(e), _) => Err(Error::Task(format!("the MQTT task: {e}"))),
+        (_, _, Err(e)) => Err(Error::Task(format!("the status page: {e}"))),
+        (Ok(Ok(())), Ok(()), Ok(())) => Ok(()),
     }
 }
