@@ -41,8 +41,8 @@ const VISIBLE: isize = 2;
 
 fn init(m: &Module) -> Result<()> {
     m.consts(&CONSTS);
-    for (name, value) in &FLOATS {
-        m.set(name.get(), Obj::float(*value));
+    for (name, [lo, hi]) in &FLOATS {
+        m.set(name.get(), Obj::float(f64::from_bits((*hi as u64) << 32 | *lo as u64)));
     }
     m.class::<Tsl2591>().methods(&METHODS).register(m);
     Ok(())
@@ -66,12 +66,19 @@ static CONSTS: [(StaticQstr, i32); 15] = [
     (static_qstr!("ADDR"), DEFAULT_ADDRESS as i32),
 ];
 
-static FLOATS: [(StaticQstr, f64); 4] = [
-    (static_qstr!("LUX_DF"), tsl2591_driver::LUX_DF),
-    (static_qstr!("LUX_COEFB"), tsl2591_driver::LUX_COEFB),
-    (static_qstr!("LUX_COEFC"), tsl2591_driver::LUX_COEFC),
-    (static_qstr!("LUX_COEFD"), tsl2591_driver::LUX_COEFD),
+/// The float constants, each double as two words (word-aligned: the table is rodata, on the
+/// heap, and 8-byte alignment would pad it).
+static FLOATS: [(StaticQstr, [u32; 2]); 4] = [
+    (static_qstr!("LUX_DF"), words(tsl2591_driver::LUX_DF)),
+    (static_qstr!("LUX_COEFB"), words(tsl2591_driver::LUX_COEFB)),
+    (static_qstr!("LUX_COEFC"), words(tsl2591_driver::LUX_COEFC)),
+    (static_qstr!("LUX_COEFD"), words(tsl2591_driver::LUX_COEFD)),
 ];
+
+const fn words(f: f64) -> [u32; 2] {
+    let b = f.to_bits();
+    [b as u32, (b >> 32) as u32]
+}
 
 static METHODS: [Method<Tsl2591>; 8] = [
     Method {
