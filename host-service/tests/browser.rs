@@ -92,13 +92,12 @@ fn cell<'a>(row: &'a str, class: &str) -> &'a str {
 #[test]
 fn status_page_in_chromium_matches_status_json() {
     let dir = TempDir::new("browser");
-    let port = common::free_port();
     let csv = dir.path("test.csv");
     let svc = Service::start(
         &dir.0,
         "svc",
         &[
-            &format!("--embedded-broker=127.0.0.1:{port}"),
+            "--embedded-broker=127.0.0.1:0",
             "--stale-after",
             "5",
             "--quiet",
@@ -106,6 +105,7 @@ fn status_page_in_chromium_matches_status_json() {
             csv.to_str().unwrap(),
         ],
     );
+    let port = svc.broker_port();
     svc.wait_subscribed();
     // One sensor that goes quiet (stale after 5 s), two that keep reporting.
     publish_lines(port, "sensor-data", 1, &[r#"["porch", 1, 3.5]"#.to_owned()]);

@@ -12,19 +12,19 @@ const T: Duration = Duration::from_secs(30);
 #[test]
 fn embedded_broker_writes_rows_and_rejects() {
     let dir = TempDir::new("embedded");
-    let port = common::free_port();
     let csv = dir.path("test.csv");
     let svc = Service::start(
         &dir.0,
         "svc",
         &[
-            &format!("--embedded-broker=127.0.0.1:{port}"),
+            "--embedded-broker=127.0.0.1:0",
             "--client-id",
             "emb",
             "sensor-data",
             csv.to_str().unwrap(),
         ],
     );
+    let port = svc.broker_port();
     svc.wait_subscribed();
     assert!(svc.status()["broker"]["url"]
         .as_str()
@@ -74,14 +74,13 @@ fn embedded_broker_writes_rows_and_rejects() {
 #[test]
 fn embedded_broker_sessions_and_share_groups() {
     let dir = TempDir::new("embedded-share");
-    let port = common::free_port();
     let a_csv = dir.path("a.csv");
     let b_csv = dir.path("b.csv");
     let a = Service::start(
         &dir.0,
         "a",
         &[
-            &format!("--embedded-broker=127.0.0.1:{port}"),
+            "--embedded-broker=127.0.0.1:0",
             "--client-id",
             "emb-a",
             "--share-group",
@@ -91,6 +90,7 @@ fn embedded_broker_sessions_and_share_groups() {
             a_csv.to_str().unwrap(),
         ],
     );
+    let port = a.broker_port();
     a.wait_subscribed();
     let b_args = [
         "--broker",
@@ -171,17 +171,17 @@ fn mosquitto_cmd(program: &str, port: u16) -> std::process::Command {
 #[test]
 fn tutorial_commands_without_client_id_work() {
     let dir = TempDir::new("embedded-noid");
-    let port = common::free_port();
     let csv = dir.path("test.csv");
     let svc = Service::start(
         &dir.0,
         "svc",
         &[
-            &format!("--embedded-broker=127.0.0.1:{port}"),
+            "--embedded-broker=127.0.0.1:0",
             "sensor-data",
             csv.to_str().unwrap(),
         ],
     );
+    let port = svc.broker_port();
     svc.wait_subscribed();
     let sub = mosquitto_cmd("mosquitto_sub", port)
         .args(["-t", "sensor-data", "-C", "1", "-W", "20"])
@@ -363,18 +363,18 @@ fn closed_stderr_and_stdout_do_not_stop_the_service() {
 #[test]
 fn hostile_topics_cannot_forge_records_or_log_lines() {
     let dir = TempDir::new("embedded-topics");
-    let port = common::free_port();
     let csv = dir.path("test.csv");
     let svc = Service::start(
         &dir.0,
         "svc",
         &[
-            &format!("--embedded-broker=127.0.0.1:{port}"),
+            "--embedded-broker=127.0.0.1:0",
             "--quiet",
             "h/#",
             csv.to_str().unwrap(),
         ],
     );
+    let port = svc.broker_port();
     svc.wait_subscribed();
     let topics = [
         "h/a b",
@@ -530,12 +530,11 @@ fn idle_status_connections_do_not_starve_the_broker() {
 #[test]
 fn status_page_checks_host_and_closes_idle_connections() {
     let dir = TempDir::new("embedded-idle1");
-    let port = common::free_port();
     let svc = Service::start(
         &dir.0,
         "svc",
         &[
-            &format!("--embedded-broker=127.0.0.1:{port}"),
+            "--embedded-broker=127.0.0.1:0",
             "t",
             dir.path("t.csv").to_str().unwrap(),
         ],

@@ -501,6 +501,21 @@ impl Service {
         svc
     }
 
+    /// The port of the embedded broker's front end, from the log (for a service started
+    /// with `--embedded-broker=127.0.0.1:0`: the OS picks a free port, nothing can take
+    /// it between picking and binding).
+    pub fn broker_port(&self) -> u16 {
+        let at = "embedded MQTT broker listening addr=";
+        let log = self.stderr_text();
+        let i = log
+            .find(at)
+            .expect("the embedded broker's address in the log")
+            + at.len();
+        let addr: std::net::SocketAddr =
+            log[i..].split_whitespace().next().unwrap().parse().unwrap();
+        addr.port()
+    }
+
     /// Waits until /status says connected and subscribed.
     pub fn wait_subscribed(&self) {
         let port = self.status_port;
