@@ -1,8 +1,9 @@
 //! Turning Python exceptions raised inside runtime calls into `Result`s.
 //!
 //! Two C functions in micropython-sys's glue do the `nlr_push` (which returns twice, like
-//! setjmp, and which Rust cannot express): `lumen_mp_call` makes one runtime call chosen by an
-//! op code (every runtime call of this crate goes through it, one function for all), and
+//! setjmp, and which Rust cannot express): `lumen_mp_call` makes one runtime call, a
+//! function-table slot or a function address with four word arguments (every runtime call of
+//! this crate goes through it, one function for all), and
 //! `lumen_mp_protect` runs a callback (the dispatcher, and [`protect`] through one shared
 //! `dyn FnMut` trampoline: no trampoline per closure).
 use core::ffi::c_void;
