@@ -41,6 +41,15 @@ impl<'a> Args<'a> {
     pub fn pos(&self) -> &'a [Obj] {
         self.pos
     }
+    /// Positional argument `i`, or `None` (the Python value) if there are fewer: no bounds-check
+    /// panic for an argument the function's `min` guarantees.
+    #[inline]
+    pub fn arg(&self, i: usize) -> Obj {
+        match self.pos.get(i) {
+            Some(o) => *o,
+            None => Obj::none(),
+        }
+    }
     /// Number of keyword arguments.
     pub fn n_kw(&self) -> usize {
         self.kw.len() / 2

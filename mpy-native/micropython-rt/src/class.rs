@@ -60,12 +60,14 @@ fn make_new_shim<T: Class>(this: *mut u8, args: &Args<'_>) -> Result<Obj> {
 fn attr_shim<T: Class>(this: *mut u8, args: &Args<'_>) -> Result<Obj> {
     // SAFETY: the dispatcher holds the busy flag: this is the only reference to the value.
     let t = unsafe { &mut *this.cast::<T>() };
+    // attr_slot passes [qstr number, value to store or NULL].
+    let &[name, value] = args.pos() else { return Ok(Obj::NULL) };
     // SAFETY: the attr slot passes the runtime's qstr number as the first word.
-    let name = unsafe { Qstr::from_raw(args[0].0 as usize) };
-    if args[1].is_null() {
+    let name = unsafe { Qstr::from_raw(name.0 as usize) };
+    if value.is_null() {
         Ok(t.get_attr(name)?.unwrap_or(Obj::NULL))
     } else {
-        Ok(if t.set_attr(name, args[1])? { Obj::none() } else { Obj::NULL })
+        Ok(if t.set_attr(name, value)? { Obj::none() } else { Obj::NULL })
     }
 }
 

@@ -66,13 +66,13 @@ fn init(m: &Module) -> Result<()> {
 }
 
 static METHODS: [Method<MqttWriter>; 3] = [
-    Method { name: static_qstr!("on_next"), min: 1, max: 1, f: |w, a| w.on_next(a[0]).map(|_| Obj::none()) },
+    Method { name: static_qstr!("on_next"), min: 1, max: 1, f: |w, a| w.on_next(a.arg(0)).map(|_| Obj::none()) },
     Method {
         name: static_qstr!("on_error"),
         min: 1,
         max: 1,
         f: |w, a| {
-            print("Disconnecting from MQTT broker due to error: %r", &[a[0]])?;
+            print("Disconnecting from MQTT broker due to error: %r", &[a.arg(0)])?;
             w.disconnect();
             Ok(Obj::none())
         },

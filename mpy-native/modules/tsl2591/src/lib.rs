@@ -104,7 +104,7 @@ static METHODS: [Method<Tsl2591>; 8] = [
         min: 1,
         max: 1,
         f: |s, a| {
-            let channel = a[0].to_int()?;
+            let channel = a.arg(0).to_int()?;
             let (full, ir) = channels(s.measure()?);
             Ok(Obj::int(match channel {
                 FULLSPECTRUM => full,
@@ -114,9 +114,9 @@ static METHODS: [Method<Tsl2591>; 8] = [
             }))
         },
     },
-    Method { name: static_qstr!("calculate_lux"), min: 2, max: 2, f: |s, a| s.lux(count(a[0])?, count(a[1])?) },
-    Method { name: static_qstr!("set_timing"), min: 1, max: 1, f: |s, a| s.set_control(integration_from(a[0])?, s.gain) },
-    Method { name: static_qstr!("set_gain"), min: 1, max: 1, f: |s, a| s.set_control(s.integration, gain_from(a[0])?) },
+    Method { name: static_qstr!("calculate_lux"), min: 2, max: 2, f: |s, a| s.lux(count(a.arg(0))?, count(a.arg(1))?) },
+    Method { name: static_qstr!("set_timing"), min: 1, max: 1, f: |s, a| s.set_control(integration_from(a.arg(0))?, s.gain) },
+    Method { name: static_qstr!("set_gain"), min: 1, max: 1, f: |s, a| s.set_control(s.integration, gain_from(a.arg(0))?) },
     Method { name: static_qstr!("enable"), min: 0, max: 0, f: |s, _| s.power(ENABLE_ON, "enable") },
     Method { name: static_qstr!("disable"), min: 0, max: 0, f: |s, _| s.power(ENABLE_OFF, "disable") },
 ];
