@@ -114,11 +114,13 @@ impl Connect<'_> {
     }
     /// Write the packet into `out` (at least [`packet_len`](Self::packet_len) bytes); returns
     /// its size.
+    /// (A shorter `out` gets only the leading pieces that fit whole; nothing panics.)
     pub fn write(&self, out: &mut [u8]) -> usize {
-        let r = self.remaining();
-        out[0] = CONNECT;
-        let mut i = 1 + put_len(&mut out[1..], r);
-        i += put_str(&mut out[i..], b"MQTT");
+        let mut w = Cursor { out, at: 0 };
+        let mut len = [0u8; 4];
+        let n = put_len(&mut len, self.remaining());
+        w.put(&[CONNECT]);
+        w.put(&len[..n]);
         let mut flags = 0x02; // clean session
         if self.user.is_some() {
             flags |= 0x80;
@@ -126,18 +128,29 @@ impl Connect<'_> {
         if self.password.is_some() {
             flags |= 0x40;
         }
-        out[i] = 4; // protocol level 4 = MQTT 3.1.1
-        out[i + 1] = flags;
-        out[i + 2..i + 4].copy_from_slice(&self.keepalive.to_be_bytes());
-        i += 4;
-        i += put_str(&mut out[i..], self.client_id);
-        if let Some(u) = self.user {
-            i += put_str(&mut out[i..], u);
+        // "MQTT", protocol level 4 = MQTT 3.1.1, flags, keepalive
+        let [k0, k1] = self.keepalive.to_be_bytes();
+        w.put(&[0, 4, b'M', b'Q', b'T', b'T', 4, flags, k0, k1]);
+        for s in [Some(self.client_id), self.user, self.password].into_iter().flatten() {
+            w.put(&(s.len() as u16).to_be_bytes());
+            w.put(s);
         }
-        if let Some(p) = self.password {
-            i += put_str(&mut out[i..], p);
+        w.at
+    }
+}
+
+/// Appends to a buffer; a piece that does not fit whole is dropped (and counted in `at`).
+struct Cursor<'a> {
+    out: &'a mut [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn put(&mut self, b: &[u8]) {
+        if let Some(d) = self.out.get_mut(self.at..self.at + b.len()) {
+            d.copy_from_slice(b);
         }
-        i
+        self.at += b.len();
     }
 }
 
@@ -216,6 +229,11 @@ mod tests {
         };
         let n = anon.write(&mut out);
         assert_eq!(&out[..n], b"\x10\x0d\x00\x04MQTT\x04\x02\x00\x00\x00\x01x");
+        // A short buffer gets the leading pieces that fit whole and the full length back, no
+        // panic.
+        let mut short = [0u8; 4];
+        assert_eq!(anon.write(&mut short), 15);
+        assert_eq!(&short, b"\x10\x0d\x00\x00");
     }
 
     #[test]
