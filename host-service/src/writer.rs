@@ -195,7 +195,7 @@ impl Writer {
                         continue;
                     }
                     _ = reopen.notified() => {
-                        tokio::task::block_in_place(|| self.reopen())?;
+                        self.reopen()?;
                         continue;
                     }
                     m = rx.recv() => m,
@@ -203,7 +203,7 @@ impl Writer {
             } else {
                 tokio::select! {
                     _ = reopen.notified() => {
-                        tokio::task::block_in_place(|| self.reopen())?;
+                        self.reopen()?;
                         continue;
                     }
                     m = rx.recv() => m,
@@ -221,31 +221,25 @@ impl Writer {
             self.stats
                 .backlog_max
                 .fetch_max(waiting, std::sync::atomic::Ordering::Relaxed);
-            // The file and console writes block: block_in_place lets the runtime move
-            // its other tasks (the MQTT loop, the status page, the relays) to another
-            // worker meanwhile, so a slow disk or a paused stdout pipe stalls only this.
-            tokio::task::block_in_place(|| -> Result<(), SinkError> {
-                for p in &batch {
-                    self.handle(p, &mut console)?;
-                }
-                self.flush()?;
-                if !console.is_empty() {
-                    if stdout_ok {
-                        let mut out = std::io::stdout().lock();
-                        if out
-                            .write_all(console.as_bytes())
-                            .and_then(|_| out.flush())
-                            .is_err()
-                        {
-                            // A closed stdout must not stop the CSV.
-                            stdout_ok = false;
-                            tracing::warn!("stdout is closed; no more console lines");
-                        }
+            for p in &batch {
+                self.handle(p, &mut console)?;
+            }
+            self.flush()?;
+            if !console.is_empty() {
+                if stdout_ok {
+                    let mut out = std::io::stdout().lock();
+                    if out
+                        .write_all(console.as_bytes())
+                        .and_then(|_| out.flush())
+                        .is_err()
+                    {
+                        // A closed stdout must not stop the CSV.
+                        stdout_ok = false;
+                        tracing::warn!("stdout is closed; no more console lines");
                     }
-                    console.clear();
                 }
-                Ok(())
-            })?;
+                console.clear();
+            }
             // Rows are on disk: now they may be acknowledged.
             acks.extend(
                 batch
