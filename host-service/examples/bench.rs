@@ -262,7 +262,7 @@ fn run_once(
     }
     stop(child);
     let _ = std::fs::remove_file(&out);
-    for ext in [".rejects", ".acklog"] {
+    for ext in [".rejects", ".acklog", ".subscriptions"] {
         let mut p = out.clone().into_os_string();
         p.push(ext);
         let _ = std::fs::remove_file(PathBuf::from(p));
