@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cli::Config;
 use crate::guard::Guard;
-use crate::session::{topic_matches, SubscribedFilters};
+use crate::session::{topic_matches, unsubscribable_topic, SubscribedFilters};
 use crate::stats::{BrokerState, Stats, SubscriptionState};
 use crate::writer::Backlog;
 
@@ -110,6 +110,7 @@ pub async fn run(
         match event {
             Ok(Event::Incoming(Incoming::Publish(p))) => {
                 if !topic_matches(&config.topic_filter, &p.topic)
+                    && unsubscribable_topic(&p.topic)
                     && off_topics.len() < SubscribedFilters::MAX
                     && !off_topics.contains(p.topic.as_str())
                 {

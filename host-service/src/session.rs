@@ -36,6 +36,25 @@ pub fn topic_matches(filter: &str, topic: &str) -> bool {
     levels.next().is_none()
 }
 
+/// True if `f` is a filter a broker accepts: a valid MQTT filter, optionally after
+/// `$share/GROUP/`.
+pub fn valid_subscription(f: &str) -> bool {
+    let filter = match f.strip_prefix("$share/") {
+        Some(rest) => match rest.split_once('/') {
+            Some((g, f)) if !g.is_empty() && !g.contains(['+', '#']) => f,
+            _ => return false,
+        },
+        None => f,
+    };
+    !filter.contains('\0') && rumqttc::valid_filter(filter)
+}
+
+/// True if a message's `topic` can be unsubscribed as a filter of its own: a valid topic
+/// name (no wildcards), so the UNSUBSCRIBE is one the broker accepts.
+pub fn unsubscribable_topic(topic: &str) -> bool {
+    !topic.is_empty() && !topic.contains(['+', '#', '\0'])
+}
+
 /// The filters this service has subscribed to under its client id (`FILE.subscriptions`).
 #[derive(Debug)]
 pub struct SubscribedFilters {
@@ -64,7 +83,9 @@ impl SubscribedFilters {
         let filters = text
             .lines()
             .filter_map(|l| serde_json::from_str::<String>(l).ok())
-            .filter(|f| !f.is_empty())
+            // An invalid filter (a file edited by hand) would make the broker drop the
+            // connection on every UNSUBSCRIBE, forever.
+            .filter(|f| valid_subscription(f))
             .take(Self::MAX)
             .collect();
         Ok(SubscribedFilters {
@@ -145,9 +166,18 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         let mut s = SubscribedFilters::open(&path).unwrap();
         assert!(s.stale("x").is_empty());
+        assert!(!valid_subscription("a/#/b") && !valid_subscription("$share//t"));
+        assert!(valid_subscription("$share/g/a/+") && valid_subscription("a b"));
+        assert!(unsubscribable_topic("old/t") && !unsubscribable_topic("a+"));
         let odd = "a b\n\"c\"/#".to_owned();
         s.set(["$share/g/x".to_owned(), odd.clone(), "x".to_owned()])
             .unwrap();
+        let s = SubscribedFilters::open(&path).unwrap();
+        assert_eq!(s.stale("x"), vec!["$share/g/x".to_owned(), odd.clone()]);
+        // Invalid filters written by hand are dropped, not sent.
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("\"a/#/b\"\nnot json\n");
+        std::fs::write(&path, text).unwrap();
         let s = SubscribedFilters::open(&path).unwrap();
         assert_eq!(s.stale("x"), vec!["$share/g/x".to_owned(), odd]);
         std::fs::remove_dir_all(&dir).unwrap();
