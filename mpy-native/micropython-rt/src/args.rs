@@ -1,9 +1,23 @@
 //! Positional and keyword arguments as the runtime passes them.
-use crate::error::{Error, ExcKind, Result};
+use crate::error::Result;
+use crate::protect::call;
+use crate::sys;
 use crate::obj::{Obj, Qstr, StaticQstr};
 
 /// The most parameters [`Args::check`] and [`Args::parse`] handle.
 pub const MAX_PARAMS: usize = 16;
+/// `mp_arg_t`: a parameter for the runtime's argument parser; the default NULL means "not
+/// given".
+#[repr(C)]
+#[derive(Copy, Clone)]
+struct ArgSpec {
+    qst: u16,
+    flags: u16,
+    defval: usize,
+}
+/// `mp_arg_t` flags: an object argument, required.
+const MP_ARG_OBJ: u16 = 0x003;
+const MP_ARG_REQUIRED: u16 = 0x100;
 
 /// Arguments of a call: positional objects (also reachable through `Deref`, so `args[0]`)
 /// and keyword (name, value) pairs (constructors only).
@@ -56,8 +70,11 @@ impl<'a> Args<'a> {
     }
 
     /// Check the call against a signature: `names[i]` is parameter i (positional or keyword),
-    /// the first `required` must be given. Errors read like CPython's. The names are a static
+    /// the first `required` must be given. The runtime's own argument parser checks it, with its
+    /// own `TypeError`s (e.g. "'x' argument required", "extra keyword arguments given"; with
+    /// detailed error reporting "unexpected keyword argument 'x'"). The names are a static
     /// table (`static NAMES: [StaticQstr; N] = [static_qstr!("x"), ...]`): rodata, not code.
+    /// `func` names the function (for the record: the runtime's messages do not name it).
     pub fn check(&self, func: &'static str, names: &[StaticQstr], required: usize) -> Result<()> {
         let mut out = [Obj::NULL; MAX_PARAMS];
         self.parse(func, names, required, &mut out)
@@ -66,34 +83,18 @@ impl<'a> Args<'a> {
     /// [`check`](Self::check) the call and fill `out[i]` with parameter i (NULL where not
     /// given) in one pass; `out` must have room for every name. At most 16 parameters.
     #[inline(never)]
-    pub fn parse(&self, func: &'static str, names: &[StaticQstr], required: usize, out: &mut [Obj]) -> Result<()> {
+    pub fn parse(&self, _func: &'static str, names: &[StaticQstr], required: usize, out: &mut [Obj]) -> Result<()> {
         let n = names.len().min(MAX_PARAMS).min(out.len());
-        let npos = self.pos.len();
-        // The error, if any: its format and one or two arguments after the function name.
-        let (fmt, a, b): (&'static str, Obj, Obj) = 'check: {
-            if npos > n {
-                let (max, given) = (Obj::int(n as isize), Obj::int(npos as isize));
-                break 'check ("%s() takes at most %d positional arguments (%d given)", max, given);
-            }
-            for (i, o) in out[..n].iter_mut().enumerate() {
-                *o = if i < npos { self.pos[i] } else { Obj::NULL };
-            }
-            for pair in self.kw.chunks_exact(2) {
-                match names[..n].iter().position(|q| Obj::qstr(q.get()) == pair[0]) {
-                    None => break 'check ("%s() got an unexpected keyword argument '%s'", pair[0], Obj::NULL),
-                    Some(i) if !out[i].is_null() => {
-                        break 'check ("%s() got multiple values for argument '%s'", pair[0], Obj::NULL)
-                    }
-                    Some(i) => out[i] = pair[1],
-                }
-            }
-            match out[..required.min(n)].iter().position(|o| o.is_null()) {
-                Some(i) => break 'check ("%s() missing required argument '%s'", Obj::qstr(names[i].get()), Obj::NULL),
-                None => return Ok(()),
-            }
-        };
-        let args = [Obj::str(func), a, b];
-        Err(Error::format(ExcKind::TypeError, fmt, if b.is_null() { &args[..2] } else { &args }))
+        let mut spec = [ArgSpec { qst: 0, flags: 0, defval: 0 }; MAX_PARAMS];
+        for (i, (s, q)) in spec.iter_mut().zip(&names[..n]).enumerate() {
+            s.qst = q.get().as_raw() as u16;
+            s.flags = MP_ARG_OBJ | if i < required { MP_ARG_REQUIRED } else { 0 };
+        }
+        // Positional and keyword arguments are one array (see `from_raw`).
+        let ptrs = [spec.as_ptr() as usize, out.as_mut_ptr() as usize];
+        let counts = self.pos.len() | self.n_kw() << 16;
+        call(sys::lumen_mp_op_arg_parse as *const () as usize, counts, self.pos.as_ptr() as usize, n, ptrs.as_ptr() as usize)?;
+        Ok(())
     }
 
     /// Parameter `index`/`name`: the positional argument at `index`, else the keyword `name`.

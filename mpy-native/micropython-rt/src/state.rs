@@ -105,9 +105,9 @@ pub(crate) fn resolve_builtins() -> crate::Result<()> {
 
 /// The `mp_fun_table` slots this crate (and its C glue) calls; checked non-NULL at import. The
 /// first four are those refusing an import needs.
-const NEEDED_SLOTS: [u8; 36] = [
+const NEEDED_SLOTS: [u8; 37] = [
     7, 27, 34, 57, 3, 4, 5, 9, 10, 13, 14, 15, 16, 18, 19, 20, 21, 24, 25, 28, 32, 33, 35, 39, 44, 52, 53, 56, 58,
-    61, 63, 64, 65, 66, 73, 74,
+    61, 63, 64, 65, 66, 68, 73, 74,
 ];
 const RAISE_SLOTS: usize = 4;
 /// Slot 49 (`setjmp`) is non-NULL on ports whose nlr is setjmp-based: not supported (the C glue's

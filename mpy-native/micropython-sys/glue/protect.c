@@ -61,3 +61,11 @@ uintptr_t lumen_mp_op_float_to_d(uintptr_t a, uintptr_t b, uintptr_t c, uintptr_
     __builtin_memcpy((void *)b, &v, sizeof v);
     return 0;
 }
+
+uintptr_t lumen_mp_op_arg_parse(uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d) {
+    typedef void (*parse_fn)(size_t n_pos, size_t n_kw, const mp_obj_t *args, size_t n_allowed,
+                             const void *allowed, void *out_vals);
+    void *const *p = (void *const *)d;
+    ((parse_fn)mp_fun_table.arg_parse_all_kw_array)(a & 0xFFFF, a >> 16, (const mp_obj_t *)b, c, p[0], p[1]);
+    return 0;
+}

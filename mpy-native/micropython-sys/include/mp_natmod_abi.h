@@ -300,6 +300,9 @@ uintptr_t lumen_mp_op_call_method(uintptr_t a, uintptr_t b, uintptr_t c, uintptr
 uintptr_t lumen_mp_op_print(uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d);
 /* obj_get_float_to_d(a), stored as a double at (void *)b (8 bytes) */
 uintptr_t lumen_mp_op_float_to_d(uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d);
+/* The runtime's argument parser: arg_parse_all_kw_array(a & 0xFFFF positional, a >> 16
+ * keyword, args b, c allowed, ((void **)d)[0] = the mp_arg_t array, ((void **)d)[1] = out) */
+uintptr_t lumen_mp_op_arg_parse(uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d);
 int lumen_mp_call(uintptr_t op, uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d, uintptr_t *out);
 
 #endif
