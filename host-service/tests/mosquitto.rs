@@ -245,15 +245,12 @@ fn bad_payloads_are_kept_and_counted_and_status_reports_them() {
 fn unwritable_csv_exits_nonzero_before_subscribing() {
     let dir = TempDir::new("unwritable");
     let m = Mosquitto::start(&dir.0, false);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_host-service"))
-        .args(["--broker", &broker_arg(&m), "--client-id", "nowrite-client"])
-        .args([
-            "--status-addr",
-            &format!("127.0.0.1:{}", common::free_port()),
-        ])
-        .args(["sensor-data", "/nonexistent-dir/sub/test.csv"])
-        .output()
-        .unwrap();
+    let out = common::run_to_exit(
+        std::process::Command::new(env!("CARGO_BIN_EXE_host-service"))
+            .args(["--broker", &broker_arg(&m), "--client-id", "nowrite-client"])
+            .args(["--status-addr", "127.0.0.1:0"])
+            .args(["sensor-data", "/nonexistent-dir/sub/test.csv"]),
+    );
     assert_ne!(out.status.code(), Some(0));
     assert!(out.status.code().is_some(), "exited by a signal?");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -261,7 +258,13 @@ fn unwritable_csv_exits_nonzero_before_subscribing() {
         stderr.contains("cannot open /nonexistent-dir/sub/test.csv for writing"),
         "{stderr}"
     );
-    std::thread::sleep(Duration::from_millis(200));
+    // mosquitto logs connections in the order it accepts them: once a probe client that
+    // connected after the service exited is in its log, a connection by the service
+    // would be there too.
+    publish_lines(m.port, "probe", 0, &["x".to_owned()]);
+    wait_for(T, "the probe's connection in mosquitto's log", || {
+        m.log().contains("New client connected").then_some(())
+    });
     assert!(
         !m.log().contains("nowrite-client"),
         "it connected: {}",
