@@ -11,7 +11,7 @@ use crate::args::Args;
 use crate::class::{Class, ClassBuilder};
 use crate::error::{Error, ExcKind, Result};
 use crate::obj::{Obj, Qstr};
-use crate::state::{missing_slot, refuse_import, resolve_builtins, state};
+use crate::state::{check_slots, resolve_builtins, state};
 use crate::{ft, qstr, sys};
 
 /// A module function: `fn(&Args) -> Result<Obj>`.
@@ -202,8 +202,8 @@ impl Module {
     /// Called only by the generated `mpy_init`, with the loader's arguments.
     #[doc(hidden)]
     pub unsafe fn run(self_in: *mut sys::mp_abi_fun_bc_prefix_t, init: fn(&Module) -> Result<()>) -> Obj {
-        if let Some(slot) = missing_slot() {
-            return refuse_import(slot);
+        if let Some(refused) = check_slots() {
+            return refused;
         }
         // Install this module's globals so store_global/load_global act on it (and restore the
         // caller's afterwards, also on error).

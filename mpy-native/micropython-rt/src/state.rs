@@ -114,31 +114,31 @@ const RAISE_SLOTS: usize = 4;
 /// nlr buffer has room for native nlr's registers, not for a jmp_buf).
 const SETJMP_SLOT: usize = 49;
 
-/// The first missing slot (or 49 on a setjmp port), if any.
-pub(crate) fn missing_slot() -> Option<usize> {
+/// Refuse to import (see `refuse_import`) if a slot the crate calls is missing or the port's
+/// nlr is setjmp-based; `None` if all is well.
+pub(crate) fn check_slots() -> Option<crate::Obj> {
     let words = ft() as *const sys::mp_fun_table_t as *const usize;
     // SAFETY: the table has MP_ABI_FUN_TABLE_SLOTS words.
     let word = |i: usize| unsafe { words.add(i).read() };
-    let missing = NEEDED_SLOTS.iter().map(|&i| i as usize).find(|&i| word(i) == 0);
-    if missing.is_none() && word(SETJMP_SLOT) != 0 {
-        return Some(SETJMP_SLOT);
+    match NEEDED_SLOTS.iter().position(|&i| word(i as usize) == 0) {
+        // Without the slots to raise with, return quietly.
+        Some(i) if i < RAISE_SLOTS => Some(Obj::NULL),
+        Some(i) => Some(refuse_import(NEEDED_SLOTS[i] as usize)),
+        None if word(SETJMP_SLOT) != 0 => Some(refuse_import(SETJMP_SLOT)),
+        None => None,
     }
-    missing
 }
 
-/// Raise `ImportError("... slot NN ...")` if the slots to do so exist; else return quietly.
-pub(crate) fn refuse_import(slot: usize) -> crate::Obj {
-    if !NEEDED_SLOTS[..RAISE_SLOTS].contains(&(slot as u8)) {
-        // SAFETY: the slots used here are present (checked first); raising here is the import
-        // failing (if making the exception fails, that exception fails it).
-        unsafe {
-            let msg = "this MicroPython lacks an mp_fun_table slot this module needs (or uses setjmp nlr)";
-            let text = Obj(ft().obj_new_str.unwrap_unchecked()(msg.as_ptr().cast(), msg.len()));
-            let ty = ft().load_global.unwrap_unchecked()(qstr!("ImportError").as_raw());
-            let args = [text, Obj::int(slot as isize)];
-            let exc = ft().call_function_n_kw.unwrap_unchecked()(ty, 2, args.as_ptr().cast());
-            Error::from_exception(Obj(exc)).raise()
-        }
+/// Raise `ImportError("... slot NN ...")` (the slots to do so are present).
+fn refuse_import(slot: usize) -> crate::Obj {
+    // SAFETY: the slots used here are present (checked first); raising here is the import
+    // failing (if making the exception fails, that exception fails it).
+    unsafe {
+        let msg = "this MicroPython lacks an mp_fun_table slot this module needs (or uses setjmp nlr)";
+        let text = Obj(ft().obj_new_str.unwrap_unchecked()(msg.as_ptr().cast(), msg.len()));
+        let ty = ft().load_global.unwrap_unchecked()(qstr!("ImportError").as_raw());
+        let args = [text, Obj::int(slot as isize)];
+        let exc = ft().call_function_n_kw.unwrap_unchecked()(ty, 2, args.as_ptr().cast());
+        Error::from_exception(Obj(exc)).raise()
     }
-    Obj::NULL
 }
