@@ -95,6 +95,12 @@ pub fn connection_cap() -> usize {
         None => MAX_CONNECTIONS,
     }
 }
+/// rumqttd's packet limit (`max_payload_size`, checked against the whole packet).
+const RUMQTTD_PACKET_LIMIT: usize = 1024 * 1024;
+/// Payloads longer than this are cut by the front end so the packet stays under
+/// [`RUMQTTD_PACKET_LIMIT`] whatever its topic.
+const PUBLISH_LIMIT: usize = RUMQTTD_PACKET_LIMIT - crate::guard::HEADER_ROOM;
+
 /// The CONNECT must arrive within this time.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest CONNECT accepted (client id, will, credentials).
@@ -106,7 +112,7 @@ fn config(addr: SocketAddr, credentials: Option<&(String, String)>) -> Config {
         connection_timeout_ms: 10_000,
         // Larger than any sensor event, so oversized payloads reach the service and are
         // counted there instead of being dropped by the broker.
-        max_payload_size: 1024 * 1024,
+        max_payload_size: RUMQTTD_PACKET_LIMIT,
         max_inflight_count: 100,
         auth: credentials.map(|(u, p)| HashMap::from([(u.clone(), p.clone())])),
         external_auth: None,
@@ -149,6 +155,7 @@ pub async fn start(
     addr: SocketAddr,
     credentials: Option<&(String, String)>,
     tls: Option<&(Vec<u8>, Vec<u8>)>,
+    truncation: crate::guard::Truncation,
 ) -> Result<EmbeddedBroker, BrokerError> {
     let tls = tls.map(|(c, k)| tls_acceptor(c, k)).transpose()?;
     let front = TcpListener::bind(addr)
@@ -199,6 +206,7 @@ pub async fn start(
         credentials: credentials.cloned(),
         next_id: AtomicU64::new(0),
         tls,
+        truncation,
     });
     tokio::spawn(front_end.serve(front));
     tracing::info!(%addr, tls = tls_on, "embedded MQTT broker listening");
@@ -212,6 +220,8 @@ struct FrontEnd {
     credentials: Option<(String, String)>,
     next_id: AtomicU64,
     tls: Option<TlsAcceptor>,
+    /// Marks the PUBLISHes cut to fit rumqttd's packet limit.
+    truncation: crate::guard::Truncation,
 }
 
 /// CONNACK return codes (MQTT 3.1.1 §3.2.2.3).
@@ -368,7 +378,29 @@ impl FrontEnd {
         if client.write_all(&ack).await.is_err() {
             return;
         }
-        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        // rumqttd drops a client whose packet is over its limit, losing the message
+        // without a trace; a PUBLISH whose payload is over PUBLISH_LIMIT is passed on cut
+        // to its first 1 KiB instead, marked, and the service keeps it as too-large.
+        let (mut client_r, mut client_w) = tokio::io::split(client);
+        let (mut upstream_r, mut upstream_w) = upstream.into_split();
+        let up = crate::guard::guarded_copy(
+            &mut client_r,
+            &mut upstream_w,
+            PUBLISH_LIMIT,
+            &self.truncation,
+        );
+        let down = async {
+            let _ = tokio::io::copy(&mut upstream_r, &mut client_w).await;
+            let _ = client_w.shutdown().await;
+        };
+        tokio::select! {
+            r = up => if let Ok(n) = r {
+                if n > 0 {
+                    tracing::info!(%peer, client_id = ?id, payloads = n, "embedded broker: cut PUBLISH payloads over its limit to their first bytes");
+                }
+            },
+            _ = down => {}
+        }
     }
 }
 

@@ -179,9 +179,9 @@ fn tls_connector(tls: &TlsSettings) -> Result<TlsConnector, GuardError> {
 }
 
 /// Starts the guard for `config`'s broker; rumqttc connects to [`Guard::socket_name`].
-pub fn start(config: &Config) -> Result<Arc<Guard>, GuardError> {
+/// `truncation` marks the payloads it cuts (the embedded broker's front end uses the same).
+pub fn start(config: &Config, truncation: Truncation) -> Result<Arc<Guard>, GuardError> {
     let tls = config.tls.as_ref().map(tls_connector).transpose()?;
-    let truncation = Truncation::new();
     let name = format!(
         "\0host-service-{}-{:016x}",
         std::process::id(),

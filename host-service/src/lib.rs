@@ -107,11 +107,15 @@ pub async fn run(mut config: Config) -> Result<(), Error> {
     })?;
     tracing::info!("status page on http://{status_addr}/ (JSON at /status)");
 
+    // One marker for payloads cut short, by the embedded broker's front end (devices'
+    // PUBLISHes over its limit) and by the guard (the broker's, over --max-payload).
+    let truncation = guard::Truncation::new();
     if let Some(addr) = config.embedded_broker {
         let broker = broker::start(
             addr,
             config.credentials.as_ref(),
             config.embedded_broker_tls.as_ref(),
+            truncation.clone(),
         )
         .await?;
         let lan = !broker.addr.ip().is_loopback();
@@ -135,7 +139,7 @@ pub async fn run(mut config: Config) -> Result<(), Error> {
     let config = Arc::new(config);
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let guard = guard::start(&config)?;
+    let guard = guard::start(&config, truncation)?;
     let (client, eventloop) = mqtt::client(&config, &guard);
     // Unbounded on purpose: the MQTT task must never wait on the writer, because the
     // writer's acks only leave when the event loop is polled (a bounded channel here

@@ -68,6 +68,48 @@ fn embedded_broker_writes_rows_and_rejects() {
     assert_eq!(svc.terminate(), 0);
 }
 
+/// A device's PUBLISH over the embedded broker's 1 MiB packet limit is not lost: rumqttd
+/// would drop the device's connection and the message with it (mosquitto_pub: "The
+/// connection was lost"); the front end passes its first 1 KiB on, and the service keeps
+/// it as `too-large` with its full size. The next event is written as usual.
+#[test]
+fn oversized_publish_to_the_embedded_broker_is_kept_as_too_large() {
+    let dir = TempDir::new("embedded-big");
+    let csv = dir.path("test.csv");
+    let svc = Service::start(
+        &dir.0,
+        "svc",
+        &[
+            "--embedded-broker=127.0.0.1:0",
+            "--quiet",
+            "sensor-data",
+            csv.to_str().unwrap(),
+        ],
+    );
+    let port = svc.broker_port();
+    svc.wait_subscribed();
+    let big: Vec<u8> = (0..2_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    publish_bytes(port, "sensor-data", 1, &big);
+    publish_lines(port, "sensor-data", 1, &[r#"["lux-1", 1, 2.5]"#.to_owned()]);
+    wait_for(T, "the row after it", || {
+        (csv_rows(&csv).len() == 1).then_some(())
+    });
+    assert_eq!(csv_values(&csv), ["2.5"]);
+    let recs =
+        host_service::sink::read_rejects(&std::fs::read(dir.path("test.csv.rejects")).unwrap());
+    assert_eq!(recs.len(), 1);
+    assert_eq!(
+        (
+            recs[0].kind.as_str(),
+            recs[0].size,
+            recs[0].payload.as_slice()
+        ),
+        ("too-large", 2_000_000, &big[..1024])
+    );
+    assert_eq!(svc.status()["rejects_by_kind"]["too-large"], 1);
+    assert_eq!(svc.terminate(), 0);
+}
+
 /// The in-process broker keeps a persistent session while the process lives: a second
 /// instance (its client) that restarts gets what was published meanwhile; two
 /// instances in a share group split the stream.
