@@ -109,7 +109,9 @@ fn status_page_in_chromium_matches_status_json() {
     svc.wait_subscribed();
     // One sensor that goes quiet (stale after 5 s), two that keep reporting.
     publish_lines(port, "sensor-data", 1, &[r#"["porch", 1, 3.5]"#.to_owned()]);
-    std::thread::sleep(Duration::from_millis(5500));
+    wait_for(Duration::from_secs(20), "porch to go stale", || {
+        (svc.status()["sensors"]["porch"]["stale"] == true).then_some(())
+    });
     let mut events = Vec::new();
     for i in 0..40 {
         let x = f64::from(i);
