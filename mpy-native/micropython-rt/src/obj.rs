@@ -83,9 +83,6 @@ pub enum BinOp {
     Modulo = 33,
 }
 
-/// `MP_BUFFER_RAISE_IF_UNSUPPORTED`: `get_buffer` raises `TypeError` instead of returning false.
-const MP_BUFFER_RAISE: u32 = 4;
-
 const MP_PRINT_STREAM_WRITE: usize = MP_ABI_STREAM_OP_WRITE as usize;
 
 impl Obj {
@@ -303,11 +300,12 @@ impl Obj {
     }
     fn buffer_info(&self, flags: u32) -> Result<mp_abi_buffer_info_t> {
         let mut info = mp_abi_buffer_info_t::default();
-        // With MP_BUFFER_RAISE_IF_UNSUPPORTED the runtime raises its own TypeError ("object with
-        // buffer protocol required").
-        let info_p = &mut info as *mut mp_abi_buffer_info_t as usize;
-        call(sys::LUMEN_OP_GET_BUFFER as usize, self.0 as usize, info_p, (flags | MP_BUFFER_RAISE) as usize, 0)?;
-        Ok(info)
+        // A direct call (no nlr: this is on every hot path); the runtime's own wording.
+        if unsafe { ft().get_buffer.unwrap_unchecked()(self.0, &mut info, flags as _) } {
+            Ok(info)
+        } else {
+            Err(Error::new(ExcKind::TypeError, "object with buffer protocol required"))
+        }
     }
     /// The text of a `str` object (str objects hold valid UTF-8).
     pub fn str_ref(&self) -> Result<&str> {

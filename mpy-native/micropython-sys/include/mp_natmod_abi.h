@@ -288,7 +288,6 @@ enum lumen_mp_op {
     LUMEN_OP_IMPORT = 35,         /* import_name(qstr a, b = None, c = level 0 as a small int) */
     LUMEN_OP_UNPACK = 39,         /* unpack_sequence(a, b, (mp_obj_t *)c) */
     LUMEN_OP_NEW_STR = 57,        /* obj_new_str((const char *)a, b) */
-    LUMEN_OP_GET_BUFFER = 65,     /* get_buffer(a, (mp_abi_buffer_info_t *)b, flags c) (bool) */
     LUMEN_OP_GET_STREAM = 66,     /* get_stream_raise(a, b) */
     /* Any value from here on: a function address, called as fn(a, b, c, d). */
     LUMEN_OP_FIRST_FN = 0x1000,
