@@ -85,7 +85,7 @@ pub use crate::device_impl::{
     ENABLE_OFF, ENABLE_ON,
 };
 pub use crate::lux::{
-    calculate_lux, calculate_lux_f64, is_saturated, lux_fraction, LUX_COEFB, LUX_COEFC, LUX_COEFD, LUX_DF,
+    calculate_lux, calculate_lux_f64, is_saturated, lux_fraction, lux_fraction_codes, LUX_COEFB, LUX_COEFC, LUX_COEFD, LUX_DF,
     SATURATED_COUNT,
 };
 pub use crate::types::{Error, Gain, IntegrationTime};

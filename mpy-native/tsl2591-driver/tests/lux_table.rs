@@ -161,3 +161,23 @@ fn lux_fraction_is_the_formula_in_exact_integers() {
     assert_eq!(lux_fraction(IntegrationTime::Ms600, Gain::Max, 65534, 0), Some((668_446_800, 148_140_000)));
     assert_eq!(lux_fraction(IntegrationTime::Ms100, Gain::Low, 0, 65534).map(|f| f.0), Some(-574_864_248));
 }
+
+/// `lux_fraction_codes` (the register codes a MicroPython module stores) is `lux_fraction` of
+/// the same settings, and `None` for codes out of range.
+#[test]
+fn lux_fraction_codes_matches_lux_fraction() {
+    use tsl2591_driver::{lux_fraction, lux_fraction_codes};
+    let counts = [0u16, 1, 284, 611, 36863, 65534, 65535];
+    for (it, _) in ITS {
+        for (gain, _) in GAINS {
+            for full in counts {
+                for ir in counts {
+                    assert_eq!(lux_fraction_codes(it.code(), gain.code(), full, ir), lux_fraction(it, gain, full, ir));
+                }
+            }
+        }
+    }
+    for (it, gain) in [(6u8, 0u8), (0, 0x08), (0, 0x40), (255, 0xF0)] {
+        assert_eq!(lux_fraction_codes(it, gain, 611, 284), None);
+    }
+}

@@ -15,7 +15,7 @@
 //! instance, so the module stays small enough for the ESP8266 (issue 9) and a sample allocates
 //! nothing there.
 //!
-//! Lux: the formula as one fraction of two integers (`tsl2591_driver::lux_fraction`), divided
+//! Lux: the formula as one fraction of two integers (`tsl2591_driver::lux_fraction_codes`), divided
 //! by the runtime (`int / int`): no float code in the module, and the result is within one
 //! unit in the last place of the port's float of the exact formula (half a unit on x64, where
 //! doubles hold both integers exactly; on the ESP8266 the 24-bit float rounds the numerator,
@@ -29,7 +29,7 @@ use micropython_rt::{
     StaticQstr,
 };
 use tsl2591_driver::{
-    lux_fraction, BitFlags, Gain, IntegrationTime, Register, AVALID_POLLS, AVALID_POLL_MS, DEFAULT_ADDRESS, DEVICE_ID,
+    lux_fraction_codes, BitFlags, Register, AVALID_POLLS, AVALID_POLL_MS, DEFAULT_ADDRESS, DEVICE_ID,
     ENABLE_OFF, ENABLE_ON,
 };
 
@@ -307,9 +307,7 @@ impl Tsl2591 {
     /// Lux for the current settings, divided by the runtime (see the crate docs); a saturated
     /// channel reads as 0.0 (the tutorial returned 0).
     fn lux(&self, full: isize, ir: isize) -> Result<Obj> {
-        let it = IntegrationTime::from_code(self.integration as u8).unwrap_or(IntegrationTime::Ms100);
-        let gain = Gain::from_code(self.gain as u8).unwrap_or(Gain::Low);
-        match lux_fraction(it, gain, full as u16, ir as u16) {
+        match lux_fraction_codes(self.integration as u8, self.gain as u8, full as u16, ir as u16) {
             Some((n, d)) => Obj::int(n as isize).binary_op(BinOp::TrueDivide, Obj::int(d as isize)),
             None => Ok(Obj::float(0.0)),
         }
