@@ -268,7 +268,7 @@ impl Class for MqttWriter {
         let opt = |o: Obj| if o.is_null() || o.is_none() { None } else { Some(o) };
         let (name, host) = (a[0], a[1]);
         let port = or(a[2], Obj::int(1883));
-        let topic = or(a[3], Obj::str("sensor-data"));
+        let topic = if a[3].is_null() { Obj::str("sensor-data") } else { a[3] };
         let qos_obj = or(a[4], Obj::int(0));
         let keepalive_obj = or(a[5], Obj::int(60));
         let (user, password, sock) = (opt(a[6]), opt(a[7]), opt(a[8]));
