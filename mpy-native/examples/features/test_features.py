@@ -115,6 +115,68 @@ check("sqrt", f.sqrt(16), 4.0)
 int = str
 check("builtin int", f.int_type() is type(1), True)
 del int
+
+# ... and for every builtin the crate uses: a caller whose globals shadow print, int,
+# isinstance, str, type and the exception types (here an exec namespace), and the builtins
+# module patched after the import, change nothing the module does.
+PROBE = """
+def probe():
+    out = []
+    for fn, args in ((f.int_type, ()), (f.raise_value_error, (3,)), (f.raise_type_error, ()),
+                     (f.raise_os_error, (19,)), (f.is_os_error, (boom,)), (f.is_os_error, (bad,)),
+                     (f.error_text, (boom,)), (f.call_with_context, (bad,)), (f.say, ("probe",)),
+                     (f.Counter, (0, 10 ** 6)), (f.panic, (5,)), (f.double, ("x",))):
+        try:
+            out.append(("ok", fn(*args)))
+        except BaseException as e:
+            out.append(("raised", e))
+    return out
+"""
+said = []
+
+
+def boom_bound(exc=OSError):  # OSError(5) whatever the name OSError means when it is called
+    raise exc(5)
+
+
+FAKES = {
+    "print": lambda *a: said.append(a), "int": str, "isinstance": lambda *a: True,
+    "str": lambda *a: "fake str", "repr": lambda *a: "fake repr", "type": lambda *a: KeyError,
+    "ValueError": KeyError, "TypeError": KeyError, "OSError": KeyError, "RuntimeError": KeyError,
+    "MemoryError": KeyError, "bytearray": lambda *a: b"fake",
+}
+
+
+def check_probe(label, out):
+    kinds = [(k, type(v).__name__ if k == "raised" else v) for k, v in out]
+    check(label + " outcomes", kinds[:4] + kinds[5:6] + kinds[8:],
+          [("ok", type(1)), ("raised", "ValueError"), ("raised", "TypeError"), ("raised", "OSError"),
+           ("ok", False), ("ok", None), ("raised", "ValueError"), ("raised", "RuntimeError"),
+           ("raised", "TypeError")])
+    check(label + " isinstance", out[4], ("ok", True))
+    check(label + " os errno", out[3][1].errno, 19)
+    check(label + " str", out[6], ("ok", (str(OSError(5)), True)))
+    check(label + " type", (type(out[7][1]), "while calling back" in str(out[7][1])), (KeyError, True))
+    check(label + " print", said, [])
+
+
+caller = {"f": f, "boom": boom_bound, "bad": bad}
+caller.update(FAKES)
+exec(PROBE, caller)
+check_probe("caller globals", caller["probe"]())
+import builtins
+
+clean = {"f": f, "boom": boom_bound, "bad": bad}
+exec(PROBE, clean)
+saved = [(k, getattr(builtins, k)) for k in FAKES]
+try:
+    for k, v in FAKES.items():
+        setattr(builtins, k, v)
+    patched = clean["probe"]()
+finally:
+    for k, v in saved:
+        setattr(builtins, k, v)
+check_probe("builtins patched", patched)
 check("has_stream", (f.has_stream(42), hasattr(sys.stdout, "write") and f.has_stream(sys.stdout)), (False, True))
 
 # raising
@@ -193,6 +255,46 @@ check("usable after re-entry refused", c2.incr(), c2.value)
 # a method whose callback raises: the error propagates and the object stays usable
 raises("method raises", OSError, c2.visit, boom)
 check("usable after a raise", c2.incr(), c2.value)
+# a method that fails itself (its own error, raised by the dispatcher), and one whose runtime
+# call raises straight through it (MemoryError from making a long int at heap exhaustion, no
+# Result on the way): the busy flag is cleared both times, the next call works
+
+
+def exhaust_heap():
+    hog = None
+    for grow in (lambda h: (h, bytearray(4096)), lambda h: (h, bytearray(64)), lambda h: (h,)):
+        while True:
+            try:
+                hog = grow(hog)
+            except MemoryError:
+                break
+    return hog
+
+
+def at_heap_exhaustion(fn):  # fn() with no free block left: what it raised, or None
+    hog = exhaust_heap()
+    try:
+        while True:  # the blocks freed when exhaust_heap returned
+            hog = (hog,)
+    except MemoryError:
+        pass
+    try:
+        fn()
+        raised = None
+    except Exception as e:
+        raised = e
+    hog = None
+    gc.collect()
+    return raised
+
+
+raises("method's own error", TypeError, c2.add, "x")
+check("usable after its own error", c2.incr(), c2.value)
+big = f.Counter((1 << 62) - 1 if f.big() > (1 << 32) else (1 << 30) - 1)  # the largest small int
+top = big.value
+check("MemoryError inside a method", type(at_heap_exhaustion(big.incr)), MemoryError)
+check("method ran before the MemoryError", big.value, top + 1)
+check("usable after a MemoryError", (big.get(), big.incr()), (top + 1, top + 2))
 raises("method kw", TypeError, lambda: c2.add(x=1), contains="keyword")
 raises("method arity", TypeError, c2.add, contains="positional arguments")
 
