@@ -34,6 +34,9 @@ pub struct Printer {
     buf: *mut u8,
     cap: usize,
     len: usize,
+    /// A buffer object printed into from byte `at` ([`Printer::into_buffer`]), NULL for `buf`.
+    obj: Obj,
+    at: usize,
 }
 
 unsafe extern "C" fn append(data: *mut c_void, s: *const c_char, n: usize) {
@@ -43,6 +46,19 @@ unsafe extern "C" fn append(data: *mut c_void, s: *const c_char, n: usize) {
         core::ptr::copy_nonoverlapping(s as *const u8, (*p).buf.add(len), n);
     }
     (*p).len = len + n;
+}
+
+/// `append` for [`Printer::into_buffer`]: the object's memory looked up at every append, as
+/// Python code run by a print slot (a `__repr__`) may have resized it (moved or freed it).
+unsafe extern "C" fn append_obj(data: *mut c_void, s: *const c_char, n: usize) {
+    let p = data as *mut Printer;
+    // Not a buffer: `info` stays empty, nothing is written.
+    let mut info = sys::mp_abi_buffer_info_t::default();
+    crate::ft().get_buffer.unwrap_unchecked()((*p).obj.0, &mut info, sys::MP_ABI_BUFFER_WRITE as _);
+    let at = (*p).at;
+    (*p).cap = info.len.saturating_sub(at);
+    (*p).buf = (info.buf as *mut u8).wrapping_add(at);
+    append(data, s, n)
 }
 
 impl Printer {
@@ -59,6 +75,24 @@ impl Printer {
             buf,
             cap,
             len: 0,
+            obj: Obj::NULL,
+            at: 0,
+        }
+    }
+    /// A printer appending to the buffer object `obj` (e.g. a `bytearray`) from byte `at`.
+    /// Safe for memory Python can reach: the object's memory is looked up at every append, so
+    /// Python code that a print slot runs (a `__repr__`) may resize or write the object
+    /// meanwhile without Rust writing to freed memory (what it printed then may be incomplete).
+    pub fn into_buffer(obj: Obj, at: usize) -> Printer {
+        Printer {
+            base: sys::mp_abi_print_t { data: core::ptr::null_mut(), print_strn: Some(append_obj) },
+            item_separator: c", ".as_ptr(),
+            key_separator: c": ".as_ptr(),
+            buf: core::ptr::null_mut(),
+            cap: 0,
+            len: 0,
+            obj,
+            at,
         }
     }
     /// Bytes printed so far (may exceed the capacity: see [`fits`](Self::fits)).
@@ -73,10 +107,16 @@ impl Printer {
     pub fn fits(&self) -> bool {
         self.len <= self.cap
     }
+    /// The buffer's capacity (for [`into_buffer`](Self::into_buffer): the room after `at` at the
+    /// last append).
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
     /// Append bytes.
     pub fn write(&mut self, bytes: &[u8]) {
-        // SAFETY: `append` writes within the buffer the caller of `new` vouched for.
-        unsafe { append((self as *mut Printer).cast(), bytes.as_ptr().cast(), bytes.len()) }
+        // SAFETY: `append` writes within the buffer the caller of `new` vouched for, and
+        // `append_obj` within the object's memory as it is now.
+        unsafe { self.base.print_strn.unwrap_unchecked()((self as *mut Printer).cast(), bytes.as_ptr().cast(), bytes.len()) }
     }
     /// Print `o` as its type prints it (`str`, `repr` or JSON); errors are what the type's
     /// print raised (e.g. a user `__repr__`).

@@ -1,28 +1,14 @@
-//! An event as `json.dumps` would write it, straight into the frame buffer.
+//! An event as `json.dumps` would write it.
 //!
-//! Every port: the runtime's own print machinery (`micropython_rt::Printer` with
-//! `PrintKind::Json`, the path `json.dumps` itself takes), into the frame `bytearray`: the same
-//! bytes as `json.dumps(event)` for any object, by construction, and nothing allocated.
+//! Every port: `encode_into` (lib.rs) prints with the runtime's own machinery
+//! (`micropython_rt::Printer::into_buffer` with `PrintKind::Json`, the path `json.dumps` itself
+//! takes) into the frame `bytearray`: the same bytes as `json.dumps(event)` for any object, by
+//! construction, and nothing allocated.
 //!
 //! 64-bit ports add a fast path for the event shape `(str, int, float)`: written natively, the
 //! float by `mqtt_codec::repr`, a model of the unix x64 port's `repr(float)` that is checked
 //! against the runtime at first use (any difference: the runtime prints floats, as on every
 //! other port). It is compiled out on 32-bit ports (the ESP8266), where code space matters more.
-use micropython_rt::{Obj, PrintKind, Printer, Result};
-
-/// Print `x` as JSON into `buf[..cap]` (raw memory of a runtime buffer: nothing is held across
-/// the runtime's calls but this pointer). Returns the length, which may exceed `cap` (then
-/// nothing useful was written: grow and print again).
-///
-/// # Safety
-/// `buf` must be valid for `cap` bytes of writes and not change while printing (our private
-/// frame buffer: no Python code can reach it).
-pub unsafe fn print_json(buf: *mut u8, cap: usize, x: Obj) -> Result<usize> {
-    let mut p = Printer::new(buf, cap);
-    p.print(x, PrintKind::Json)?;
-    Ok(p.len())
-}
-
 #[cfg(target_pointer_width = "64")]
 pub use fast::{own_floats, write_event};
 

@@ -33,7 +33,7 @@ mod encode;
 use micropython_rt::Stream;
 use micropython_rt::{
     errno, import, os_err, print, py_err, qstr, static_qstr, Args, Builtin, Class, Error, ExcKind, Method, Module, Obj,
-    Qstr, Result, StaticQstr,
+    PrintKind, Printer, Qstr, Result, StaticQstr,
 };
 use mqtt_codec::mqtt::{self, Connect, LenDecoder, MAX_HEADER, MAX_REMAINING};
 
@@ -124,27 +124,30 @@ fn encode_into(x: Obj, buf: &mut Obj, at: usize, overhead: usize) -> Result<usiz
         }
     }
     loop {
-        let (p, len) = buf.buffer_raw(true)?;
-        let room = len - at;
-        // SAFETY: our private frame buffer; no Python code can reach or resize it.
-        let n = unsafe { encode::print_json(p.add(at), room, x) }?;
+        // The runtime's JSON printing (what `json.dumps` does) into the frame. The frame is
+        // reachable from Python (a socket object's `write` gets it) and printing may run Python
+        // code (a `__repr__`), so the printer looks the frame's memory up at every append.
+        let mut p = Printer::into_buffer(*buf, at);
+        p.print(x, PrintKind::Json)?;
+        let n = p.len();
         if n > limit {
             return Err(py_err!(ValueError, "event too large for one MQTT packet"));
         }
-        if n <= room {
+        if p.fits() {
             return Ok(n);
         }
-        grow(buf, at, at + n.max(room * 2).min(limit))?;
+        grow(buf, at, at + n.max(p.capacity() * 2).min(limit))?;
     }
 }
 
 /// Replace `buf` by a bytearray of `size` bytes holding the first `keep` bytes of the old one.
 fn grow(buf: &mut Obj, keep: usize, size: usize) -> Result<()> {
     let bigger = Obj::bytearray(size)?;
-    let (old, _) = buf.buffer_raw(false)?;
+    let (old, len) = buf.buffer_raw(false)?;
     let (new, _) = bigger.buffer_raw(true)?;
-    // SAFETY: both buffers are at least `keep` bytes, distinct, and no runtime call intervenes.
-    unsafe { core::ptr::copy_nonoverlapping(old, new, keep) };
+    // SAFETY: at most `len` bytes of the old buffer (Python may have shrunk it), `keep < size`
+    // of the new one, distinct, and no runtime call intervenes.
+    unsafe { core::ptr::copy_nonoverlapping(old, new, keep.min(len)) };
     *buf = bigger;
     Ok(())
 }
