@@ -95,6 +95,25 @@ import json
 for v in (1.5, "a\"b\n", (1, None, True), [1 << 70, -3], {"k": 0.1}, 284.1312):
     check("texts %r" % (v,), f.texts(v), (str(v), repr(v), json.dumps(v)))
 raises("texts long", ValueError, f.texts, "x" * 200)
+ba = bytearray(b"ab" + bytes(18))
+check("print_into", (f.print_into(ba, 2, [1, "a"]), bytes(ba[:10])), ((8, True), b'ab[1, "a"]'))
+check("print_into short", f.print_into(bytearray(4), 2, [1, "a"]), (8, False))
+check("print_into not a buffer", f.print_into(42, 0, 1), (1, False))
+
+
+class Grows:  # resizes the target while it is being printed into: its memory moves
+    def __repr__(self):
+        ba.extend(bytes(8192))
+        del spare[:]  # and the freed memory is reused
+        spare.extend(bytearray(64) for _ in range(64))
+        return "7"
+
+
+spare = []
+ba = bytearray(16)
+n = f.print_into(ba, 0, [1, Grows(), "xyz"])
+check("print_into resized", (n, bytes(ba[:n[0]])), ((13, True), b'[1, 7, "xyz"]'))
+check("print_into freed memory untouched", [bytes(b) for b in spare if b != bytearray(64)], [])
 f.say("hi")
 
 # calling methods of Python objects, with keywords, importing

@@ -98,6 +98,14 @@ fn init(m: &Module) -> Result<()> {
         }
         Ok(Obj::tuple(&out))
     });
+    // Printing into a buffer object Python can reach (a bytearray), from byte `at`: safe, its
+    // memory is looked up at every append (a `__repr__` may resize it meanwhile).
+    // Returns (length printed, whether it fit).
+    m.func(qstr!("print_into"), 3, 3, |a| {
+        let mut p = Printer::into_buffer(a[0], a[1].to_int()? as usize);
+        p.print(a[2], PrintKind::Json)?;
+        Ok(Obj::tuple(&[Obj::int(p.len() as isize), Obj::bool(p.fits())]))
+    });
     m.func(qstr!("say"), 1, 1, |a| {
         print("features says %s", &[a[0]])?;
         Ok(Obj::none())
