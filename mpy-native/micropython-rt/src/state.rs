@@ -104,12 +104,13 @@ pub(crate) fn resolve_builtins() -> crate::Result<()> {
 }
 
 /// The `mp_fun_table` slots this crate (and its C glue) calls; checked non-NULL at import. The
-/// first four are those refusing an import needs.
+/// first five are those refusing an import needs (`refuse_import`: load_global,
+/// call_function_n_kw, raise, obj_new_str, native_to_obj for the slot number).
 const NEEDED_SLOTS: [u8; 37] = [
-    7, 27, 34, 57, 3, 4, 5, 9, 10, 13, 14, 15, 16, 18, 19, 20, 21, 24, 25, 28, 32, 33, 35, 39, 44, 52, 53, 56, 58,
+    7, 27, 34, 57, 4, 3, 5, 9, 10, 13, 14, 15, 16, 18, 19, 20, 21, 24, 25, 28, 32, 33, 35, 39, 44, 52, 53, 56, 58,
     61, 63, 64, 65, 66, 68, 73, 74,
 ];
-const RAISE_SLOTS: usize = 4;
+const RAISE_SLOTS: usize = 5;
 /// Slot 49 (`setjmp`) is non-NULL on ports whose nlr is setjmp-based: not supported (the C glue's
 /// nlr buffer has room for native nlr's registers, not for a jmp_buf).
 const SETJMP_SLOT: usize = 49;
@@ -140,5 +141,117 @@ fn refuse_import(slot: usize) -> crate::Obj {
         let args = [text, Obj::int(slot as isize)];
         let exc = ft().call_function_n_kw.unwrap_unchecked()(ty, 2, args.as_ptr().cast());
         Error::from_exception(Obj(exc)).raise()
+    }
+}
+
+/// The import check against a fake function table on the host (`cargo test -p micropython-rt`):
+/// every needed slot present passes, a missing one refuses the import (quietly for the slots
+/// raising needs, else `ImportError(message, slot)`), and so does a setjmp-based nlr.
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::thread;
+
+    /// The table `ft()` reads (the loader's relocation, on a device).
+    #[no_mangle]
+    static mut mp_fun_table: sys::mp_fun_table_t = unsafe { core::mem::zeroed() };
+    #[no_mangle]
+    static MP_QSTR_ImportError: u16 = 0x1234;
+
+    static LOADED: AtomicUsize = AtomicUsize::new(0);
+    static SLOT_ARG: AtomicUsize = AtomicUsize::new(0);
+    static N_ARGS: AtomicUsize = AtomicUsize::new(0);
+    static RAISED: AtomicUsize = AtomicUsize::new(0);
+    static HAS_RAISED: AtomicBool = AtomicBool::new(false);
+    const EXC: usize = 0xE0C0;
+
+    unsafe extern "C" fn new_str(_: *const core::ffi::c_char, _: usize) -> sys::mp_obj_t {
+        0x5700 as _
+    }
+    unsafe extern "C" fn to_obj(v: sys::mp_uint_t, _: sys::mp_uint_t) -> sys::mp_obj_t {
+        v as _
+    }
+    unsafe extern "C" fn load_global(q: sys::qstr) -> sys::mp_obj_t {
+        LOADED.store(q as usize, SeqCst);
+        0x1E00 as _
+    }
+    unsafe extern "C" fn call(_: sys::mp_obj_t, n: usize, args: *const sys::mp_obj_t) -> sys::mp_obj_t {
+        N_ARGS.store(n, SeqCst);
+        SLOT_ARG.store(*args.add(1) as usize, SeqCst);
+        EXC as _
+    }
+    /// Records the exception and never returns (a raise does not), parking its thread.
+    unsafe extern "C" fn raise(o: sys::mp_obj_t) {
+        RAISED.store(o as usize, SeqCst);
+        HAS_RAISED.store(true, SeqCst);
+        loop {
+            thread::park();
+        }
+    }
+
+    fn words() -> *mut usize {
+        core::ptr::addr_of_mut!(mp_fun_table) as *mut usize
+    }
+    /// A table with every needed slot set (to functions that record what refusing did), `off`
+    /// zeroed, and `setjmp` (slot 49) as given.
+    unsafe fn table(off: Option<usize>, setjmp: usize) {
+        for i in 0..sys::MP_ABI_FUN_TABLE_SLOTS as usize {
+            words().add(i).write(0);
+        }
+        for &i in NEEDED_SLOTS.iter() {
+            words().add(i as usize).write(0xDEAD);
+        }
+        let t = &mut *core::ptr::addr_of_mut!(mp_fun_table);
+        t.obj_new_str = Some(new_str);
+        t.native_to_obj = Some(to_obj);
+        t.load_global = Some(load_global);
+        t.call_function_n_kw = Some(call);
+        t.raise = Some(raise);
+        if let Some(i) = off {
+            words().add(i).write(0);
+        }
+        words().add(SETJMP_SLOT).write(setjmp);
+    }
+    /// `check_slots()` on a thread of its own: `Ok(result)` if it returned, `Err(slot)` with the
+    /// slot number it raised `ImportError` with.
+    fn run_check() -> Result<Option<usize>, usize> {
+        HAS_RAISED.store(false, SeqCst);
+        let t = thread::spawn(|| check_slots().map(|o| o.as_raw() as usize));
+        loop {
+            if HAS_RAISED.load(SeqCst) {
+                assert_eq!(RAISED.load(SeqCst), EXC, "raised what the ImportError call returned");
+                assert_eq!(LOADED.load(SeqCst), 0x1234, "ImportError looked up by name");
+                assert_eq!(N_ARGS.load(SeqCst), 2, "ImportError(message, slot)");
+                return Err(SLOT_ARG.load(SeqCst));
+            }
+            if t.is_finished() {
+                return Ok(t.join().unwrap());
+            }
+            thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn import_checks_every_needed_slot_and_refuses_setjmp_nlr() {
+        // One test: the fake table is global.
+        unsafe {
+            table(None, 0);
+            assert_eq!(run_check(), Ok(None), "complete table");
+            for (k, &slot) in NEEDED_SLOTS.iter().enumerate() {
+                table(Some(slot as usize), 0);
+                if [7usize, 27, 34, 57, 4].contains(&(slot as usize)) {
+                    // load_global, call_function_n_kw, raise, obj_new_str, native_to_obj:
+                    // cannot raise
+                    assert!(k < RAISE_SLOTS);
+                    assert_eq!(run_check(), Ok(Some(0)), "slot {slot}: refused quietly (NULL)");
+                } else {
+                    assert_eq!(run_check(), Err(slot as usize), "slot {slot}: ImportError naming it");
+                }
+            }
+            table(None, 0xBEEF);
+            assert_eq!(run_check(), Err(SETJMP_SLOT), "setjmp-based nlr");
+        }
     }
 }
