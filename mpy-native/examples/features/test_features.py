@@ -103,7 +103,7 @@ check("print_into not a buffer", f.print_into(42, 0, 1), (1, False))
 
 class Grows:  # resizes the target while it is being printed into: its memory moves
     def __repr__(self):
-        ba.extend(bytes(8192))
+        ba.extend(bytes(1024))
         del spare[:]  # and the freed memory is reused
         spare.extend(bytearray(64) for _ in range(64))
         return "7"
@@ -114,6 +114,8 @@ ba = bytearray(16)
 n = f.print_into(ba, 0, [1, Grows(), "xyz"])
 check("print_into resized", (n, bytes(ba[:n[0]])), ((13, True), b'[1, 7, "xyz"]'))
 check("print_into freed memory untouched", [bytes(b) for b in spare if b != bytearray(64)], [])
+del spare, ba, n
+gc.collect()
 f.say("hi")
 
 # calling methods of Python objects, with keywords, importing
@@ -196,6 +198,8 @@ finally:
     for k, v in saved:
         setattr(builtins, k, v)
 check_probe("builtins patched", patched)
+del caller, clean, patched, saved
+gc.collect()
 check("has_stream", (f.has_stream(42), hasattr(sys.stdout, "write") and f.has_stream(sys.stdout)), (False, True))
 
 # raising
@@ -314,6 +318,8 @@ top = big.value
 check("MemoryError inside a method", type(at_heap_exhaustion(big.incr)), MemoryError)
 check("method ran before the MemoryError", big.value, top + 1)
 check("usable after a MemoryError", (big.get(), big.incr()), (top + 1, top + 2))
+del big
+gc.collect()
 raises("method kw", TypeError, lambda: c2.add(x=1), contains="keyword")
 raises("method arity", TypeError, c2.add, contains="positional arguments")
 
