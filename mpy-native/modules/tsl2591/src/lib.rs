@@ -40,44 +40,60 @@ const INFRARED: isize = 1;
 const VISIBLE: isize = 2;
 
 fn init(m: &Module) -> Result<()> {
-    m.consts(&CONSTS);
-    for (name, [lo, hi]) in &FLOATS {
-        m.set(name.get(), Obj::float(f64::from_bits((*hi as u64) << 32 | *lo as u64)));
+    for (i, (name, word)) in CONSTS.iter().enumerate() {
+        let _ = i;
+        // SAFETY: `word` is an int's or (on the ESP8266) a float's object word, made by
+        // `int`/`float` below for this port.
+        #[cfg(target_arch = "xtensa")]
+        let value = unsafe { Obj::from_raw(*word as _) };
+        #[cfg(not(target_arch = "xtensa"))]
+        let value = if i < N_INTS { unsafe { Obj::from_raw(*word as _) } } else { Obj::float(f64::from_bits(*word as u64)) };
+        m.set(name.get(), value);
     }
     m.class::<Tsl2591>().methods(&METHODS).register(m);
     Ok(())
 }
 
-static CONSTS: [(StaticQstr, i32); 15] = [
-    (static_qstr!("INTEGRATIONTIME_100MS"), 0),
-    (static_qstr!("INTEGRATIONTIME_200MS"), 1),
-    (static_qstr!("INTEGRATIONTIME_300MS"), 2),
-    (static_qstr!("INTEGRATIONTIME_400MS"), 3),
-    (static_qstr!("INTEGRATIONTIME_500MS"), 4),
-    (static_qstr!("INTEGRATIONTIME_600MS"), 5),
-    (static_qstr!("GAIN_LOW"), 0x00),
-    (static_qstr!("GAIN_MED"), 0x10),
-    (static_qstr!("GAIN_HIGH"), 0x20),
-    (static_qstr!("GAIN_MAX"), 0x30),
-    (static_qstr!("FULLSPECTRUM"), FULLSPECTRUM as i32),
-    (static_qstr!("INFRARED"), INFRARED as i32),
-    (static_qstr!("VISIBLE"), VISIBLE as i32),
-    (static_qstr!("SENSOR_ADDRESS"), DEFAULT_ADDRESS as i32),
-    (static_qstr!("ADDR"), DEFAULT_ADDRESS as i32),
+/// The module's constants: the ints, then the floats (see `int` and `float`).
+const N_INTS: usize = 15;
+static CONSTS: [(StaticQstr, usize); N_INTS + 4] = [
+    (static_qstr!("INTEGRATIONTIME_100MS"), int(0)),
+    (static_qstr!("INTEGRATIONTIME_200MS"), int(1)),
+    (static_qstr!("INTEGRATIONTIME_300MS"), int(2)),
+    (static_qstr!("INTEGRATIONTIME_400MS"), int(3)),
+    (static_qstr!("INTEGRATIONTIME_500MS"), int(4)),
+    (static_qstr!("INTEGRATIONTIME_600MS"), int(5)),
+    (static_qstr!("GAIN_LOW"), int(0x00)),
+    (static_qstr!("GAIN_MED"), int(0x10)),
+    (static_qstr!("GAIN_HIGH"), int(0x20)),
+    (static_qstr!("GAIN_MAX"), int(0x30)),
+    (static_qstr!("FULLSPECTRUM"), int(FULLSPECTRUM)),
+    (static_qstr!("INFRARED"), int(INFRARED)),
+    (static_qstr!("VISIBLE"), int(VISIBLE)),
+    (static_qstr!("SENSOR_ADDRESS"), int(DEFAULT_ADDRESS as isize)),
+    (static_qstr!("ADDR"), int(DEFAULT_ADDRESS as isize)),
+    (static_qstr!("LUX_DF"), float(tsl2591_driver::LUX_DF)),
+    (static_qstr!("LUX_COEFB"), float(tsl2591_driver::LUX_COEFB)),
+    (static_qstr!("LUX_COEFC"), float(tsl2591_driver::LUX_COEFC)),
+    (static_qstr!("LUX_COEFD"), float(tsl2591_driver::LUX_COEFD)),
 ];
 
-/// The float constants, each double as two words (word-aligned: the table is rodata, on the
-/// heap, and 8-byte alignment would pad it).
-static FLOATS: [(StaticQstr, [u32; 2]); 4] = [
-    (static_qstr!("LUX_DF"), words(tsl2591_driver::LUX_DF)),
-    (static_qstr!("LUX_COEFB"), words(tsl2591_driver::LUX_COEFB)),
-    (static_qstr!("LUX_COEFC"), words(tsl2591_driver::LUX_COEFC)),
-    (static_qstr!("LUX_COEFD"), words(tsl2591_driver::LUX_COEFD)),
-];
+/// A small int's object word, `(i << 1) | 1` on every port with native code (the table of
+/// ../shared/reference/natmod-abi.md; these are far inside the ESP8266's 31 bits).
+const fn int(i: isize) -> usize {
+    (i << 1 | 1) as usize
+}
 
-const fn words(f: f64) -> [u32; 2] {
-    let b = f.to_bits();
-    [b as u32, (b >> 32) as u32]
+/// On the ESP8266 (the only xtensa port: `MICROPY_OBJ_REPR_C`, single-precision floats, see
+/// mpy-native/esp8266-sim/port/mpconfigport.h) a float is an immediate word: the float32
+/// rounded from the double (as `obj_new_float_from_d` does), `((bits & ~3) | 2) + 0x80800000`
+/// (MicroPython's `mp_obj_new_float`); no float code runs at import. Elsewhere the double's
+/// bits, boxed at import by `Obj::float`.
+const fn float(f: f64) -> usize {
+    #[cfg(target_arch = "xtensa")]
+    return ((((f as f32).to_bits() & !3) | 2).wrapping_add(0x8080_0000)) as usize;
+    #[cfg(not(target_arch = "xtensa"))]
+    return f.to_bits() as usize;
 }
 
 static METHODS: [Method<Tsl2591>; 8] = [
@@ -307,10 +323,9 @@ impl Tsl2591 {
     /// Lux for the current settings, divided by the runtime (see the crate docs); a saturated
     /// channel reads as 0.0 (the tutorial returned 0).
     fn lux(&self, full: isize, ir: isize) -> Result<Obj> {
-        match lux_fraction_codes(self.integration as u8, self.gain as u8, full as u16, ir as u16) {
-            Some((n, d)) => Obj::int(n as isize).binary_op(BinOp::TrueDivide, Obj::int(d as isize)),
-            None => Ok(Obj::float(0.0)),
-        }
+        // Saturated: 0 / 1, the float 0.0 made by the same division.
+        let (n, d) = lux_fraction_codes(self.integration as u8, self.gain as u8, full as u16, ir as u16).unwrap_or((0, 1));
+        Obj::int(n as isize).binary_op(BinOp::TrueDivide, Obj::int(d as isize))
     }
 
     /// Check the chip ID now (a missing sensor fails here, with context, not at the first
