@@ -11,6 +11,7 @@ use crate::args::Args;
 use crate::class::{Class, ClassBuilder};
 use crate::error::{Error, ExcKind, Result};
 use crate::obj::{Obj, Qstr};
+use crate::protect::run_protected;
 use crate::state::{check_slots, resolve_builtins, state};
 use crate::{ft, qstr, sys};
 
@@ -99,7 +100,7 @@ extern "C" fn run_frame(ctx: *mut c_void) -> sys::mp_obj_t {
     };
     match out {
         Ok(o) => o.0,
-        // SAFETY: inside lumen_mp_protect, which catches it; no Rust value with a destructor
+        // SAFETY: inside run_protected's nlr_push, which catches it; no Rust value with a destructor
         // lives in these frames.
         Err(e) => unsafe { e.raise() },
     }
@@ -122,15 +123,14 @@ pub(crate) unsafe fn dispatch(handler: *const (), inst: *mut Header, args: &Args
         (*inst).busy = 1;
     }
     let mut fr = Frame { handler, inst, args };
-    let mut out: sys::mp_obj_t = core::ptr::null_mut();
-    let raised = sys::lumen_mp_protect(Some(run_frame), (&mut fr as *mut Frame<'_>).cast(), &mut out);
+    let r = run_protected(run_frame, (&mut fr as *mut Frame<'_>).cast());
     if !inst.is_null() {
         (*inst).busy = 0;
     }
-    if raised != 0 {
-        Error::from_exception(Obj(out)).raise()
+    match r {
+        Ok(out) => out.0,
+        Err(e) => e.raise(),
     }
-    out
 }
 
 /// The `call` slot of our function type.
@@ -210,13 +210,13 @@ impl Module {
         let globals = (*(*self_in).context).globals;
         let old = ft().swap_globals.unwrap_unchecked()(globals);
         let ctx = Init { init, _m: core::marker::PhantomData };
-        let mut out: sys::mp_obj_t = core::ptr::null_mut();
-        let raised = sys::lumen_mp_protect(Some(run_init), &ctx as *const Init<'_> as *mut c_void, &mut out);
+        let r = run_protected(run_init, &ctx as *const Init<'_> as *mut c_void);
         ft().swap_globals.unwrap_unchecked()(old);
-        if raised != 0 || !out.is_null() {
-            Error::from_exception(Obj(out)).raise()
+        match r {
+            Ok(exc) if exc.is_null() => Obj::none(),
+            Ok(exc) => Error::from_exception(exc).raise(),
+            Err(e) => e.raise(),
         }
-        Obj::none()
     }
     /// `name = value` in the module.
     pub fn set(&self, name: Qstr, value: Obj) {

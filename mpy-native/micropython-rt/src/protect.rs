@@ -1,11 +1,11 @@
 //! Turning Python exceptions raised inside runtime calls into `Result`s.
 //!
-//! Two C functions in micropython-sys's glue do the `nlr_push` (which returns twice, like
+//! One C function in micropython-sys's glue does the `nlr_push` (which returns twice, like
 //! setjmp, and which Rust cannot express): `lumen_mp_call` makes one runtime call, a
 //! function-table slot or a function address with four word arguments (every runtime call of
-//! this crate goes through it, one function for all), and
-//! `lumen_mp_protect` runs a callback (the dispatcher, and [`protect`] through one shared
-//! `dyn FnMut` trampoline: no trampoline per closure).
+//! this crate goes through it, one function for all). A whole callback runs under it the same
+//! way, its address as the function ([`run_protected`]: the dispatcher, the import, and
+//! [`protect`] through one shared `dyn FnMut` trampoline: no trampoline per closure).
 use core::ffi::c_void;
 
 use crate::error::{Error, Result};
@@ -41,18 +41,16 @@ extern "C" fn dyn_trampoline(ctx: *mut c_void) -> sys::mp_obj_t {
     core::ptr::null_mut()
 }
 
+/// Run `f(ctx)` as a whole under the glue's `nlr_push` (`lumen_mp_call` with the callback's
+/// address as the op and `ctx` as its first word; no second piece of C for this): `Ok` with
+/// its result, or `Err` with the exception raised inside.
+pub(crate) fn run_protected(f: extern "C" fn(*mut c_void) -> sys::mp_obj_t, ctx: *mut c_void) -> Result<Obj> {
+    Ok(Obj(call(f as usize, ctx as usize, 0, 0, 0)? as sys::mp_obj_t))
+}
+
 /// Run `f` under `nlr_push`; `Err` with the exception if it raised.
 pub(crate) fn protect_dyn(mut f: &mut dyn FnMut()) -> Result<()> {
-    let mut exc: sys::mp_obj_t = core::ptr::null_mut();
-    // SAFETY: the trampoline matches `mp_abi_protected_fn` and `f` outlives the call.
-    let raised = unsafe {
-        sys::lumen_mp_protect(Some(dyn_trampoline), (&mut f as *mut &mut dyn FnMut()).cast(), &mut exc)
-    };
-    if raised == 0 {
-        Ok(())
-    } else {
-        Err(Error::from_exception(Obj(exc)))
-    }
+    run_protected(dyn_trampoline, (&mut f as *mut &mut dyn FnMut()).cast()).map(drop)
 }
 
 /// Run `f` (which calls into the runtime, e.g. a raw slot of [`sys`](crate::sys)) and catch a

@@ -9,21 +9,9 @@
 // code never runs there.
 #include "mp_natmod_abi.h"
 
-int lumen_mp_protect(mp_abi_protected_fn fn, void *ctx, mp_obj_t *out) {
-    mp_abi_nlr_buf_t nlr;
-    if (mp_fun_table.nlr_push(&nlr) == 0) {
-        mp_obj_t ret = fn(ctx);
-        mp_fun_table.nlr_pop();
-        *out = ret;
-        return 0;
-    }
-    // Second return from nlr_push: an exception was raised; nlr_push already unlinked `nlr`.
-    *out = nlr.ret_val;
-    return 1;
-}
-
 // One protected runtime call (see the header): a table slot or a function address, called
-// with four word arguments.
+// with four word arguments. Also how Rust runs a whole callback under nlr_push (the
+// dispatcher): the callback's address as `op`, its context as `a`.
 int lumen_mp_call(uintptr_t op, uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d, uintptr_t *out) {
     mp_abi_nlr_buf_t nlr;
     if (mp_fun_table.nlr_push(&nlr) != 0) {

@@ -250,19 +250,13 @@ typedef struct mp_fun_table_t {
 extern const mp_fun_table_t mp_fun_table;
 
 /*
- * C glue (glue/protect.c): run `fn(ctx)` under nlr_push. Returns 0 and stores fn's result in
- * *out, or returns 1 and stores the raised exception object in *out. nlr_push returns twice,
- * like setjmp, which Rust cannot express; this is the one place that does it.
- */
-typedef mp_obj_t (*mp_abi_protected_fn)(void *ctx);
-int lumen_mp_protect(mp_abi_protected_fn fn, void *ctx, mp_obj_t *out);
-
-/*
- * C glue: one runtime call with word arguments a..d, under nlr_push. Returns 0 and stores the
+ * C glue (glue/protect.c): one runtime call with word arguments a..d, under nlr_push (nlr_push
+ * returns twice, like setjmp, which Rust cannot express; this is the one place that does it). Returns 0 and stores the
  * call's result word in out[0], or returns 1 and stores the raised exception object in out[0].
  * `op` is an mp_fun_table slot number (< MP_ABI_FUN_TABLE_SLOTS: that slot is called), or else
  * the address of a function to call (a stream
- * protocol's read/write/ioctl, or one of the composite calls below).
+ * protocol's read/write/ioctl, one of the composite calls below, or a Rust callback
+ * `mp_obj_t f(void *ctx)` run as a whole under the one nlr_push: micropython-rt's dispatcher).
  *
  * Plain calls go through one word-argument function type, `uintptr_t f(a, b, c, d)`, whatever
  * the slot's declared signature, so the glue is a few instructions instead of a case per slot.
