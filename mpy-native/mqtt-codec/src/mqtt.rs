@@ -96,16 +96,24 @@ pub struct Connect<'a> {
     pub password: Option<&'a [u8]>,
 }
 
+/// The size of a CONNECT packet ([`Connect::packet_len`]) from the lengths of its strings
+/// (`None`: no user name, no password).
+pub fn connect_len(client_id: usize, user: Option<usize>, password: Option<usize>) -> usize {
+    let r = connect_remaining(client_id, user, password);
+    1 + len_size(r) + r
+}
+
+fn connect_remaining(client_id: usize, user: Option<usize>, password: Option<usize>) -> usize {
+    let mut n = 10 + 2 + client_id;
+    for s in [user, password].into_iter().flatten() {
+        n += 2 + s;
+    }
+    n
+}
+
 impl Connect<'_> {
     fn remaining(&self) -> usize {
-        let mut n = 10 + 2 + self.client_id.len();
-        if let Some(u) = self.user {
-            n += 2 + u.len();
-        }
-        if let Some(p) = self.password {
-            n += 2 + p.len();
-        }
-        n
+        connect_remaining(self.client_id.len(), self.user.map(<[u8]>::len), self.password.map(<[u8]>::len))
     }
     /// Size of the whole packet.
     pub fn packet_len(&self) -> usize {
@@ -218,6 +226,7 @@ mod tests {
         let mut out = [0u8; 64];
         let n = c.write(&mut out);
         assert_eq!(n, c.packet_len());
+        assert_eq!(n, connect_len(5, Some(5), Some(2)));
         let want: &[u8] =
             b"\x10\x1c\x00\x04MQTT\x04\xc2\x00\x3c\x00\x05lux-1\x00\x05alice\x00\x02pw";
         assert_eq!(&out[..n], want);

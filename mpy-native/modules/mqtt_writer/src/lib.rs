@@ -152,52 +152,12 @@ fn grow(buf: &mut Obj, keep: usize, size: usize) -> Result<()> {
     Ok(())
 }
 
-/// MicroPython's millisecond clock (`time.ticks_ms`/`ticks_diff`/`sleep_ms`, on every port).
-/// Integer milliseconds only: no float arithmetic, so no soft-float code on the ESP8266.
-struct Clock {
-    ticks_ms: Obj,
-    ticks_diff: Obj,
-    sleep_ms: Obj,
-}
-
-impl Clock {
-    fn new() -> Result<Clock> {
-        let t = import(qstr!("time"))?;
-        let get = |name: Qstr| -> Result<Obj> {
-            if t.has_method(name) {
-                t.attr(name)
-            } else {
-                Err(py_err!(RuntimeError, "mqtt_writer needs MicroPython's time.ticks_ms, ticks_diff and sleep_ms"))
-            }
-        };
-        Ok(Clock { ticks_ms: get(qstr!("ticks_ms"))?, ticks_diff: get(qstr!("ticks_diff"))?, sleep_ms: get(qstr!("sleep_ms"))? })
-    }
-    /// A millisecond timestamp (wraps; compare with [`since`](Self::since)).
-    fn now(&self) -> Result<isize> {
-        self.ticks_ms.call(&[])?.to_int()
-    }
-    fn since(&self, start: isize) -> Result<isize> {
-        let now = self.now()?;
-        self.ticks_diff.call(&[Obj::int(now), Obj::int(start)])?.to_int()
-    }
-    fn sleep_ms(&self, ms: isize) -> Result<()> {
-        self.sleep_ms.call(&[Obj::int(ms)])?;
-        Ok(())
-    }
-}
-
-/// The transport, chosen once at connect: an object's native stream protocol (a socket), or
-/// its Python methods (`write`, `readinto`, `settimeout`).
-///
-/// The ESP8266 build has only the method path (a board's socket has those methods too, and
-/// code space is what that chip lacks); the native stream path is for 64-bit ports, where a
-/// real socket then costs no method calls per event.
-#[derive(Copy, Clone)]
-enum Link {
-    Closed,
-    #[cfg(not(target_arch = "xtensa"))]
-    Stream(Stream),
-    Methods(Obj),
+/// `time.ticks_diff(now, start)` as MicroPython computes it: ticks wrap at the port's small-int
+/// range (`MICROPY_PY_TIME_TICKS_PERIOD`, 2^30 on the ESP8266, 2^62 on x64), so no call.
+fn ticks_diff(now: isize, start: isize) -> isize {
+    const PERIOD: usize = 1 << (usize::BITS - 2);
+    (now.wrapping_sub(start) as usize).wrapping_add(PERIOD / 2) as isize & (PERIOD - 1) as isize
+        - (PERIOD / 2) as isize
 }
 
 /// The constructor's parameters, in order.
@@ -213,42 +173,43 @@ static PARAMS: [StaticQstr; 9] = [
     static_qstr!("sock"),
 ];
 
+/// The int parameters: index in `PARAMS`, default, range, and the error for a value outside.
+static INT_PARAMS: [(u8, u16, u16, u16, &str); 3] = [
+    (2, 1883, 1, 0xFFFF, "port must be 1..65535, got %r"),
+    (4, 0, 0, 1, "qos must be 0 or 1, got %r"),
+    (5, 60, 0, 0xFFFF, "keepalive must be 0..65535 s, got %r"),
+];
+
+/// The MQTT string parameters: index in `PARAMS` and name (for the errors).
+static STR_PARAMS: [(u8, &str); 4] = [(0, "name"), (3, "topic"), (6, "user"), (7, "password")];
+
 /// `MQTTWriter(...)`: see the module docs.
 struct MqttWriter {
     host: Obj,
     port: Obj,
     topic: Obj,
-    client_id: Obj,
-    user: Obj,
-    password: Obj,
     qos: u8,
     keepalive: u16,
     pid: u16,
-    /// The connection (None when closed) and how to drive it.
+    /// The connection (None when closed).
     sock: Obj,
-    link: Link,
-    /// `clock.now()` at the last packet sent.
+    /// 64-bit ports: its native stream protocol, if it has one (else its methods are called).
+    #[cfg(not(target_arch = "xtensa"))]
+    stream: Option<Stream>,
+    /// `ticks_ms()` at the last packet sent.
     last_tx: isize,
     /// `[MAX_HEADER room][topic][packet id if QoS 1][payload]`: PUBLISH header written
     /// right-aligned before the topic, so a frame is one contiguous slice.
     frame: Obj,
     payload_at: usize,
-    /// Scratch for the method path (`readinto`, small packets).
+    /// The CONNECT packet (built once: the client id, user and password are in it).
+    connect: Obj,
+    /// Scratch for reads and small packets.
     rbuf: Obj,
-    clock: Clock,
-}
-
-/// A str, bytes or bytearray argument as bytes (MQTT UTF-8 string, at most 65535 bytes).
-fn utf8_arg(what: &'static str, v: Obj) -> Result<Obj> {
-    if !(v.is_str() || v.is_type(Builtin::bytes) || v.is_type(Builtin::bytearray)) {
-        return Err(py_err!(ValueError, "%s must be a str or bytes, got %r", what, v));
-    }
-    let b = Builtin::bytes;
-    let bytes = micropython_rt::builtin(b).call(&[v, Obj::str("utf-8")]).or_else(|_| micropython_rt::builtin(b).call(&[v]))?;
-    if bytes.buffer_len()? > 0xFFFF {
-        return Err(py_err!(ValueError, "%s is longer than 65535 bytes", what));
-    }
-    Ok(bytes)
+    /// `time.ticks_ms` and `time.sleep_ms` (every MicroPython port has them; integer
+    /// milliseconds, so no float arithmetic and no soft-float code on the ESP8266).
+    ticks_ms: Obj,
+    sleep_ms: Obj,
 }
 
 impl Class for MqttWriter {
@@ -267,67 +228,88 @@ impl Class for MqttWriter {
     fn make_new_in(this: &mut core::mem::MaybeUninit<Self>, args: &Args<'_>) -> Result<()> {
         let mut a = [Obj::NULL; 9];
         args.parse("MQTTWriter", &PARAMS, 2, &mut a)?;
-        let or = |o: Obj, d: Obj| if o.is_null() { d } else { o };
-        let opt = |o: Obj| if o.is_null() || o.is_none() { None } else { Some(o) };
-        let (name, host) = (a[0], a[1]);
-        let port = or(a[2], Obj::int(1883));
-        let topic = if a[3].is_null() { Obj::str("sensor-data") } else { a[3] };
-        let qos_obj = or(a[4], Obj::int(0));
-        let keepalive_obj = or(a[5], Obj::int(60));
-        let (user, password, sock) = (opt(a[6]), opt(a[7]), opt(a[8]));
-
-        if !matches!(port.to_int(), Ok(1..=65535)) {
-            return Err(py_err!(ValueError, "port must be 1..65535, got %r", port));
+        let mut ints = [0u16; 3];
+        for (v, &(i, default, lo, hi, msg)) in ints.iter_mut().zip(&INT_PARAMS) {
+            let o = &mut a[i as usize];
+            if o.is_null() {
+                *o = Obj::int(default as isize);
+            }
+            match o.to_int() {
+                Ok(k) if k >= lo as isize && k <= hi as isize => *v = k as u16,
+                _ => return Err(Error::format(ExcKind::ValueError, msg, &[*o])),
+            }
         }
-        let qos = match qos_obj.to_int() {
-            Ok(q @ 0..=1) => q as u8,
-            _ => return Err(py_err!(ValueError, "qos must be 0 or 1, got %r", qos_obj)),
-        };
-        let keepalive = match keepalive_obj.to_int() {
-            Ok(k @ 0..=0xFFFF) => k as u16,
-            _ => return Err(py_err!(ValueError, "keepalive must be 0..65535 s, got %r", keepalive_obj)),
-        };
-        if password.is_some() && user.is_none() {
+        let [port, qos, keepalive] = ints;
+        let _ = port;
+        // user and password: None is absent.
+        for o in &mut a[6..8] {
+            if o.is_none() {
+                *o = Obj::NULL;
+            }
+        }
+        if a[6].is_null() && !a[7].is_null() {
             return Err(py_err!(ValueError, "MQTT 3.1.1 needs a user name to send a password"));
         }
-        let client_id = utf8_arg("name", name)?;
-        let topic_b = utf8_arg("topic", topic)?;
-        let tb = topic_b.bytes_ref()?;
-        if tb.is_empty() || tb.iter().any(|&c| c == b'+' || c == b'#') {
-            return Err(py_err!(ValueError, "topic must be non-empty with no wildcards, got %r", topic));
+        if a[3].is_null() {
+            a[3] = Obj::str("sensor-data");
         }
-        let user = match user {
-            Some(u) => utf8_arg("user", u)?,
-            None => Obj::none(),
-        };
-        let password = match password {
-            Some(p) => utf8_arg("password", p)?,
-            None => Obj::none(),
-        };
-
-        let payload_at = MAX_HEADER + 2 + tb.len() + if qos == 1 { 2 } else { 0 };
+        // The MQTT strings (str, bytes or bytearray, at most 65535 bytes), their lengths.
+        let mut lens = [0usize; 4];
+        for (len, &(i, what)) in lens.iter_mut().zip(&STR_PARAMS) {
+            let v = a[i as usize];
+            if v.is_null() {
+                continue;
+            }
+            if !(v.is_str() || v.is_type(Builtin::bytes) || v.is_type(Builtin::bytearray)) {
+                return Err(py_err!(ValueError, "%s must be a str or bytes, got %r", what, v));
+            }
+            *len = v.buffer_len()?;
+            if *len > 0xFFFF {
+                return Err(py_err!(ValueError, "%s is longer than 65535 bytes", what));
+            }
+        }
+        let tlen = lens[1];
+        let payload_at = MAX_HEADER + 2 + tlen + 2 * qos as usize;
         let frame = Obj::bytearray(payload_at + PAYLOAD_CAP)?;
-        frame.copy_from(MAX_HEADER, &(tb.len() as u16).to_be_bytes())?;
-        frame.copy_from(MAX_HEADER + 2, tb)?;
+        let given = |i: usize, len: usize| if a[i].is_null() { None } else { Some(len) };
+        let c_len = mqtt::connect_len(lens[0], given(6, lens[2]), given(7, lens[3]));
+        let connect = Obj::bytearray(c_len)?;
+        {
+            // SAFETY: no runtime call while these slices live. The strings are of the exact
+            // types str, bytes or bytearray (checked above), whose buffers the runtime hands
+            // over without running Python code; `frame` and `connect` are fresh objects of
+            // ours, distinct from them.
+            let (s, f, c) = unsafe {
+                let get = |i: usize| if a[i].is_null() { Ok(None) } else { a[i].buffer().map(Some) };
+                ((get(0)?, get(3)?, get(6)?, get(7)?), frame.buffer_mut()?, connect.buffer_mut()?)
+            };
+            let tb = s.1.unwrap_or(&[]);
+            if tb.is_empty() || tb.iter().any(|&c| c == b'+' || c == b'#') {
+                return Err(py_err!(ValueError, "topic must be non-empty with no wildcards, got %r", a[3]));
+            }
+            mqtt::put_str(&mut f[MAX_HEADER..], tb);
+            Connect { client_id: s.0.unwrap_or(&[]), keepalive, user: s.2, password: s.3 }.write(c);
+        }
+        let time = import(qstr!("time"))?;
         let w = this.write(MqttWriter {
-            host,
-            port,
-            topic,
-            client_id,
-            user,
-            password,
-            qos,
+            host: a[1],
+            port: a[2],
+            topic: a[3],
+            qos: qos as u8,
             keepalive,
             pid: 0,
             sock: Obj::none(),
-            link: Link::Closed,
+            #[cfg(not(target_arch = "xtensa"))]
+            stream: None,
             last_tx: 0,
             frame,
             payload_at,
+            connect,
             rbuf: Obj::bytearray(4)?,
-            clock: Clock::new()?,
+            ticks_ms: time.attr(qstr!("ticks_ms"))?,
+            sleep_ms: time.attr(qstr!("sleep_ms"))?,
         });
-        w.open(sock)
+        w.open(if a[8].is_none() { Obj::NULL } else { a[8] })
     }
 
     fn get_attr(&self, name: Qstr) -> Result<Option<Obj>> {
@@ -357,13 +339,18 @@ fn not_connected() -> Error {
     Error::new(ExcKind::OSError, "not connected")
 }
 
+#[inline(never)]
 fn closed() -> Error {
     Error::new(ExcKind::OSError, "connection closed by the MQTT broker")
 }
 
+#[inline(never)]
 fn timed_out() -> Error {
     os_err!(errno::ETIMEDOUT, "timed out waiting for the MQTT broker")
 }
+
+/// "Nothing pending" from [`MqttWriter::read_byte`].
+const NOTHING: u32 = 0x100;
 
 impl MqttWriter {
     // -- ThingFlow subscriber API --------------------------------------------------------------
@@ -372,11 +359,7 @@ impl MqttWriter {
         let overhead = self.payload_at - MAX_HEADER;
         let n = encode_into(x, &mut self.frame, self.payload_at, overhead)?;
         loop {
-            let sent = if matches!(self.link, Link::Closed) {
-                Err(not_connected())
-            } else {
-                self.check_link().and_then(|_| self.publish(n))
-            };
+            let sent = if self.sock.is_none() { Err(not_connected()) } else { self.check_link().and_then(|_| self.publish(n)) };
             match sent {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is(ExcKind::OSError) => self.reconnect(e)?,
@@ -386,18 +369,30 @@ impl MqttWriter {
     }
 
     fn publish(&mut self, n: usize) -> Result<()> {
-        let rem = self.payload_at - MAX_HEADER + n;
+        let at = self.payload_at;
+        let rem = at - MAX_HEADER + n;
         let mut hdr = [0u8; MAX_HEADER];
         let start = mqtt::publish_header(&mut hdr, self.qos, rem);
-        self.frame.copy_from(start, &hdr[start..])?;
         let pid = self.pid % 0xFFFF + 1; // 1..=65535, never 0
-        if self.qos == 1 {
-            self.pid = pid;
-            self.frame.copy_from(self.payload_at - 2, &pid.to_be_bytes())?;
+        {
+            let (p, len) = self.frame.buffer_raw(true)?;
+            if len < at {
+                return Err(py_err!(ValueError, "frame shorter than its packet"));
+            }
+            // SAFETY: in bounds (checked: `start < MAX_HEADER <= at - 2`); no runtime call
+            // while the pointer is used.
+            unsafe {
+                core::ptr::copy_nonoverlapping(hdr.as_ptr().add(start), p.add(start), MAX_HEADER - start);
+                if self.qos == 1 {
+                    *p.add(at - 2) = (pid >> 8) as u8;
+                    *p.add(at - 1) = pid as u8;
+                }
+            }
         }
         self.send(self.frame, start, MAX_HEADER - start + rem)?;
         if self.qos == 1 {
-            self.wait_for(mqtt::PUBACK, Some(pid))?;
+            self.pid = pid;
+            self.wait_for(mqtt::PUBACK, pid as u32)?;
         }
         Ok(())
     }
@@ -405,55 +400,74 @@ impl MqttWriter {
     /// Before a publish: notice a connection the broker closed (so the event is not written
     /// into a dead socket), read and drop any stray packet, and ping when keepalive is due.
     fn check_link(&mut self) -> Result<()> {
-        let mut first = [0u8; 1];
-        if self.peek(&mut first)? {
-            self.read_packet(Some(first[0]), &mut [0; 4])?; // a stray packet: read and drop
+        let first = self.read_byte(true)?;
+        if first != NOTHING {
+            self.read_packet(first)?; // a stray packet: read and drop
         }
-        if self.keepalive != 0 && self.clock.since(self.last_tx)? >= self.keepalive as isize * 1000 {
-            self.send_small(&[mqtt::PINGREQ, 0])?;
-            self.wait_for(mqtt::PINGRESP, None)?;
+        if self.keepalive != 0 && ticks_diff(self.now()?, self.last_tx) >= self.keepalive as isize * 1000 {
+            self.send_small(mqtt::PINGREQ)?;
+            self.wait_for(mqtt::PINGRESP, 0)?;
         }
         Ok(())
     }
 
+    /// A millisecond timestamp (wraps; compare with [`ticks_diff`]).
+    fn now(&self) -> Result<isize> {
+        self.ticks_ms.call(&[])?.to_int()
+    }
+
     // -- the transport ---------------------------------------------------------------------------
 
-    /// A non-blocking one-byte read: `Ok(true)` with the byte if one was pending.
-    fn peek(&mut self, first: &mut [u8; 1]) -> Result<bool> {
-        match self.link {
-            #[cfg(not(target_arch = "xtensa"))]
-            Link::Stream(s) => match s.ioctl(STREAM_POLL, POLL_RD | POLL_ERR | POLL_HUP)? {
-                Ok(ready) if ready & (POLL_RD | POLL_ERR | POLL_HUP) != 0 => {
-                    // Data or EOF is waiting: this read does not block.
-                    self.read_exact(first)?;
-                    Ok(true)
+    /// Read one byte. `peek`: without waiting, [`NOTHING`] if none is pending (else a timeout
+    /// is `OSError(ETIMEDOUT)`); the end of the stream is an `OSError`.
+    fn read_byte(&mut self, peek: bool) -> Result<u32> {
+        #[cfg(not(target_arch = "xtensa"))]
+        if let Some(s) = self.stream {
+            if peek {
+                let ready = match s.ioctl(STREAM_POLL, POLL_RD | POLL_ERR | POLL_HUP)? {
+                    Ok(r) => r,
+                    Err(e) => return Err(os_errno(e)),
+                };
+                if ready & (POLL_RD | POLL_ERR | POLL_HUP) == 0 {
+                    return Ok(NOTHING);
                 }
-                Ok(_) => Ok(false),
-                Err(e) => Err(os_errno(e)),
-            },
-            Link::Methods(sock) => {
-                sock.call_method(qstr!("settimeout"), &[Obj::int(0)])?;
-                let r = sock.call_method(qstr!("readinto"), &[self.rbuf, Obj::int(1)]);
-                sock.call_method(qstr!("settimeout"), &[Obj::int(TIMEOUT_S)])?;
-                let r = r?;
-                if r.is_none() {
-                    return Ok(false);
-                }
-                if r.to_int()? == 0 {
-                    return Err(closed());
-                }
-                self.rbuf.copy_to(0, first)?;
-                Ok(true)
+                // Data or EOF is waiting: the read below does not block.
             }
-            Link::Closed => Err(not_connected()),
+            let mut b = 0u8;
+            // SAFETY: our stack byte.
+            return match unsafe { s.read(&mut b, 1) }? {
+                Ok(0) => Err(closed()),
+                Ok(_) => Ok(b as u32),
+                Err(errno::EAGAIN | errno::ETIMEDOUT) => Err(timed_out()),
+                Err(e) => Err(os_errno(e)),
+            };
         }
+        let sock = self.sock;
+        if peek {
+            sock.call_method(qstr!("settimeout"), &[Obj::int(0)])?;
+        }
+        let r = sock.call_method(qstr!("readinto"), &[self.rbuf, Obj::int(1)]);
+        if peek {
+            sock.call_method(qstr!("settimeout"), &[Obj::int(TIMEOUT_S)])?;
+        }
+        let r = r?;
+        if r.is_none() {
+            // unix: a timed-out read reports EAGAIN as None
+            return if peek { Ok(NOTHING) } else { Err(timed_out()) };
+        }
+        if r.to_int()? == 0 {
+            return Err(closed());
+        }
+        let mut b = [0u8; 1];
+        self.rbuf.copy_to(0, &mut b)?;
+        Ok(b[0] as u32)
     }
 
     /// Write `buf[off..off + n]` (`buf` a bytes-like object) to the connection.
     fn send(&mut self, buf: Obj, off: usize, n: usize) -> Result<()> {
-        match self.link {
-            #[cfg(not(target_arch = "xtensa"))]
-            Link::Stream(s) => {
+        #[cfg(not(target_arch = "xtensa"))]
+        let methods = match self.stream {
+            Some(s) => {
                 let mut done = 0;
                 while done < n {
                     let (p, len) = buf.buffer_raw(false)?;
@@ -470,173 +484,123 @@ impl MqttWriter {
                         Err(e) => return Err(os_errno(e)),
                     }
                 }
+                false
             }
-            Link::Methods(sock) => {
-                let w = sock.call_method(qstr!("write"), &[buf, Obj::int(off as isize), Obj::int(n as isize)])?;
-                if w.is_none() || w.to_int()? != n as isize {
-                    return Err(py_err!(OSError, "short write to MQTT broker (%r of %d bytes)", w, n));
-                }
-            }
-            Link::Closed => return Err(not_connected()),
-        }
-        self.last_tx = self.clock.now()?;
-        Ok(())
-    }
-
-    /// A packet of up to 4 bytes (PINGREQ, DISCONNECT).
-    fn send_small(&mut self, p: &[u8]) -> Result<()> {
-        self.rbuf.copy_from(0, p)?;
-        self.send(self.rbuf, 0, p.len())
-    }
-
-    /// Read exactly `out.len()` bytes; a timeout is `OSError(ETIMEDOUT)`.
-    fn read_exact(&mut self, out: &mut [u8]) -> Result<()> {
-        let mut got = 0;
-        while got < out.len() {
-            let want = out.len() - got;
-            let k = match self.link {
-                #[cfg(not(target_arch = "xtensa"))]
-                Link::Stream(s) => {
-                    // SAFETY: our stack buffer, in bounds.
-                    match unsafe { s.read(out[got..].as_mut_ptr(), want) }? {
-                        Ok(k) => k,
-                        Err(errno::EAGAIN | errno::ETIMEDOUT) => return Err(timed_out()),
-                        Err(e) => return Err(os_errno(e)),
-                    }
-                }
-                Link::Methods(sock) => {
-                    let want = want.min(4);
-                    let r = sock.call_method(qstr!("readinto"), &[self.rbuf, Obj::int(want as isize)])?;
-                    if r.is_none() {
-                        return Err(timed_out()); // unix: a timed-out read reports EAGAIN as None
-                    }
-                    let k = (r.to_int()? as usize).min(want);
-                    self.rbuf.copy_to(0, &mut out[got..got + k])?;
-                    k
-                }
-                Link::Closed => return Err(not_connected()),
-            };
-            if k == 0 {
-                return Err(closed());
-            }
-            got += k;
-        }
-        Ok(())
-    }
-
-    /// Read one packet (its first byte already read if `first` is given): up to 4 body bytes
-    /// into `body` (longer bodies are skipped, `body` zeroed). Returns the type byte and the
-    /// remaining length as `type | min(length, 0xFFFFFF) << 8` (one word).
-    fn read_packet(&mut self, first: Option<u8>, body: &mut [u8; 4]) -> Result<u32> {
-        let mut b = [0u8; 1];
-        let t = match first {
-            Some(t) => t,
-            None => {
-                self.read_exact(&mut b)?;
-                b[0]
-            }
+            None => true,
         };
+        #[cfg(target_arch = "xtensa")]
+        let methods = true;
+        if methods {
+            let w = self.sock.call_method(qstr!("write"), &[buf, Obj::int(off as isize), Obj::int(n as isize)])?;
+            if w.is_none() || w.to_int()? != n as isize {
+                return Err(py_err!(OSError, "short write to MQTT broker (%r of %d bytes)", w, n));
+            }
+        }
+        self.last_tx = self.now()?;
+        Ok(())
+    }
+
+    /// A two-byte packet (PINGREQ, DISCONNECT).
+    fn send_small(&mut self, ptype: u8) -> Result<()> {
+        self.rbuf.copy_from(0, &[ptype, 0])?;
+        self.send(self.rbuf, 0, 2)
+    }
+
+    /// Read one packet (its first byte already read if `first` is not [`NOTHING`]). Returns
+    /// one word: the type byte, the remaining length (at most 255) << 8, and the first two
+    /// body bytes (big-endian) << 16; longer bodies are read and dropped.
+    fn read_packet(&mut self, first: u32) -> Result<u32> {
+        let t = if first != NOTHING { first } else { self.read_byte(false)? };
         let mut dec = LenDecoder::default();
         let n = loop {
-            self.read_exact(&mut b)?;
-            match dec.push(b[0]) {
+            match dec.push(self.read_byte(false)? as u8) {
                 Ok(Some(n)) => break n,
                 Ok(None) => {}
                 Err(_) => return Err(Error::new(ExcKind::OSError, "malformed packet length from the MQTT broker")),
             }
         };
-        let mut left = n; // more than 4 bytes are not expected: skipped
-        while left > 0 {
-            let k = left.min(4);
-            self.read_exact(&mut body[..k])?;
-            left -= k;
+        let mut body = 0u32;
+        for i in 0..n {
+            let b = self.read_byte(false)?;
+            if i < 2 {
+                body = body << 8 | b;
+            }
         }
-        if n > 4 {
-            *body = [0; 4];
-        }
-        Ok(t as u32 | (n.min(0xFF_FFFF) as u32) << 8)
+        Ok(t | (n.min(0xFF) as u32) << 8 | body << 16)
     }
 
-    /// Read packets until one of type `ptype` (and packet id `pid`) arrives; others (a late
-    /// PINGRESP, an old PUBACK) are skipped.
-    fn wait_for(&mut self, ptype: u8, pid: Option<u16>) -> Result<()> {
+    /// Read packets until one of type `ptype` (and packet id `pid`, if not 0) arrives; others
+    /// (a late PINGRESP, an old PUBACK) are skipped.
+    fn wait_for(&mut self, ptype: u8, pid: u32) -> Result<()> {
         loop {
-            let mut body = [0u8; 4];
-            let tn = self.read_packet(None, &mut body)?;
-            let (t, n) = (tn as u8, tn >> 8);
-            if t & 0xF0 != ptype {
-                continue;
-            }
-            match pid {
-                None => return Ok(()),
-                Some(p) if n == 2 && body[..2] == p.to_be_bytes() => return Ok(()),
-                Some(_) => {}
+            let p = self.read_packet(NOTHING)?;
+            if p as u8 & 0xF0 == ptype && (pid == 0 || p >> 8 == 2 | pid << 8) {
+                return Ok(());
             }
         }
     }
 
     // -- connection ------------------------------------------------------------------------------
 
-    fn open(&mut self, given: Option<Obj>) -> Result<()> {
+    /// Connect (over `given`, else a new TCP connection) and do the MQTT handshake.
+    fn open(&mut self, given: Obj) -> Result<()> {
         print("Connecting to %s:%s", &[self.host, self.port])?;
-        let sock = match given {
-            Some(s) => s,
-            None => self.dial()?,
-        };
+        let sock = if given.is_null() { self.dial()? } else { given };
         self.sock = sock;
         // A socket (or any object with a full native stream protocol) is driven directly; other
-        // objects (the benchmark's Python discard socket) through their methods.
+        // objects (the benchmark's Python discard socket) through their methods. The ESP8266
+        // build has only the method path (a board's socket has those methods too, and code
+        // space is what that chip lacks).
         #[cfg(not(target_arch = "xtensa"))]
         {
-            self.link = match sock.stream() {
-                Some(s) if s.is_full() && !matches!(s.ioctl(STREAM_POLL, 0), Ok(Err(errno::EINVAL))) => Link::Stream(s),
-                _ => Link::Methods(sock),
+            self.stream = match sock.stream() {
+                Some(s) if s.is_full() && !matches!(s.ioctl(STREAM_POLL, 0), Ok(Err(errno::EINVAL))) => Some(s),
+                _ => None,
             };
         }
-        #[cfg(target_arch = "xtensa")]
-        {
-            self.link = Link::Methods(sock);
-        }
         if let Err(e) = self.handshake() {
-            self.sock = Obj::none();
-            self.link = Link::Closed;
-            let _ = sock.call_method(qstr!("close"), &[]);
+            self.close();
             return Err(e);
         }
         print("Connection successful", &[])
     }
 
-    /// Resolve and connect a TCP socket to host:port.
+    /// Resolve and connect a TCP socket to host:port. Errors name the broker.
     fn dial(&self) -> Result<Obj> {
         let socket = import(qstr!("socket"))?;
         let ai = socket
-            .attr(qstr!("getaddrinfo"))?
-            .call(&[self.host, self.port, Obj::int(0), socket.attr(qstr!("SOCK_STREAM"))?])
-            .and_then(|l| l.get_item(Obj::int(0)))
-            .map_err(|e| e.context("cannot resolve MQTT broker host %s", &[self.host]))?;
-        // socket(af, type, proto) from the entry (0 for an item it lacks)
-        let mut sargs = [Obj::NULL; 3];
-        for (i, o) in sargs.iter_mut().enumerate() {
-            *o = ai.get_item(Obj::int(i as isize)).unwrap_or_else(|_| Obj::int(0));
-        }
-        let s = socket.attr(qstr!("socket"))?.call(&sargs)?;
+            .call_method(qstr!("getaddrinfo"), &[self.host, self.port, Obj::int(0), socket.attr(qstr!("SOCK_STREAM"))?])
+            .and_then(|l| l.get_item(Obj::int(0)));
+        let ai = match ai {
+            Ok(ai) => ai,
+            Err(e) if e.is(ExcKind::OSError) => {
+                return Err(py_err!(OSError, "cannot resolve MQTT broker host %s: %s", self.host, e.exception()))
+            }
+            Err(e) => return Err(e),
+        };
+        // socket(af, type, proto) from the entry (af, type, proto, canonname, address)
+        let [af, ty, proto, _, addr] = ai.unpack::<5>()?;
+        let s = socket.call_method(qstr!("socket"), &[af, ty, proto])?;
         let connected = s
             .call_method(qstr!("settimeout"), &[Obj::int(TIMEOUT_S)])
-            .and_then(|_| s.call_method(qstr!("connect"), &[ai.get_item(Obj::int(-1))?]));
+            .and_then(|_| s.call_method(qstr!("connect"), &[addr]));
         if let Err(e) = connected {
             let _ = s.call_method(qstr!("close"), &[]);
-            let hp = [self.host, self.port];
+            if !e.is(ExcKind::OSError) {
+                return Err(e);
+            }
+            let hp = [self.host, self.port, e.exception()];
             return Err(match e.errno() {
-                Some(n) => Error::os(
+                Some(n) if n != 0 => Error::os(
                     n,
                     if n == errno::ECONNREFUSED {
                         "MQTT broker %s:%s refused connection"
                     } else {
                         "cannot connect to MQTT broker %s:%s"
                     },
-                    &hp,
+                    &hp[..2],
                 ),
-                None => e.context("cannot connect to MQTT broker %s:%s", &hp),
+                _ => Error::format(ExcKind::OSError, "cannot connect to MQTT broker %s:%s: %s", &hp),
             });
         }
         Ok(s)
@@ -644,35 +608,18 @@ impl MqttWriter {
 
     fn handshake(&mut self) -> Result<()> {
         self.sock.call_method(qstr!("settimeout"), &[Obj::int(TIMEOUT_S)])?;
-        fn opt(o: &Obj) -> Result<Option<&[u8]>> {
-            if o.is_none() {
-                Ok(None)
-            } else {
-                o.bytes_ref().map(Some)
-            }
+        self.send(self.connect, 0, self.connect.buffer_len()?)?;
+        let p = self.read_packet(NOTHING)?;
+        if p & 0xFFFF != mqtt::CONNACK as u32 | 2 << 8 {
+            return Err(py_err!(OSError, "expected CONNACK from the MQTT broker, got packet type 0x%02x", p & 0xFF));
         }
-        let c = Connect {
-            client_id: self.client_id.bytes_ref()?,
-            keepalive: self.keepalive,
-            user: opt(&self.user)?,
-            password: opt(&self.password)?,
-        };
-        let p = Obj::bytearray(c.packet_len())?;
-        // SAFETY: a fresh buffer of ours; no runtime call while the slice lives.
-        let n = c.write(unsafe { p.buffer_mut() }?);
-        self.send(p, 0, n)?;
-        let mut body = [0u8; 4];
-        let tn = self.read_packet(None, &mut body)?;
-        let (t, n) = (tn as u8, tn >> 8);
-        if t != mqtt::CONNACK || n != 2 {
-            return Err(py_err!(OSError, "expected CONNACK from the MQTT broker, got packet type 0x%02x", t));
-        }
-        if body[1] != 0 {
+        let code = (p >> 16) as u8;
+        if code != 0 {
             return Err(py_err!(
                 OSError,
                 "MQTT broker refused the connection: %s (CONNACK code %d)",
-                mqtt::connack_reason(body[1]),
-                body[1]
+                mqtt::connack_reason(code),
+                code
             ));
         }
         Ok(())
@@ -680,35 +627,41 @@ impl MqttWriter {
 
     fn reconnect(&mut self, err: Error) -> Result<()> {
         print("MQTT connection to %s:%s lost (%s); reconnecting", &[self.host, self.port, err.exception()])?;
-        if !self.sock.is_none() {
-            let _ = self.sock.call_method(qstr!("close"), &[]);
-            self.sock = Obj::none();
-            self.link = Link::Closed;
-        }
+        self.close();
         let mut delay = BACKOFF_MIN_MS;
         let mut attempt = 1;
         loop {
-            match self.open(None) {
+            match self.open(Obj::NULL) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is(ExcKind::OSError) => {
                     print("Reconnect attempt %d failed (%s); retrying in %d ms", &[Obj::int(attempt), e.exception(), Obj::int(delay)])?;
                 }
                 Err(e) => return Err(e),
             }
-            self.clock.sleep_ms(delay)?;
+            self.sleep_ms.call(&[Obj::int(delay)])?;
             delay = (delay * 2).min(BACKOFF_MAX_MS);
             attempt += 1;
         }
     }
 
-    /// Send DISCONNECT (if still connected) and close; errors are moot at this point.
-    fn disconnect(&mut self) {
-        if self.sock.is_none() {
-            return;
+    /// Close the connection, if any (errors are moot at this point).
+    fn close(&mut self) {
+        let s = self.sock;
+        if !s.is_none() {
+            self.sock = Obj::none();
+            #[cfg(not(target_arch = "xtensa"))]
+            {
+                self.stream = None;
+            }
+            let _ = s.call_method(qstr!("close"), &[]);
         }
-        let _ = self.send_small(&[mqtt::DISCONNECT, 0]);
-        let _ = self.sock.call_method(qstr!("close"), &[]);
-        self.sock = Obj::none();
-        self.link = Link::Closed;
+    }
+
+    /// Send DISCONNECT (if still connected) and close.
+    fn disconnect(&mut self) {
+        if !self.sock.is_none() {
+            let _ = self.send_small(mqtt::DISCONNECT);
+        }
+        self.close();
     }
 }
