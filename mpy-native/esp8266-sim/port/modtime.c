@@ -10,6 +10,7 @@
 #include "py/runtime.h"
 #include "py/mphal.h"
 #include "py/smallint.h"
+#include "simmeter.h"
 
 #define CCOUNT_HZ 40000000u
 #define TICKS_PERIOD (MICROPY_PY_TIME_TICKS_PERIOD)
@@ -84,7 +85,12 @@ static mp_obj_t time_sleep_ms(mp_obj_t ms_in) {
     }
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_1(time_sleep_ms_obj, time_sleep_ms);
+// Registered through the port's instruction metering (modmachine.c: machine.sim_meter()), so a
+// benchmark can tell the simulator's sleep_ms body from the caller's work.
+static mp_obj_t time_sleep_ms_metered(mp_obj_t ms_in) {
+    return sim_meter_1(SIM_METER_SLEEP_MS, time_sleep_ms, ms_in);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(time_sleep_ms_obj, time_sleep_ms_metered);
 
 static mp_obj_t time_sleep_us(mp_obj_t us_in) {
     mp_int_t us = mp_obj_get_int(us_in);

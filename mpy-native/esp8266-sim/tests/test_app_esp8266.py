@@ -1,7 +1,7 @@
 """The app on the ESP8266-configured MicroPython under QEMU, at the port's 38 KiB heap after
 the modelled boot: each native module imported alone, and `import client` end to end (the
-real boot.py, config.py, client.py, thingflow.py, wifi.py; the simulated TSL2591 and a
-simulated broker socket), with the scripts as .py (compiled on the device) and as .mpy
+real boot.py, config.py, client.py, thingflow.py, wifi.py; the simulated TSL2591 behind the
+firmware's machine.I2C, as on a board, and a simulated broker socket), with the scripts as .py (compiled on the device) and as .mpy
 bytecode (as `make deploy` copies them). The config and expected lux come from the x64
 client test (mpy-scripts/tests/test_client.py)."""
 
@@ -63,7 +63,7 @@ def app_files(tmp_path, scripts_as):
         fb.write_text((FALLBACK / (m + ".py")).read_text())
         fallbacks.append(as_mpy(fb))
     return (scripts + fallbacks + [XTENSA / "tsl2591.mpy", XTENSA / "mqtt_writer.mpy",
-                                   as_mpy(SIM_TSL), as_mpy(BOARD / "socket.py")])
+                                   as_mpy(BOARD / "socket.py")])
 
 
 def test_import_client_with_scripts_as_py_runs_out_of_heap(esp, tmp_path):
@@ -89,12 +89,16 @@ def client_line(text):
 
 def test_import_client_end_to_end(esp, tmp_path):
     # The scripts as .mpy bytecode, as `make deploy` copies them.
+    # The sensor is the firmware's simulated TSL2591 on machine.I2C (port/modmachine.c), as a
+    # board's: client.py opens it with Tsl2591(SENSOR_ID), no i2c=.
     files = app_files(tmp_path, "mpy")
-    r = esp("import boot\nimport client\n", files=files, args=["--exit-after=4", "--log"],
-            check=True)
+    r = esp("import machine\nmachine.sim_tsl2591(611, 284)\nimport boot\nimport client\n",
+            files=files, args=["--exit-after=4", "--log"], check=True)
     lines = r.stdout.splitlines()
-    # Both native modules were used (no fallback message), the sensor is the simulated one.
+    # Both native modules were used (no fallback message), and machine.I2C (no simulator
+    # script: client.py says when it uses one).
     assert not [l for l in lines if "native module not used" in l], r.stdout
+    assert not [l for l in lines if "No machine.I2C" in l], r.stdout
     assert "Connection successful" in lines
     assert "Running main loop with sample every 0.2 seconds..." in lines
     pkts = [json.loads(l[5:]) for l in lines if l.startswith("JSON ")]

@@ -79,6 +79,7 @@ def test_api_constants_and_traffic(impl, esp):
 def test_faults_raise_oserrors(impl, esp):
     _, files = impl
     rows = tables.check_faults(run_json(tables.FAULTS, files, first=["tsl2591"]))
-    # This port has no `machine` module at all (a board has one, with I2C): the x64 case
-    # "no machine.I2C" becomes the import's own error, the same for both implementations.
-    assert rows["no_machine_i2c"] == ["ImportError", None, "no module named 'machine'"]
+    # The x64 case "no machine.I2C" (no i2c= given): this port has machine.I2C, as a board
+    # has, with the firmware's simulated TSL2591 on it (port/modmachine.c), so the sensor is
+    # found there (test_machine_i2c_esp8266.py checks that bus in detail).
+    assert rows["no_machine_i2c"][:2] == ["ok", None], rows["no_machine_i2c"]
