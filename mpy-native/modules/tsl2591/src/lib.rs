@@ -25,7 +25,7 @@
 #![no_std]
 
 use micropython_rt::{
-    errno, import, os_err, py_err, qstr, static_qstr, Args, BinOp, Class, Error, Method, Module, Obj, Qstr, Result,
+    errno, import, os_err, py_err, qstr, static_qstr, Args, BinOp, Class, Error, ExcKind, Method, Module, Obj, Qstr, Result,
     StaticQstr,
 };
 use tsl2591_driver::{
@@ -131,10 +131,10 @@ static METHODS: [Method<Tsl2591>; 8] = [
         },
     },
     Method { name: static_qstr!("calculate_lux"), min: 2, max: 2, f: |s, a| s.lux(count(a.arg(0))?, count(a.arg(1))?) },
-    Method { name: static_qstr!("set_timing"), min: 1, max: 1, f: |s, a| s.set_control(integration_from(a.arg(0))?, s.gain) },
-    Method { name: static_qstr!("set_gain"), min: 1, max: 1, f: |s, a| s.set_control(s.integration, gain_from(a.arg(0))?) },
-    Method { name: static_qstr!("enable"), min: 0, max: 0, f: |s, _| s.power(ENABLE_ON, "enable") },
-    Method { name: static_qstr!("disable"), min: 0, max: 0, f: |s, _| s.power(ENABLE_OFF, "disable") },
+    Method { name: static_qstr!("set_timing"), min: 1, max: 1, f: |s, a| s.set_control(setting(a.arg(0), false)?, s.gain) },
+    Method { name: static_qstr!("set_gain"), min: 1, max: 1, f: |s, a| s.set_control(s.integration, setting(a.arg(0), true)?) },
+    Method { name: static_qstr!("enable"), min: 0, max: 0, f: |s, _| s.power(s.on, "enable") },
+    Method { name: static_qstr!("disable"), min: 0, max: 0, f: |s, _| s.power(s.off, "disable") },
 ];
 
 /// The constructor's parameters, in order.
@@ -147,21 +147,38 @@ static PARAMS: [StaticQstr; 6] = [
     static_qstr!("sleep_ms"),
 ];
 
+/// The data attributes, in the order of the struct's first fields (see `get_attr`).
+static ATTRS: [StaticQstr; 5] = [
+    static_qstr!("sensor_id"),
+    static_qstr!("i2c"),
+    static_qstr!("addr"),
+    static_qstr!("integration_time"),
+    static_qstr!("gain"),
+];
+
 /// A TSL2591 on an I2C bus; Python: `Tsl2591(sensor_id, integration=INTEGRATIONTIME_100MS,
 /// gain=GAIN_LOW, i2c=None, addr=0x29, sleep_ms=None)`.
+#[repr(C)]
 struct Tsl2591 {
+    // The attributes, in `ATTRS` order: two objects, then three ints (read by `get_attr` as
+    // words 0..5 of the struct).
     sensor_id: Obj,
     bus: Obj,
-    /// `sleep_ms(ms)` for the integration wait, or NULL (the simulator's `no_wait`).
-    sleep: Obj,
-    /// 2 bytes for register writes (command, value), 5 for STATUS + both channels, 1 for ID.
-    wbuf: Obj,
-    rbuf: Obj,
-    idbuf: Obj,
     addr: usize,
     /// Integration code 0..5 and gain code 0x00/0x10/0x20/0x30.
     integration: usize,
     gain: usize,
+    /// `bus.writeto` and `bus.readfrom_mem_into`, bound once: no method lookup per transfer.
+    writeto: Obj,
+    read_into: Obj,
+    /// `sleep_ms(ms)` for the integration wait, or NULL (the simulator's `no_wait`).
+    sleep: Obj,
+    /// The two ENABLE writes, `bytes([COMMAND | ENABLE, ENABLE_ON])` and `.. ENABLE_OFF`:
+    /// immutable, so nothing the bus does with them can change what we send.
+    on: Obj,
+    off: Obj,
+    /// 5 bytes: STATUS and both channels.
+    rbuf: Obj,
 }
 
 /// A failed bus call: the exception, and whether it is ours (a misbehaving bus object, whose
@@ -181,34 +198,35 @@ fn count(o: Obj) -> Result<isize> {
     }
 }
 
-fn integration_from(o: Obj) -> Result<usize> {
-    match o.to_int()? {
-        c @ 0..=5 => Ok(c as usize),
-        _ => Err(py_err!(ValueError, "integration must be INTEGRATIONTIME_100MS..600MS (0..5), got %r", o)),
+/// An integration code (0..5) or, if `gain`, a gain code (0x00/0x10/0x20/0x30).
+#[inline(never)]
+fn setting(o: Obj, gain: bool) -> Result<usize> {
+    let v = o.to_int()?;
+    if if gain { v & !0x30 == 0 } else { (v as usize) <= 5 } {
+        return Ok(v as usize);
     }
-}
-
-fn gain_from(o: Obj) -> Result<usize> {
-    match o.to_int()? {
-        c @ (0x00 | 0x10 | 0x20 | 0x30) => Ok(c as usize),
-        _ => Err(py_err!(ValueError, "gain must be GAIN_LOW/MED/HIGH/MAX (0x00/0x10/0x20/0x30), got %r", o)),
-    }
+    let fmt = if gain {
+        "gain must be GAIN_LOW/MED/HIGH/MAX (0x00/0x10/0x20/0x30), got %r"
+    } else {
+        "integration must be INTEGRATIONTIME_100MS..600MS (0..5), got %r"
+    };
+    Err(Error::format(ExcKind::ValueError, fmt, &[o]))
 }
 
 /// `machine.I2C(scl=Pin(5), sda=Pin(4))`: the bus the tutorial wires (D1/D2 on NodeMCU/Wemos).
 #[inline(never)]
 fn default_i2c() -> Result<Obj> {
     let machine = import(qstr!("machine"))?;
-    if !machine.has_method(qstr!("I2C")) {
+    let Ok(i2c) = machine.attr(qstr!("I2C")) else {
         return Err(os_err!(
             errno::ENODEV,
             "TSL2591: this port has no machine.I2C; pass i2c= (e.g. sim_tsl2591.SimTsl2591())"
         ));
-    }
+    };
     let pin = machine.attr(qstr!("Pin"))?;
     let scl = pin.call(&[Obj::int(5)])?;
     let sda = pin.call(&[Obj::int(4)])?;
-    machine.attr(qstr!("I2C"))?.call_kw(&[], &[(qstr!("scl"), scl), (qstr!("sda"), sda)])
+    i2c.call_kw(&[], &[(qstr!("scl"), scl), (qstr!("sda"), sda)])
 }
 
 /// Words for the errnos an I2C bus raises, as the fallback module prints them; or the text of
@@ -236,17 +254,21 @@ fn wait_ms(integration: usize) -> usize {
 }
 
 impl Tsl2591 {
-    /// `writeto(addr, [COMMAND | reg, value])`.
-    fn write(&self, reg: u8, value: u8) -> core::result::Result<(), Fail> {
-        self.wbuf.copy_from(0, &[BitFlags::COMMAND | reg, value])?;
-        self.bus.call_method(qstr!("writeto"), &[Obj::int(self.addr as isize), self.wbuf])?;
+    /// `writeto(addr, data)`.
+    fn write(&self, data: Obj) -> core::result::Result<(), Fail> {
+        self.writeto.call(&[Obj::int(self.addr as isize), data])?;
         Ok(())
+    }
+
+    /// `writeto(addr, bytes([COMMAND | CONTROL, integration | gain]))` (a new `bytes`: not on
+    /// the sampling path).
+    fn write_control(&self, integration: usize, gain: usize) -> core::result::Result<(), Fail> {
+        self.write(Obj::bytes(&[BitFlags::COMMAND | Register::CONTROL, (integration | gain) as u8]))
     }
 
     /// `readfrom_mem_into(addr, COMMAND | reg, buf)`, then `buf` copied into `out`.
     fn read(&self, reg: u8, buf: Obj, out: &mut [u8]) -> core::result::Result<(), Fail> {
-        let args = [Obj::int(self.addr as isize), Obj::int((BitFlags::COMMAND | reg) as isize), buf];
-        self.bus.call_method(qstr!("readfrom_mem_into"), &args)?;
+        self.read_into.call(&[Obj::int(self.addr as isize), Obj::int((BitFlags::COMMAND | reg) as isize), buf])?;
         // A bus object that resized our buffer is a bus error, not a panic.
         let (p, got) = buf.buffer_raw(false)?;
         if got != out.len() {
@@ -280,8 +302,9 @@ impl Tsl2591 {
         Ok(())
     }
 
-    fn power(&mut self, value: u8, what: &'static str) -> Result<Obj> {
-        self.write(Register::ENABLE, value).map_err(|f| self.fail(f, what))?;
+    /// Write ENABLE (`data` is `self.on` or `self.off`).
+    fn power(&self, data: Obj, what: &'static str) -> Result<Obj> {
+        self.write(data).map_err(|f| self.fail(f, what))?;
         Ok(Obj::none())
     }
 
@@ -290,7 +313,7 @@ impl Tsl2591 {
     /// a failed read, reporting the read's error). Returns `full | ir << 16` (one word: see
     /// [`channels`]).
     fn measure(&mut self) -> Result<u32> {
-        self.power(ENABLE_ON, "enable")?;
+        self.power(self.on, "enable")?;
         let mut b = [0u8; 5];
         let mut r = Ok(());
         self.sleep_ms(wait_ms(self.integration))?;
@@ -314,7 +337,7 @@ impl Tsl2591 {
                 break;
             }
         }
-        let off = self.power(ENABLE_OFF, "disable");
+        let off = self.power(self.off, "disable");
         r?;
         off?;
         Ok(u32::from_le_bytes([b[1], b[2], b[3], b[4]]))
@@ -329,18 +352,19 @@ impl Tsl2591 {
     }
 
     /// Check the chip ID now (a missing sensor fails here, with context, not at the first
-    /// sample), then write CONTROL and power down until the first measurement.
+    /// sample), then write CONTROL and power down until the first measurement. `idbuf`: a
+    /// 1-byte bytearray.
     #[inline(never)]
-    fn init_chip(&self) -> Result<()> {
+    fn init_chip(&self, idbuf: Obj) -> Result<()> {
         let mut id = [0u8; 1];
         let found = |s: &Self, id: u8| -> core::result::Result<(), Fail> {
             if id == DEVICE_ID {
-                s.write(Register::CONTROL, (s.integration | s.gain) as u8)?;
-                s.write(Register::ENABLE, ENABLE_OFF)?;
+                s.write_control(s.integration, s.gain)?;
+                s.write(s.off)?;
             }
             Ok(())
         };
-        if let Err(f) = self.read(Register::ID, self.idbuf, &mut id).and_then(|_| found(self, id[0])) {
+        if let Err(f) = self.read(Register::ID, idbuf, &mut id).and_then(|_| found(self, id[0])) {
             return Err(self.bus_error(f, "TSL2591 not found at 0x%02x%s: %s", ""));
         }
         if id[0] != DEVICE_ID {
@@ -357,7 +381,7 @@ impl Tsl2591 {
 
     /// Write CONTROL; the settings change only if the write succeeded.
     fn set_control(&mut self, integration: usize, gain: usize) -> Result<Obj> {
-        self.write(Register::CONTROL, (integration | gain) as u8).map_err(|f| self.fail(f, "CONTROL write"))?;
+        self.write_control(integration, gain).map_err(|f| self.fail(f, "CONTROL write"))?;
         self.integration = integration;
         self.gain = gain;
         Ok(Obj::none())
@@ -381,8 +405,8 @@ impl Class for Tsl2591 {
         let mut a = [Obj::NULL; 6];
         args.parse("Tsl2591", &PARAMS, 1, &mut a)?;
         let given = |o: Obj| !o.is_null() && !o.is_none();
-        let integration = if a[1].is_null() { 0 } else { integration_from(a[1])? };
-        let gain = if a[2].is_null() { 0 } else { gain_from(a[2])? };
+        let integration = if a[1].is_null() { 0 } else { setting(a[1], false)? };
+        let gain = if a[2].is_null() { 0 } else { setting(a[2], true)? };
         let bus = if given(a[3]) { a[3] } else { default_i2c()? };
         let addr = if a[4].is_null() {
             DEFAULT_ADDRESS as usize
@@ -404,31 +428,25 @@ impl Class for Tsl2591 {
         let s = this.write(Tsl2591 {
             sensor_id: a[0],
             bus,
-            sleep,
-            wbuf: Obj::bytearray(2)?,
-            rbuf: Obj::bytearray(5)?,
-            idbuf: Obj::bytearray(1)?,
             addr,
             integration,
             gain,
+            writeto: bus.attr(qstr!("writeto"))?,
+            read_into: bus.attr(qstr!("readfrom_mem_into"))?,
+            sleep,
+            on: Obj::bytes(&[BitFlags::COMMAND | Register::ENABLE, ENABLE_ON]),
+            off: Obj::bytes(&[BitFlags::COMMAND | Register::ENABLE, ENABLE_OFF]),
+            rbuf: Obj::bytearray(5)?,
         });
-        s.init_chip()
+        s.init_chip(Obj::bytearray(1)?)
     }
 
     fn get_attr(&self, name: Qstr) -> Result<Option<Obj>> {
-        Ok(Some(if name == qstr!("sensor_id") {
-            self.sensor_id
-        } else if name == qstr!("i2c") {
-            self.bus
-        } else if name == qstr!("addr") {
-            Obj::int(self.addr as isize)
-        } else if name == qstr!("integration_time") {
-            Obj::int(self.integration as isize)
-        } else if name == qstr!("gain") {
-            Obj::int(self.gain as isize)
-        } else {
-            return Ok(None);
-        }))
+        let Some(i) = ATTRS.iter().position(|q| q.get() == name) else { return Ok(None) };
+        // SAFETY: `Tsl2591` is repr(C) and starts with the five attribute words, in ATTRS
+        // order: two objects, then three ints.
+        let w = unsafe { (self as *const Self as *const usize).add(i).read() };
+        Ok(Some(if i < 2 { unsafe { Obj::from_raw(w as _) } } else { Obj::int(w as isize) }))
     }
 
     fn set_attr(&mut self, name: Qstr, value: Obj) -> Result<bool> {
