@@ -10,7 +10,12 @@
    (simulated bus, discard socket), from board_bench.py, split into the total, the part inside
    the simulated bus's (socket's) methods, metered with `esp.icount()` at each method's entry
    and exit, and the driver's (writer's) own work = total - inside, with its ratio to native
-   (`--per-call`: only this part).
+   (`--per-call`: only this part);
+3. per `sample()` on the firmware's own machine.I2C (a C type, as on a board: the sensor
+   opened with `Tsl2591('lux-1')`, no `i2c=`), from board_bench_cbus.py: the bus methods and
+   time.sleep_ms metered in C (`machine.sim_meter`, calibrated by `machine.sim_meter_calibrate`),
+   so the driver's own work excludes neither a Python frame set-up of the bus nor anything
+   a board does not do.
 
 Implementations: native (build/xtensa/*.mpy, from Rust), our pure-Python fallback
 (mpy-scripts/fallback) and the tutorial's code (mpy-scripts/bench/tutorial_baseline), each as
@@ -143,6 +148,7 @@ def main(argv=None):
         if args.per_call:
             t0 = time.monotonic()
             print_per_call(per_call(Path(tmp)))
+            print_per_call_cbus(per_call_cbus(Path(tmp)))
             print("\n(%.0f s)" % (time.monotonic() - t0))
             return 0
         return bench(Path(tmp))
@@ -234,6 +240,108 @@ def print_per_call(per):
                   d["N"], d["R"]))
 
 
+def per_call_cbus(tmp):
+    """{impl: board_bench_cbus.py's JSON, or the error line}: `sample()` on the firmware's
+    machine.I2C. Only the driver is on the board (imported first, right after boot): no
+    simulator script, no writer (with both .py modules compiled on the device beside the
+    bench, the heap runs out)."""
+    bench = compile_mpy(HERE / "board_bench_cbus.py")
+    per = {}
+    for impl in IMPLS:
+        mods = module_files(impl, tmp)
+        code = FLASH + "import tsl2591\nimport board_bench_cbus\n"
+        r = esp8266_sim.run(code, files=[mods["tsl2591"], bench])
+        if r.ok:
+            per[impl] = json.loads([l for l in r.stdout.splitlines() if l.startswith("JSON ")][0][5:])
+        else:
+            per[impl] = r.stderr.strip().splitlines()[-1]
+    return per
+
+
+def cbus_calibration(d):
+    """{kind: (metering inside the window per call, whole metering cost per call)} from
+    machine.sim_meter_calibrate()'s sums."""
+    return {kind: (window / k - nop, whole / k) for kind, window, whole, k, nop in d["cal"]}
+
+
+def split_cbus(d):
+    """Per round, per call: (total, bus, sleep, own, {method: calls}, sleep calls): total =
+    the loop's instructions less the metering (what a board runs); bus / sleep = the metered
+    windows less the metering inside them (the bodies of the I2C methods / of the sim's
+    time.sleep_ms); own = total - bus - sleep."""
+    n = d["N"]
+    cal = cbus_calibration(d)
+    out = []
+    for raw, meter in d["rounds"]:
+        bus = sleep = metering = 0.0
+        used = {}
+        sleeps = 0
+        for (name, kind), insns, calls in zip(d["names"], meter[0::2], meter[1::2]):
+            inwin, whole = cal[kind]
+            body = insns - calls * inwin
+            metering += calls * whole
+            if name == "sleep_ms":
+                sleep += body
+                sleeps += calls
+            else:
+                bus += body
+                if calls:
+                    used[name] = calls / n
+        total = (raw - metering) / n
+        out.append((total, bus / n, sleep / n, total - bus / n - sleep / n, used, sleeps / n))
+    return out
+
+
+def print_per_call_cbus(per):
+    print("\n### `sample()` on the firmware's machine.I2C (C, as on a board; QEMU -icount; "
+          "`make bench-esp8266`)\n")
+    native = None
+    if isinstance(per.get("native"), dict):
+        native = min(split_cbus(per["native"]), key=lambda r: r[3])
+    print("| implementation | `sample()` total | inside the I2C methods (calls per `sample()`) | "
+          "inside `time.sleep_ms` (the sim's body; calls) | the driver's own work | own work vs "
+          "native | own work + the sim's sleep_ms body | max - min over the rounds (total / own) "
+          "| heap bytes per call |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for impl in IMPLS:
+        v = per[impl]
+        if isinstance(v, str):
+            print("| %s | %s | | | | | | | |" % (IMPL_LABEL[impl], v.replace("|", "/")))
+            continue
+        rounds = split_cbus(v)
+        total, bus, sleep, own, used, sleeps = min(rounds, key=lambda r: r[3])
+        calls = ", ".join("%s %g" % (m, c) for m, c in used.items())
+        spread = "%s / %s" % (fmt(max(r[0] for r in rounds) - min(r[0] for r in rounds)),
+                              fmt(max(r[3] for r in rounds) - min(r[3] for r in rounds)))
+        ratio = "-" if not native else "%.1fx" % (own / native[3])
+        with_sleep = "%s (%s)" % (fmt(own + sleep), "-" if not native else "%.1fx" % (
+            (own + sleep) / (native[3] + native[2])))
+        print("| %s | %s | %s (%s) | %s (%g) | %s | %s | %s | %s | %s |" % (
+            IMPL_LABEL[impl], fmt(total), fmt(bus), calls, fmt(sleep), sleeps, fmt(own), ratio,
+            with_sleep, spread, fmt(v["heap"])))
+    d = next((v for v in per.values() if isinstance(v, dict)), None)
+    if d:
+        cal = cbus_calibration(d)
+        print("\nThe firmware meters each I2C method and `time.sleep_ms` in C: CCOUNT read just "
+              "before and just after the call of the method's body (x 25: exact to 25 "
+              "instructions per reading, averaged over the calls), summed per method and read "
+              "with `machine.sim_meter()` after each loop, so nothing is allocated inside it. "
+              "`machine.sim_meter_calibrate()` measures the metering per calling convention "
+              "over %d calls of a metered do-nothing function: inside the window %s; the whole "
+              "metering per call (the metered thunk minus a direct call) %s. \"Inside\" is the "
+              "windows less the metering in them; the total is the loop less the whole "
+              "metering (what a board runs, the bus bodies aside); own work = total - inside. "
+              "The bus object is `%s` (no `no_wait`): every implementation calls "
+              "`time.sleep_ms` for the integration wait, as on a board, where that call waits "
+              "110 ms; the sim's sleep_ms only advances the clock, and its body is shown apart "
+              "(calling it is the driver's own work). Figures per call over %d calls, %d rounds "
+              "after a warm-up; the row shows the round with the least own work." % (
+                  d["cal"][0][3],
+                  ", ".join("%s %.1f" % (k, cal[k][0]) for k in ("fun_1", "var", "kw")),
+                  ", ".join("%s %.1f" % (k, cal[k][1]) for k in ("fun_1", "var", "kw")),
+                  d["bus"], d["N"], d["R"]))
+
+
 def bench(tmp):
     t0 = time.monotonic()
     rows = []
@@ -262,6 +370,7 @@ def bench(tmp):
 
     per = per_call(tmp)
     print_per_call(per)
+    print_per_call_cbus(per_call_cbus(tmp))
     print("\n`@micropython.native` added to %s (functions native / left as bytecode: a bare "
           "`raise` or a generator)." % ", ".join("%s %d/%d" % (m, a, b) for m, (a, b) in sorted(NATIVE_COUNTS.items())))
     print("\n(%.0f s; smallest heaps to 64 bytes, by bisection; native code goes to the flash region "

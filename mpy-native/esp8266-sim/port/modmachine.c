@@ -40,7 +40,7 @@
 //   machine.sim_i2c_log(list or None): append one tuple per transfer, in the Python model's
 //       format (("writeto", addr, bytes), ("readfrom_into", addr, bytes), ("writeto_mem",
 //       addr, memaddr, bytes), ("readfrom_mem_into", addr, memaddr, bytes));
-//   machine.sim_meter(reset=False) and machine.sim_meter_calibrate(): the instruction metering
+//   machine.sim_meter(reset=False, into=None) and machine.sim_meter_calibrate(): the metering
 //       of the bus methods and time.sleep_ms (below).
 //
 // Metering. Each transfer method (and time.sleep_ms, modtime.c) is registered as a thunk that
@@ -234,26 +234,48 @@ static const qstr sim_meter_names[SIM_METER_N_FUNCS] = {
 };
 static const uint8_t sim_meter_kind_of[SIM_METER_N_FUNCS] = { 1, 1, 1, 2, 2, 2, 0 };
 
-// machine.sim_meter(reset=False) -> ((name, kind, insns, calls), ...) for I2C.writeto,
-// readfrom_into, readfrom, writeto_mem, readfrom_mem_into, readfrom_mem and time.sleep_ms:
-// the sums since the last reset (then reset if asked).
+// machine.sim_meter(reset=False, into=None) -> ((name, kind, insns, calls), ...) for
+// I2C.writeto, readfrom_into, readfrom, writeto_mem, readfrom_mem_into, readfrom_mem and
+// time.sleep_ms: the sums since the last reset (then reset if asked). With `into`, a list of
+// 2 x 7 items, the sums go there instead (insns, calls, in that order; small ints): nothing is
+// allocated, so reading between measured loops leaves the heap as it was (allocations of
+// bytecode frames cost more on a fuller heap).
 static mp_obj_t machine_sim_meter(size_t n_args, const mp_obj_t *args) {
-    mp_obj_t out[SIM_METER_N_FUNCS];
-    for (int i = 0; i < SIM_METER_N_FUNCS; i++) {
-        mp_obj_t t[4] = {
-            MP_OBJ_NEW_QSTR(sim_meter_names[i]),
-            MP_OBJ_NEW_QSTR(sim_meter_kinds[sim_meter_kind_of[i]]),
-            mp_obj_new_int_from_uint(sim_meters[i].ticks * 25),
-            mp_obj_new_int_from_uint(sim_meters[i].calls),
-        };
-        out[i] = mp_obj_new_tuple(4, t);
+    mp_obj_t ret;
+    if (n_args == 2 && args[1] != mp_const_none) {
+        size_t len;
+        mp_obj_t *items;
+        if (!mp_obj_is_type(args[1], &mp_type_list)) {
+            mp_raise_TypeError(MP_ERROR_TEXT("sim_meter: into must be a list"));
+        }
+        mp_obj_list_get(args[1], &len, &items);
+        if (len != 2 * SIM_METER_N_FUNCS) {
+            mp_raise_ValueError(MP_ERROR_TEXT("sim_meter: into must have 14 items"));
+        }
+        for (int i = 0; i < SIM_METER_N_FUNCS; i++) {
+            items[2 * i] = mp_obj_new_int_from_uint(sim_meters[i].ticks * 25);
+            items[2 * i + 1] = mp_obj_new_int_from_uint(sim_meters[i].calls);
+        }
+        ret = args[1];
+    } else {
+        mp_obj_t out[SIM_METER_N_FUNCS];
+        for (int i = 0; i < SIM_METER_N_FUNCS; i++) {
+            mp_obj_t t[4] = {
+                MP_OBJ_NEW_QSTR(sim_meter_names[i]),
+                MP_OBJ_NEW_QSTR(sim_meter_kinds[sim_meter_kind_of[i]]),
+                mp_obj_new_int_from_uint(sim_meters[i].ticks * 25),
+                mp_obj_new_int_from_uint(sim_meters[i].calls),
+            };
+            out[i] = mp_obj_new_tuple(4, t);
+        }
+        ret = mp_obj_new_tuple(SIM_METER_N_FUNCS, out);
     }
     if (n_args > 0 && mp_obj_is_true(args[0])) {
         memset(sim_meters, 0, sizeof(sim_meters));
     }
-    return mp_obj_new_tuple(SIM_METER_N_FUNCS, out);
+    return ret;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(machine_sim_meter_obj, 0, 1, machine_sim_meter);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(machine_sim_meter_obj, 0, 2, machine_sim_meter);
 
 // -- Pin ------------------------------------------------------------------------------------
 

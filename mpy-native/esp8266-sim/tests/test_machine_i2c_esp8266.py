@@ -267,8 +267,11 @@ machine.sim_meter(True)
 for _ in range(10):
     i2c.writeto(0x29, b'\\xa0\\x00')
     i2c.readfrom_mem_into(0x29, 0xB3, b)
+into = [0] * 14
+machine.sim_meter(False, into)
 m = machine.sim_meter(True)
 out('meter', [list(x) for x in m], [list(x) for x in machine.sim_meter()])
+out('meter_into', into, err(lambda: machine.sim_meter(False, [0] * 3)))
 out('cal', [list(x) for x in machine.sim_meter_calibrate()])
 """
 
@@ -302,6 +305,10 @@ def test_machine_i2c_methods_as_a_boards(esp):
     # A method's body: at least tens of instructions (argument parsing, the transfer).
     assert calls["writeto"][1] >= 10 * 30 and calls["readfrom_mem_into"][1] >= 10 * 30
     assert all(x[2] == 0 and x[3] == 0 for x in after_reset)
+    # The same sums into a list (no allocation: what the bench reads between rounds).
+    into, bad = rows["meter_into"]
+    assert into == [v for _, _, insns, n in meter for v in (insns, n)]
+    assert bad == ["ValueError", "sim_meter: into must have 14 items"]
     (cal,) = rows["cal"]
     assert [c[0] for c in cal] == ["fun_1", "var", "kw"]
     for kind, window, whole, k, nop in cal:
