@@ -117,21 +117,15 @@ pub const fn lux_fraction(integration: IntegrationTime, gain: Gain, ch0: u16, ch
 /// 0x00/0x10/0x20/0x30), without converting them to the enums first (a table lookup each);
 /// `None` also for a code out of range.
 pub const fn lux_fraction_codes(integration: u8, gain: u8, ch0: u16, ch1: u16) -> Option<(i32, i32)> {
-    const MS: [u16; 6] = [
-        IntegrationTime::Ms100.as_ms(),
-        IntegrationTime::Ms200.as_ms(),
-        IntegrationTime::Ms300.as_ms(),
-        IntegrationTime::Ms400.as_ms(),
-        IntegrationTime::Ms500.as_ms(),
-        IntegrationTime::Ms600.as_ms(),
-    ];
     const FACTOR: [u16; 4] = [Gain::Low.factor(), Gain::Medium.factor(), Gain::High.factor(), Gain::Max.factor()];
-    if integration as usize >= MS.len() || gain & 0x0F != 0 || (gain >> 4) as usize >= FACTOR.len() || is_saturated(ch0, ch1) {
+    // Integration code c is (c + 1) * 100 ms (IntegrationTime::as_ms); a gain code has only
+    // bits 4 and 5.
+    if integration > 5 || gain & !0x30 != 0 || is_saturated(ch0, ch1) {
         return None;
     }
     let (full, ir) = (ch0 as i32, ch1 as i32);
     let a = 100 * full - 164 * ir;
     let b = 59 * full - 86 * ir;
     let n = if b > a { b } else { a };
-    Some((n * 102, 25 * MS[integration as usize] as i32 * FACTOR[(gain >> 4) as usize] as i32))
+    Some((n * 102, 2500 * (integration as i32 + 1) * FACTOR[(gain >> 4) as usize & 3] as i32))
 }

@@ -112,7 +112,7 @@ static METHODS: [Method<Tsl2591>; 8] = [
         max: 0,
         f: |s, _| {
             let (full, ir) = channels(s.measure()?);
-            Ok(Obj::tuple(&[Obj::int(full), Obj::int(ir)]))
+            Ok(Obj::tuple(&[Obj::int(full as isize), Obj::int(ir as isize)]))
         },
     },
     Method {
@@ -122,6 +122,7 @@ static METHODS: [Method<Tsl2591>; 8] = [
         f: |s, a| {
             let channel = a.arg(0).to_int()?;
             let (full, ir) = channels(s.measure()?);
+            let (full, ir) = (full as isize, ir as isize);
             Ok(Obj::int(match channel {
                 FULLSPECTRUM => full,
                 INFRARED => ir,
@@ -130,9 +131,9 @@ static METHODS: [Method<Tsl2591>; 8] = [
             }))
         },
     },
-    Method { name: static_qstr!("calculate_lux"), min: 2, max: 2, f: |s, a| s.lux(count(a.arg(0))?, count(a.arg(1))?) },
-    Method { name: static_qstr!("set_timing"), min: 1, max: 1, f: |s, a| s.set_control(setting(a.arg(0), false)?, s.gain) },
-    Method { name: static_qstr!("set_gain"), min: 1, max: 1, f: |s, a| s.set_control(s.integration, setting(a.arg(0), true)?) },
+    Method { name: static_qstr!("calculate_lux"), min: 2, max: 2, f: |s, a| s.lux(setting(a.arg(0), COUNT)?, setting(a.arg(1), COUNT)?) },
+    Method { name: static_qstr!("set_timing"), min: 1, max: 1, f: |s, a| s.set_control(setting(a.arg(0), INTEGRATION)?, s.gain) },
+    Method { name: static_qstr!("set_gain"), min: 1, max: 1, f: |s, a| s.set_control(s.integration, setting(a.arg(0), GAIN)?) },
     Method { name: static_qstr!("enable"), min: 0, max: 0, f: |s, _| s.power(s.on, "enable") },
     Method { name: static_qstr!("disable"), min: 0, max: 0, f: |s, _| s.power(s.off, "disable") },
 ];
@@ -191,26 +192,27 @@ impl From<Error> for Fail {
     }
 }
 
-fn count(o: Obj) -> Result<isize> {
-    match o.to_int()? {
-        c @ 0..=0xFFFF => Ok(c),
-        _ => Err(py_err!(ValueError, "channel count must be 0..65535")),
-    }
-}
+/// What [`setting`] reads.
+const INTEGRATION: usize = 0;
+const GAIN: usize = 1;
+const COUNT: usize = 2;
 
-/// An integration code (0..5) or, if `gain`, a gain code (0x00/0x10/0x20/0x30).
+/// An integration code (0..5), a gain code (0x00/0x10/0x20/0x30) or a channel count (0..65535)
+/// from `o` (`kind`: `INTEGRATION`, `GAIN`, `COUNT`); `ValueError` otherwise.
 #[inline(never)]
-fn setting(o: Obj, gain: bool) -> Result<usize> {
-    let v = o.to_int()?;
-    if if gain { v & !0x30 == 0 } else { (v as usize) <= 5 } {
-        return Ok(v as usize);
+fn setting(o: Obj, kind: usize) -> Result<usize> {
+    const MAX: [usize; 3] = [5, 0x30, 0xFFFF];
+    const FMT: [&str; 3] = [
+        "integration must be INTEGRATIONTIME_100MS..600MS (0..5), got %r",
+        "gain must be GAIN_LOW/MED/HIGH/MAX (0x00/0x10/0x20/0x30), got %r",
+        "channel count must be 0..65535",
+    ];
+    let v = o.to_int()? as usize;
+    if v <= MAX[kind % 3] && (kind != GAIN || v & 0x0F == 0) {
+        return Ok(v);
     }
-    let fmt = if gain {
-        "gain must be GAIN_LOW/MED/HIGH/MAX (0x00/0x10/0x20/0x30), got %r"
-    } else {
-        "integration must be INTEGRATIONTIME_100MS..600MS (0..5), got %r"
-    };
-    Err(Error::format(ExcKind::ValueError, fmt, &[o]))
+    let args: &[Obj] = if kind == COUNT { &[] } else { core::slice::from_ref(&o) };
+    Err(Error::format(ExcKind::ValueError, FMT[kind % 3], args))
 }
 
 /// `machine.I2C(scl=Pin(5), sda=Pin(4))`: the bus the tutorial wires (D1/D2 on NodeMCU/Wemos).
@@ -244,8 +246,8 @@ fn detail(f: &Fail, errno: i32) -> Obj {
 }
 
 /// `(full, ir)` from [`Tsl2591::measure`]'s word.
-fn channels(v: u32) -> (isize, isize) {
-    ((v & 0xFFFF) as isize, (v >> 16) as isize)
+fn channels(v: u32) -> (usize, usize) {
+    ((v & 0xFFFF) as usize, (v >> 16) as usize)
 }
 
 /// `(integration code + 1) * 100 ms`, plus 10 %.
@@ -262,6 +264,7 @@ impl Tsl2591 {
 
     /// `writeto(addr, bytes([COMMAND | CONTROL, integration | gain]))` (a new `bytes`: not on
     /// the sampling path).
+    #[inline(never)]
     fn write_control(&self, integration: usize, gain: usize) -> core::result::Result<(), Fail> {
         self.write(Obj::bytes(&[BitFlags::COMMAND | Register::CONTROL, (integration | gain) as u8]))
     }
@@ -345,7 +348,7 @@ impl Tsl2591 {
 
     /// Lux for the current settings, divided by the runtime (see the crate docs); a saturated
     /// channel reads as 0.0 (the tutorial returned 0).
-    fn lux(&self, full: isize, ir: isize) -> Result<Obj> {
+    fn lux(&self, full: usize, ir: usize) -> Result<Obj> {
         // Saturated: 0 / 1, the float 0.0 made by the same division.
         let (n, d) = lux_fraction_codes(self.integration as u8, self.gain as u8, full as u16, ir as u16).unwrap_or((0, 1));
         Obj::int(n as isize).binary_op(BinOp::TrueDivide, Obj::int(d as isize))
@@ -400,45 +403,56 @@ impl Class for Tsl2591 {
         Ok(unsafe { s.assume_init() })
     }
 
-    /// Built in place (the instance's memory), then the chip checked.
+    /// Built in place (the instance's memory: each field written as soon as it is known, no
+    /// copy of the whole value), then the chip checked.
     fn make_new_in(this: &mut core::mem::MaybeUninit<Self>, args: &Args<'_>) -> Result<()> {
+        let p = this.as_mut_ptr();
+        /// `field = value` in the value being built (plain words: nothing is read or dropped).
+        macro_rules! set {
+            ($field:ident, $value:expr) => {{
+                let v = $value;
+                // SAFETY: `p` is valid for writes (the instance's memory); the field is a word.
+                unsafe { core::ptr::addr_of_mut!((*p).$field).write(v) };
+                v
+            }};
+        }
         let mut a = [Obj::NULL; 6];
         args.parse("Tsl2591", &PARAMS, 1, &mut a)?;
         let given = |o: Obj| !o.is_null() && !o.is_none();
-        let integration = if a[1].is_null() { 0 } else { setting(a[1], false)? };
-        let gain = if a[2].is_null() { 0 } else { setting(a[2], true)? };
-        let bus = if given(a[3]) { a[3] } else { default_i2c()? };
-        let addr = if a[4].is_null() {
-            DEFAULT_ADDRESS as usize
-        } else {
-            match a[4].to_int()? {
-                x @ 0..=0x7F => x as usize,
-                _ => return Err(py_err!(ValueError, "addr must be a 7-bit I2C address 0..127, got %r", a[4])),
-            }
-        };
-        // sleep_ms=None: time.sleep_ms, unless the bus says no_wait (the simulator).
-        let sleep = if given(a[5]) {
-            a[5]
-        } else {
-            match bus.attr(qstr!("no_wait")) {
-                Ok(v) if v.is_true()? => Obj::NULL,
-                _ => import(qstr!("time"))?.attr(qstr!("sleep_ms"))?,
-            }
-        };
-        let s = this.write(Tsl2591 {
-            sensor_id: a[0],
-            bus,
+        set!(sensor_id, a[0]);
+        set!(integration, if a[1].is_null() { 0 } else { setting(a[1], INTEGRATION)? });
+        set!(gain, if a[2].is_null() { 0 } else { setting(a[2], GAIN)? });
+        let bus = set!(bus, if given(a[3]) { a[3] } else { default_i2c()? });
+        set!(
             addr,
-            integration,
-            gain,
-            writeto: bus.attr(qstr!("writeto"))?,
-            read_into: bus.attr(qstr!("readfrom_mem_into"))?,
+            if a[4].is_null() {
+                DEFAULT_ADDRESS as usize
+            } else {
+                match a[4].to_int()? {
+                    x @ 0..=0x7F => x as usize,
+                    _ => return Err(py_err!(ValueError, "addr must be a 7-bit I2C address 0..127, got %r", a[4])),
+                }
+            }
+        );
+        // sleep_ms=None: time.sleep_ms, unless the bus says no_wait (the simulator).
+        set!(
             sleep,
-            on: Obj::bytes(&[BitFlags::COMMAND | Register::ENABLE, ENABLE_ON]),
-            off: Obj::bytes(&[BitFlags::COMMAND | Register::ENABLE, ENABLE_OFF]),
-            rbuf: Obj::bytearray(5)?,
-        });
-        s.init_chip(Obj::bytearray(1)?)
+            if given(a[5]) {
+                a[5]
+            } else {
+                match bus.attr(qstr!("no_wait")) {
+                    Ok(v) if v.is_true()? => Obj::NULL,
+                    _ => import(qstr!("time"))?.attr(qstr!("sleep_ms"))?,
+                }
+            }
+        );
+        set!(writeto, bus.attr(qstr!("writeto"))?);
+        set!(read_into, bus.attr(qstr!("readfrom_mem_into"))?);
+        set!(on, Obj::bytes(&[BitFlags::COMMAND | Register::ENABLE, ENABLE_ON]));
+        set!(off, Obj::bytes(&[BitFlags::COMMAND | Register::ENABLE, ENABLE_OFF]));
+        set!(rbuf, Obj::bytearray(5)?);
+        // SAFETY: every field is written above.
+        unsafe { this.assume_init_ref() }.init_chip(Obj::bytearray(1)?)
     }
 
     fn get_attr(&self, name: Qstr) -> Result<Option<Obj>> {
