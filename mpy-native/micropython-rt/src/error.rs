@@ -107,10 +107,10 @@ impl Error {
     pub fn exception(self) -> Obj {
         self.0
     }
-    /// `kind(message)`.
+    /// `kind(message)` (`format` with no arguments).
     #[inline(never)]
     pub fn new(kind: ExcKind, msg: &str) -> Error {
-        make(kind, &[Obj::str(msg)])
+        Error::format(kind, msg, &[])
     }
     /// `kind(fmt % args)`, formatted by the runtime (`%d`, `%s`, `%r`, `%02x`, ...).
     #[inline(never)]
