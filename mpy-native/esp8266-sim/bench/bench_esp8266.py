@@ -272,7 +272,7 @@ def split_cbus(d):
     n = d["N"]
     cal = cbus_calibration(d)
     out = []
-    for raw, meter in d["rounds"]:
+    for raw, meter, plain_raw, plain_meter in d["rounds"]:
         bus = sleep = metering = 0.0
         used = {}
         sleeps = 0
@@ -288,7 +288,10 @@ def split_cbus(d):
                 if calls:
                     used[name] = calls / n
         total = (raw - metering) / n
-        out.append((total, bus / n, sleep / n, total - bus / n - sleep / n, used, sleeps / n))
+        # The unmetered bus's run, less its one metered function (time.sleep_ms).
+        check = (plain_raw - plain_meter[2 * 6 + 1] * cal["fun_1"][1]) / n
+        out.append((total, bus / n, sleep / n, total - bus / n - sleep / n, used, sleeps / n,
+                    check))
     return out
 
 
@@ -301,36 +304,41 @@ def print_per_call_cbus(per):
     print("| implementation | `sample()` total | inside the I2C methods (calls per `sample()`) | "
           "inside `time.sleep_ms` (the sim's body; calls) | the driver's own work | own work vs "
           "native | own work + the sim's sleep_ms body | max - min over the rounds (total / own) "
-          "| heap bytes per call |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| check: total on the unmetered bus | heap bytes per call |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for impl in IMPLS:
         v = per[impl]
         if isinstance(v, str):
-            print("| %s | %s | | | | | | | |" % (IMPL_LABEL[impl], v.replace("|", "/")))
+            print("| %s | %s | | | | | | | | |" % (IMPL_LABEL[impl], v.replace("|", "/")))
             continue
         rounds = split_cbus(v)
-        total, bus, sleep, own, used, sleeps = min(rounds, key=lambda r: r[3])
+        total, bus, sleep, own, used, sleeps, check = min(rounds, key=lambda r: r[3])
         calls = ", ".join("%s %g" % (m, c) for m, c in used.items())
         spread = "%s / %s" % (fmt(max(r[0] for r in rounds) - min(r[0] for r in rounds)),
                               fmt(max(r[3] for r in rounds) - min(r[3] for r in rounds)))
         ratio = "-" if not native else "%.1fx" % (own / native[3])
         with_sleep = "%s (%s)" % (fmt(own + sleep), "-" if not native else "%.1fx" % (
             (own + sleep) / (native[3] + native[2])))
-        print("| %s | %s | %s (%s) | %s (%g) | %s | %s | %s | %s | %s |" % (
+        print("| %s | %s | %s (%s) | %s (%g) | %s | %s | %s | %s | %s | %s |" % (
             IMPL_LABEL[impl], fmt(total), fmt(bus), calls, fmt(sleep), sleeps, fmt(own), ratio,
-            with_sleep, spread, fmt(v["heap"])))
+            with_sleep, spread, fmt(check), fmt(v["heap"])))
     d = next((v for v in per.values() if isinstance(v, dict)), None)
     if d:
         cal = cbus_calibration(d)
         print("\nThe firmware meters each I2C method and `time.sleep_ms` in C: CCOUNT read just "
               "before and just after the call of the method's body (x 25: exact to 25 "
               "instructions per reading, averaged over the calls), summed per method and read "
-              "with `machine.sim_meter()` after each loop, so nothing is allocated inside it. "
+              "after each loop into lists made before the first round (`machine.sim_meter(True, "
+              "into)`: nothing allocated in or between the loops, so every round runs on the "
+              "same heap; bytecode frames larger than 44 bytes are allocated on the heap, and "
+              "that costs more on a fuller heap). "
               "`machine.sim_meter_calibrate()` measures the metering per calling convention "
               "over %d calls of a metered do-nothing function: inside the window %s; the whole "
               "metering per call (the metered thunk minus a direct call) %s. \"Inside\" is the "
               "windows less the metering in them; the total is the loop less the whole "
               "metering (what a board runs, the bus bodies aside); own work = total - inside. "
+              "Check: the same driver on `machine.SimI2CUnmetered` (the same bus without the "
+              "metering; its time.sleep_ms metering subtracted) gives the total again. "
               "The bus object is `%s` (no `no_wait`): every implementation calls "
               "`time.sleep_ms` for the integration wait, as on a board, where that call waits "
               "110 ms; the sim's sleep_ms only advances the clock, and its body is shown apart "

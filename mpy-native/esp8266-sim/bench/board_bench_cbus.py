@@ -12,7 +12,9 @@ empty body; the firmware meters its bus methods and time.sleep_ms in C (CCOUNT a
 of each method's body and after it, summed per method), read with ``machine.sim_meter(True,
 row)`` into lists made before the first round, so nothing is allocated inside a loop or
 between rounds; ``machine.sim_meter_calibrate()`` gives the
-metering's own cost (the host subtracts it). Warm-up of WARM calls, R rounds, the GC collected
+metering's own cost (the host subtracts it). Check: the same driver on
+``machine.SimI2CUnmetered`` (the same bus, its method table without the metering) gives the
+metered total less the whole metering (only its time.sleep_ms is still metered). Warm-up of WARM calls, R rounds, the GC collected
 before and disabled during each loop. Heap: gc.mem_alloc() before/after M calls. Prints one
 line ``JSON {...}``.
 """
@@ -66,19 +68,25 @@ def heap(f):
 machine.sim_tsl2591(611, 284)
 tsl = Tsl2591('lux-1')
 sample = tsl.sample
+# The check: the same driver on the same bus without the metering (machine.SimI2CUnmetered).
+plain = Tsl2591('lux-1', i2c=machine.SimI2CUnmetered(scl=machine.Pin(5), sda=machine.Pin(4)))
+plain_sample = plain.sample
 cal = machine.sim_meter_calibrate()
 names = [m[:2] for m in machine.sim_meter()]   # (name, kind) per metered function
 # Everything the rounds keep exists before the first round: the heap is the same in every
 # round (a bytecode frame too big for the C stack is allocated and freed on the heap, and
 # that costs more on a fuller heap).
-rounds = [[0, [0] * 14] for _ in range(R)]
+rounds = [[0, [0] * 14, 0, [0] * 14] for _ in range(R)]
 scratch = [0] * 14
 loop_call(sample, WARM)
+loop_call(plain_sample, WARM)
 for row in rounds:
     empty = insns(loop_empty, sample, N)
     machine.sim_meter(True, scratch)
     row[0] = insns(loop_call, sample, N) - empty
     machine.sim_meter(True, row[1])
+    row[2] = insns(loop_call, plain_sample, N) - empty
+    machine.sim_meter(True, row[3])
 print('JSON', json.dumps({
     'N': N, 'R': R, 'cal': cal, 'names': names, 'rounds': rounds, 'heap': heap(sample),
     'lux': sample(), 'bus': repr(tsl.i2c),

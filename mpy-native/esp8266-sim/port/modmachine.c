@@ -41,7 +41,8 @@
 //       format (("writeto", addr, bytes), ("readfrom_into", addr, bytes), ("writeto_mem",
 //       addr, memaddr, bytes), ("readfrom_mem_into", addr, memaddr, bytes));
 //   machine.sim_meter(reset=False, into=None) and machine.sim_meter_calibrate(): the metering
-//       of the bus methods and time.sleep_ms (below).
+//       of the bus methods and time.sleep_ms (below); machine.SimI2CUnmetered(...): the same
+//       bus without the metering (its method table holds the plain bodies), to check it.
 //
 // Metering. Each transfer method (and time.sleep_ms, modtime.c) is registered as a thunk that
 // calls the method's plain C function through sim_meter_<kind>(), which reads CCOUNT just
@@ -529,6 +530,7 @@ typedef struct {
 } machine_i2c_obj_t;
 
 static const mp_obj_type_t machine_i2c_type;
+static const mp_obj_type_t machine_sim_unmetered_i2c_type;
 
 static void machine_i2c_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_t kind) {
     (void)kind;
@@ -544,7 +546,6 @@ static uint8_t pin_arg(mp_obj_t o) {
 }
 
 static mp_obj_t machine_i2c_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
-    (void)type;
     if (n_args > 0) {
         if (args[0] != MP_OBJ_NEW_SMALL_INT(-1)) {
             mp_raise_ValueError(MP_ERROR_TEXT("invalid I2C peripheral"));
@@ -561,7 +562,7 @@ static mp_obj_t machine_i2c_make_new(const mp_obj_type_t *type, size_t n_args, s
     };
     mp_arg_val_t a[MP_ARRAY_SIZE(allowed)];
     mp_arg_parse_all_kw_array(n_args, n_kw, args, MP_ARRAY_SIZE(allowed), allowed, a);
-    machine_i2c_obj_t *self = mp_obj_malloc(machine_i2c_obj_t, &machine_i2c_type);
+    machine_i2c_obj_t *self = mp_obj_malloc(machine_i2c_obj_t, type);
     self->scl = pin_arg(a[ARG_scl].u_obj);
     self->sda = pin_arg(a[ARG_sda].u_obj);
     self->freq = a[ARG_freq].u_int;
@@ -744,6 +745,35 @@ static MP_DEFINE_CONST_OBJ_TYPE(
     locals_dict, &machine_i2c_locals
     );
 
+// machine.SimI2CUnmetered: the same bus with the plain bodies in its method table (no
+// metering), for checking the metering's calibration (the bench's check column).
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(plain_writeto_obj, 3, 4, i2c_writeto);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(plain_readfrom_into_obj, 3, 4, i2c_readfrom_into);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(plain_readfrom_obj, 3, 4, i2c_readfrom);
+static MP_DEFINE_CONST_FUN_OBJ_KW(plain_writeto_mem_obj, 1, i2c_writeto_mem);
+static MP_DEFINE_CONST_FUN_OBJ_KW(plain_readfrom_mem_into_obj, 1, i2c_readfrom_mem_into);
+static MP_DEFINE_CONST_FUN_OBJ_KW(plain_readfrom_mem_obj, 1, i2c_readfrom_mem);
+
+static const mp_rom_map_elem_t machine_sim_unmetered_i2c_locals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_scan), MP_ROM_PTR(&machine_i2c_scan_obj) },
+    { MP_ROM_QSTR(MP_QSTR_writeto), MP_ROM_PTR(&plain_writeto_obj) },
+    { MP_ROM_QSTR(MP_QSTR_readfrom_into), MP_ROM_PTR(&plain_readfrom_into_obj) },
+    { MP_ROM_QSTR(MP_QSTR_readfrom), MP_ROM_PTR(&plain_readfrom_obj) },
+    { MP_ROM_QSTR(MP_QSTR_writeto_mem), MP_ROM_PTR(&plain_writeto_mem_obj) },
+    { MP_ROM_QSTR(MP_QSTR_readfrom_mem_into), MP_ROM_PTR(&plain_readfrom_mem_into_obj) },
+    { MP_ROM_QSTR(MP_QSTR_readfrom_mem), MP_ROM_PTR(&plain_readfrom_mem_obj) },
+};
+static MP_DEFINE_CONST_DICT(machine_sim_unmetered_i2c_locals, machine_sim_unmetered_i2c_locals_table);
+
+static MP_DEFINE_CONST_OBJ_TYPE(
+    machine_sim_unmetered_i2c_type,
+    MP_QSTR_I2C,
+    MP_TYPE_FLAG_NONE,
+    make_new, machine_i2c_make_new,
+    print, machine_i2c_print,
+    locals_dict, &machine_sim_unmetered_i2c_locals
+    );
+
 // -- simulation-only hooks ------------------------------------------------------------------
 
 static mp_obj_t machine_sim_tsl2591(size_t n_args, const mp_obj_t *pos, mp_map_t *kw) {
@@ -815,6 +845,7 @@ static const mp_rom_map_elem_t machine_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_Pin), MP_ROM_PTR(&machine_pin_type) },
     { MP_ROM_QSTR(MP_QSTR_I2C), MP_ROM_PTR(&machine_i2c_type) },
     { MP_ROM_QSTR(MP_QSTR_SoftI2C), MP_ROM_PTR(&machine_i2c_type) },
+    { MP_ROM_QSTR(MP_QSTR_SimI2CUnmetered), MP_ROM_PTR(&machine_sim_unmetered_i2c_type) },
     { MP_ROM_QSTR(MP_QSTR_sim_tsl2591), MP_ROM_PTR(&machine_sim_tsl2591_obj) },
     { MP_ROM_QSTR(MP_QSTR_sim_tsl2591_state), MP_ROM_PTR(&machine_sim_tsl2591_state_obj) },
     { MP_ROM_QSTR(MP_QSTR_sim_i2c_log), MP_ROM_PTR(&machine_sim_i2c_log_obj) },

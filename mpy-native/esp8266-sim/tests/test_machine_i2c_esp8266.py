@@ -272,6 +272,9 @@ machine.sim_meter(False, into)
 m = machine.sim_meter(True)
 out('meter', [list(x) for x in m], [list(x) for x in machine.sim_meter()])
 out('meter_into', into, err(lambda: machine.sim_meter(False, [0] * 3)))
+u = machine.SimI2CUnmetered(scl=Pin(5), sda=Pin(4))
+out('unmetered', u.writeto(0x29, b'\\xa0\\x00'), list(u.readfrom_mem(0x29, 0xB2, 1)),
+    [x[3] for x in machine.sim_meter()])
 out('cal', [list(x) for x in machine.sim_meter_calibrate()])
 """
 
@@ -309,6 +312,8 @@ def test_machine_i2c_methods_as_a_boards(esp):
     into, bad = rows["meter_into"]
     assert into == [v for _, _, insns, n in meter for v in (insns, n)]
     assert bad == ["ValueError", "sim_meter: into must have 14 items"]
+    # The bench's check bus: the same sensor, nothing metered.
+    assert rows["unmetered"] == [2, [0x50], [0] * 7]
     (cal,) = rows["cal"]
     assert [c[0] for c in cal] == ["fun_1", "var", "kw"]
     for kind, window, whole, k, nop in cal:
