@@ -245,6 +245,10 @@ fn detail(f: &Fail, errno: i32) -> Obj {
     })
 }
 
+/// Bytes aligned as a word.
+#[repr(align(4))]
+struct Word([u8; 8]);
+
 /// `(full, ir)` from [`Tsl2591::measure`]'s word.
 fn channels(v: u32) -> (usize, usize) {
     ((v & 0xFFFF) as usize, (v >> 16) as usize)
@@ -317,16 +321,17 @@ impl Tsl2591 {
     /// [`channels`]).
     fn measure(&mut self) -> Result<u32> {
         self.power(self.on, "enable")?;
-        let mut b = [0u8; 5];
+        // STATUS lands in b.0[3], the channels in the aligned word b.0[4..8] (one load).
+        let mut b = Word([0u8; 8]);
         let mut r = Ok(());
         self.sleep_ms(wait_ms(self.integration))?;
         let mut polls = AVALID_POLLS;
         loop {
-            if let Err(f) = self.read(Register::STATUS, self.rbuf, &mut b) {
+            if let Err(f) = self.read(Register::STATUS, self.rbuf, &mut b.0[3..]) {
                 r = Err(self.fail(f, "read"));
                 break;
             }
-            if b[0] & BitFlags::AVALID != 0 {
+            if b.0[3] & BitFlags::AVALID != 0 {
                 break;
             }
             if polls == 0 {
@@ -343,7 +348,7 @@ impl Tsl2591 {
         let off = self.power(self.off, "disable");
         r?;
         off?;
-        Ok(u32::from_le_bytes([b[1], b[2], b[3], b[4]]))
+        Ok(u32::from_le_bytes([b.0[4], b.0[5], b.0[6], b.0[7]]))
     }
 
     /// Lux for the current settings, divided by the runtime (see the crate docs); a saturated
