@@ -44,8 +44,7 @@ impl<'a> Args<'a> {
         if args.is_null() || n_args + n_kw == 0 {
             return Args { pos: &[], kw: &[] };
         }
-        let all = core::slice::from_raw_parts(args, n_args + 2 * n_kw);
-        Args { pos: &all[..n_args], kw: &all[n_args..] }
+        Args { pos: core::slice::from_raw_parts(args, n_args), kw: core::slice::from_raw_parts(args.add(n_args), 2 * n_kw) }
     }
     /// From positional arguments only.
     pub fn positional(pos: &'a [Obj]) -> Args<'a> {
