@@ -78,6 +78,14 @@ static CONSTS: [(StaticQstr, usize); N_INTS + 4] = [
     (static_qstr!("LUX_COEFD"), float(tsl2591_driver::LUX_COEFD)),
 ];
 
+/// A small int: `i` must fit the port's small ints (31 bits on the ESP8266), as every value
+/// this module makes this way does (register codes, the address, lux's fraction: see
+/// `lux_fraction_codes`). No runtime call.
+fn small_int(i: isize) -> Obj {
+    // SAFETY: the encoding of `int` below, for a value in range.
+    unsafe { Obj::from_raw(int(i) as _) }
+}
+
 /// A small int's object word, `(i << 1) | 1` on every port with native code (the table of
 /// ../shared/reference/natmod-abi.md; these are far inside the ESP8266's 31 bits).
 const fn int(i: isize) -> usize {
@@ -161,11 +169,12 @@ static ATTRS: [StaticQstr; 5] = [
 /// gain=GAIN_LOW, i2c=None, addr=0x29, sleep_ms=None)`.
 #[repr(C)]
 struct Tsl2591 {
-    // The attributes, in `ATTRS` order: two objects, then three ints (read by `get_attr` as
+    // The attributes, in `ATTRS` order: three objects, then two ints (read by `get_attr` as
     // words 0..5 of the struct).
     sensor_id: Obj,
     bus: Obj,
-    addr: usize,
+    /// The 7-bit address as an int object, as every bus call and message passes it.
+    addr: Obj,
     /// Integration code 0..5 and gain code 0x00/0x10/0x20/0x30.
     integration: usize,
     gain: usize,
@@ -262,7 +271,7 @@ fn wait_ms(integration: usize) -> usize {
 impl Tsl2591 {
     /// `writeto(addr, data)`.
     fn write(&self, data: Obj) -> core::result::Result<(), Fail> {
-        self.writeto.call(&[Obj::int(self.addr as isize), data])?;
+        self.writeto.call(&[self.addr, data])?;
         Ok(())
     }
 
@@ -275,7 +284,7 @@ impl Tsl2591 {
 
     /// `readfrom_mem_into(addr, COMMAND | reg, buf)`, then `buf` copied into `out`.
     fn read(&self, reg: u8, buf: Obj, out: &mut [u8]) -> core::result::Result<(), Fail> {
-        self.read_into.call(&[Obj::int(self.addr as isize), Obj::int((BitFlags::COMMAND | reg) as isize), buf])?;
+        self.read_into.call(&[self.addr, small_int((BitFlags::COMMAND | reg) as isize), buf])?;
         // A bus object that resized our buffer is a bus error, not a panic.
         let (p, got) = buf.buffer_raw(false)?;
         if got != out.len() {
@@ -299,7 +308,7 @@ impl Tsl2591 {
     #[inline(never)]
     fn bus_error(&self, f: Fail, fmt: &'static str, what: &'static str) -> Error {
         let n = f.0.errno().unwrap_or(errno::EIO);
-        Error::os(n, fmt, &[Obj::int(self.addr as isize), Obj::str(what), detail(&f, n)])
+        Error::os(n, fmt, &[self.addr, Obj::str(what), detail(&f, n)])
     }
 
     fn sleep_ms(&self, ms: usize) -> Result<()> {
@@ -356,7 +365,7 @@ impl Tsl2591 {
     fn lux(&self, full: usize, ir: usize) -> Result<Obj> {
         // Saturated: 0 / 1, the float 0.0 made by the same division.
         let (n, d) = lux_fraction_codes(self.integration as u8, self.gain as u8, full as u16, ir as u16).unwrap_or((0, 1));
-        Obj::int(n as isize).binary_op(BinOp::TrueDivide, Obj::int(d as isize))
+        small_int(n as isize).binary_op(BinOp::TrueDivide, small_int(d as isize))
     }
 
     /// Check the chip ID now (a missing sensor fails here, with context, not at the first
@@ -430,14 +439,14 @@ impl Class for Tsl2591 {
         let bus = set!(bus, if given(a[3]) { a[3] } else { default_i2c()? });
         set!(
             addr,
-            if a[4].is_null() {
-                DEFAULT_ADDRESS as usize
+            small_int(if a[4].is_null() {
+                DEFAULT_ADDRESS as isize
             } else {
                 match a[4].to_int()? {
-                    x @ 0..=0x7F => x as usize,
+                    x @ 0..=0x7F => x,
                     _ => return Err(py_err!(ValueError, "addr must be a 7-bit I2C address 0..127, got %r", a[4])),
                 }
-            }
+            })
         );
         // sleep_ms=None: time.sleep_ms, unless the bus says no_wait (the simulator).
         set!(
@@ -463,9 +472,9 @@ impl Class for Tsl2591 {
     fn get_attr(&self, name: Qstr) -> Result<Option<Obj>> {
         let Some(i) = ATTRS.iter().position(|q| q.get() == name) else { return Ok(None) };
         // SAFETY: `Tsl2591` is repr(C) and starts with the five attribute words, in ATTRS
-        // order: two objects, then three ints.
+        // order: three objects, then two ints.
         let w = unsafe { (self as *const Self as *const usize).add(i).read() };
-        Ok(Some(if i < 2 { unsafe { Obj::from_raw(w as _) } } else { Obj::int(w as isize) }))
+        Ok(Some(if i < 3 { unsafe { Obj::from_raw(w as _) } } else { Obj::int(w as isize) }))
     }
 
     fn set_attr(&mut self, name: Qstr, value: Obj) -> Result<bool> {
