@@ -168,6 +168,9 @@ for n in ('INTEGRATIONTIME_100MS', 'INTEGRATIONTIME_200MS', 'INTEGRATIONTIME_300
           'GAIN_LOW', 'GAIN_MED', 'GAIN_HIGH', 'GAIN_MAX',
           'VISIBLE', 'INFRARED', 'FULLSPECTRUM'):
     out('const', n, getattr(tsl2591, n))
+for n in ('LUX_DF', 'LUX_COEFB', 'LUX_COEFC', 'LUX_COEFD', 'SENSOR_ADDRESS', 'ADDR'):
+    v = getattr(tsl2591, n)
+    out('const2', n, type(v).__name__, bits(v) if type(v) is float else v)
 bus = SimTsl2591()
 bus.log = []
 waits = []
@@ -216,6 +219,13 @@ def check_api(out):
         "GAIN_LOW": 0x00, "GAIN_MED": 0x10, "GAIN_HIGH": 0x20, "GAIN_MAX": 0x30,
         "VISIBLE": 2, "INFRARED": 1, "FULLSPECTRUM": 0,
     }
+    # The float constants to the port's precision (the native module's are made at build time
+    # on the ESP8266: 30-bit immediates, 2**-21 relative).
+    consts2 = {r[1]: r[2:] for r in out if r[0] == "const2"}
+    assert consts2["SENSOR_ADDRESS"] == consts2["ADDR"] == ["int", 0x29]
+    for n, v in (("LUX_DF", 408.0), ("LUX_COEFB", 1.64), ("LUX_COEFC", 0.59), ("LUX_COEFD", 0.86)):
+        kind, b = consts2[n]
+        assert kind == "float" and abs(from_bits(b) - v) <= 2.0 ** -20 * v, (n, consts2[n])
     assert rows["sensor_id"] == "lux-1"
     # Construction: ID read from 0x12 (command 0xB2), one CONTROL write, power off.
     assert rows["init_log"] == [
