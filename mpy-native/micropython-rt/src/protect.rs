@@ -16,9 +16,14 @@ use crate::sys;
 /// `LUMEN_OP_*` (a function-table slot or a composite op) or a function address.
 #[inline(never)]
 pub(crate) fn call(op: usize, a: usize, b: usize, c: usize, d: usize) -> Result<usize> {
-    let mut out = [0usize; 2];
-    call_out(op, a, b, c, d, &mut out)?;
-    Ok(out[0])
+    let mut out = 0usize;
+    // SAFETY: as in `call_out` (the glue writes one word of `out`).
+    let raised = unsafe { sys::lumen_mp_call(op, a, b, c, d, &mut out) };
+    if raised == 0 {
+        Ok(out)
+    } else {
+        Err(Error::from_exception(Obj(out as sys::mp_obj_t)))
+    }
 }
 
 /// As [`call`], with the whole output block (stream calls put the errno in `out[1]`).
