@@ -11,9 +11,12 @@
 //! The bus is any object with `machine.I2C`'s `writeto(addr, buf)` and
 //! `readfrom_mem_into(addr, reg, buf)` (the board's bus or the simulator). The register map,
 //! timing and lux maths are those of the `tsl2591-driver` crate (its constants and
-//! `lux_fraction`); the bus protocol is written out here, against two `bytearray`s kept by the
-//! instance, so the module stays small enough for the ESP8266 (issue 9) and a sample allocates
-//! nothing there.
+//! `lux_fraction`); the bus protocol is written out here, so the module stays small enough for
+//! the ESP8266 (issue 9) and a sample allocates nothing there: the bus's two methods are bound
+//! once at construction (no method lookup per transfer), the ENABLE writes send two `bytes`
+//! made then (immutable: no copy, nothing the bus can change), the 5-byte read goes into a
+//! `bytearray` kept by the instance, and the address is kept as its int object. (A CONTROL
+//! write, by the constructor, `set_timing` or `set_gain`, sends a new 2-byte `bytes`.)
 //!
 //! Lux: the formula as one fraction of two integers (`tsl2591_driver::lux_fraction_codes`), divided
 //! by the runtime (`int / int`): no float code in the module, and the result is within one
@@ -190,6 +193,14 @@ struct Tsl2591 {
     /// 5 bytes: STATUS and both channels.
     rbuf: Obj,
 }
+
+// `get_attr` reads the attributes as the struct's first five words, and `make_new_in` writes
+// all eleven words one by one: both checked here against the layout.
+const _: () = {
+    let w = core::mem::size_of::<usize>();
+    assert!(core::mem::size_of::<Tsl2591>() == 11 * w);
+    assert!(core::mem::offset_of!(Tsl2591, addr) == 2 * w && core::mem::offset_of!(Tsl2591, gain) == 4 * w);
+};
 
 /// A failed bus call: the exception, and whether it is ours (a misbehaving bus object, whose
 /// message says what happened) rather than the bus's own (described by its errno).
@@ -465,7 +476,7 @@ impl Class for Tsl2591 {
         set!(on, Obj::bytes(&[BitFlags::COMMAND | Register::ENABLE, ENABLE_ON]));
         set!(off, Obj::bytes(&[BitFlags::COMMAND | Register::ENABLE, ENABLE_OFF]));
         set!(rbuf, Obj::bytearray(5)?);
-        // SAFETY: every field is written above.
+        // SAFETY: every field is written above (all eleven words: see the layout check).
         unsafe { this.assume_init_ref() }.init_chip(Obj::bytearray(1)?)
     }
 
