@@ -82,8 +82,9 @@ static CONSTS: [(StaticQstr, usize); N_INTS + 4] = [
 ];
 
 /// A small int: `i` must fit the port's small ints (31 bits on the ESP8266), as every value
-/// this module makes this way does (register codes, the address, lux's fraction: see
-/// `lux_fraction_codes`). No runtime call.
+/// this module makes this way does (register commands, the address, settings, channel counts
+/// and their difference, waits in ms, pin numbers, lux's fraction: |n| < 2**30, see
+/// `lux_fraction`). No runtime call.
 fn small_int(i: isize) -> Obj {
     // SAFETY: the encoding of `int` below, for a value in range.
     unsafe { Obj::from_raw(int(i) as _) }
@@ -123,7 +124,7 @@ static METHODS: [Method<Tsl2591>; 8] = [
         max: 0,
         f: |s, _| {
             let (full, ir) = channels(s.measure()?);
-            Ok(Obj::tuple(&[Obj::int(full as isize), Obj::int(ir as isize)]))
+            Ok(Obj::tuple(&[small_int(full as isize), small_int(ir as isize)]))
         },
     },
     Method {
@@ -134,7 +135,7 @@ static METHODS: [Method<Tsl2591>; 8] = [
             let channel = a.arg(0).to_int()?;
             let (full, ir) = channels(s.measure()?);
             let (full, ir) = (full as isize, ir as isize);
-            Ok(Obj::int(match channel {
+            Ok(small_int(match channel {
                 FULLSPECTRUM => full,
                 INFRARED => ir,
                 VISIBLE => full - ir,
@@ -246,8 +247,8 @@ fn default_i2c() -> Result<Obj> {
         ));
     };
     let pin = machine.attr(qstr!("Pin"))?;
-    let scl = pin.call(&[Obj::int(5)])?;
-    let sda = pin.call(&[Obj::int(4)])?;
+    let scl = pin.call(&[small_int(5)])?;
+    let sda = pin.call(&[small_int(4)])?;
     i2c.call_kw(&[], &[(qstr!("scl"), scl), (qstr!("sda"), sda)])
 }
 
@@ -324,7 +325,7 @@ impl Tsl2591 {
 
     fn sleep_ms(&self, ms: usize) -> Result<()> {
         if !self.sleep.is_null() {
-            self.sleep.call(&[Obj::int(ms as isize)])?;
+            self.sleep.call(&[small_int(ms as isize)])?;
         }
         Ok(())
     }
@@ -485,7 +486,7 @@ impl Class for Tsl2591 {
         // SAFETY: `Tsl2591` is repr(C) and starts with the five attribute words, in ATTRS
         // order: three objects, then two ints.
         let w = unsafe { (self as *const Self as *const usize).add(i).read() };
-        Ok(Some(if i < 3 { unsafe { Obj::from_raw(w as _) } } else { Obj::int(w as isize) }))
+        Ok(Some(if i < 3 { unsafe { Obj::from_raw(w as _) } } else { small_int(w as isize) }))
     }
 
     fn set_attr(&mut self, name: Qstr, value: Obj) -> Result<bool> {
