@@ -43,14 +43,14 @@ const INFRARED: isize = 1;
 const VISIBLE: isize = 2;
 
 fn init(m: &Module) -> Result<()> {
-    for (i, (name, word)) in CONSTS.iter().enumerate() {
-        let _ = i;
+    for (_i, (name, word)) in CONSTS.iter().enumerate() {
         // SAFETY: `word` is an int's or (on the ESP8266) a float's object word, made by
         // `int`/`float` below for this port.
         #[cfg(target_arch = "xtensa")]
         let value = unsafe { Obj::from_raw(*word as _) };
+        // Elsewhere the floats (after the ints) are boxed here.
         #[cfg(not(target_arch = "xtensa"))]
-        let value = if i < N_INTS { unsafe { Obj::from_raw(*word as _) } } else { Obj::float(f64::from_bits(*word as u64)) };
+        let value = if _i < N_INTS { unsafe { Obj::from_raw(*word as _) } } else { Obj::float(f64::from_bits(*word as u64)) };
         m.set(name.get(), value);
     }
     m.class::<Tsl2591>().methods(&METHODS).register(m);
