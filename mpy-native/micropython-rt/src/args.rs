@@ -84,13 +84,16 @@ impl<'a> Args<'a> {
     #[inline(never)]
     pub fn parse(&self, _func: &'static str, names: &[StaticQstr], required: usize, out: &mut [Obj]) -> Result<()> {
         let n = names.len().min(MAX_PARAMS).min(out.len());
-        let mut spec = [ArgSpec { qst: 0, flags: 0, defval: 0 }; MAX_PARAMS];
-        for (i, (s, q)) in spec.iter_mut().zip(&names[..n]).enumerate() {
-            s.qst = q.get().as_raw() as u16;
-            s.flags = MP_ARG_OBJ | if i < required { MP_ARG_REQUIRED } else { 0 };
+        // Only the first n entries are written, and the runtime reads only those.
+        let mut spec = core::mem::MaybeUninit::<[ArgSpec; MAX_PARAMS]>::uninit();
+        let sp = spec.as_mut_ptr() as *mut ArgSpec;
+        for (i, q) in names[..n].iter().enumerate() {
+            let flags = MP_ARG_OBJ | if i < required { MP_ARG_REQUIRED } else { 0 };
+            // SAFETY: i < n <= MAX_PARAMS.
+            unsafe { sp.add(i).write(ArgSpec { qst: q.get().as_raw() as u16, flags, defval: 0 }) };
         }
         // Positional and keyword arguments are one array (see `from_raw`).
-        let ptrs = [spec.as_ptr() as usize, out.as_mut_ptr() as usize];
+        let ptrs = [sp as usize, out.as_mut_ptr() as usize];
         let counts = self.pos.len() | self.n_kw() << 16;
         call(sys::lumen_mp_op_arg_parse as *const () as usize, counts, self.pos.as_ptr() as usize, n, ptrs.as_ptr() as usize)?;
         Ok(())
