@@ -103,7 +103,8 @@ pub fn connect_len(client_id: usize, user: Option<usize>, password: Option<usize
     1 + len_size(r) + r
 }
 
-fn connect_remaining(client_id: usize, user: Option<usize>, password: Option<usize>) -> usize {
+/// The remaining length of a CONNECT packet from the lengths of its strings.
+pub fn connect_remaining(client_id: usize, user: Option<usize>, password: Option<usize>) -> usize {
     let mut n = 10 + 2 + client_id;
     for s in [user, password].into_iter().flatten() {
         n += 2 + s;
@@ -125,40 +126,49 @@ impl Connect<'_> {
     /// (A shorter `out` gets only the leading pieces that fit whole; nothing panics.)
     pub fn write(&self, out: &mut [u8]) -> usize {
         let mut w = Cursor { out, at: 0 };
-        let mut len = [0u8; 4];
-        let n = put_len(&mut len, self.remaining());
-        w.put(&[CONNECT]);
-        w.put(&len[..n]);
-        let mut flags = 0x02; // clean session
-        if self.user.is_some() {
-            flags |= 0x80;
-        }
-        if self.password.is_some() {
-            flags |= 0x40;
-        }
-        // "MQTT", protocol level 4 = MQTT 3.1.1, flags, keepalive
-        let [k0, k1] = self.keepalive.to_be_bytes();
-        w.put(&[0, 4, b'M', b'Q', b'T', b'T', 4, flags, k0, k1]);
+        connect_header(&mut w, self.remaining(), self.keepalive, self.user.is_some(), self.password.is_some());
         for s in [Some(self.client_id), self.user, self.password].into_iter().flatten() {
-            w.put(&(s.len() as u16).to_be_bytes());
-            w.put(s);
+            w.put_str(s);
         }
         w.at
     }
 }
 
-/// Appends to a buffer; a piece that does not fit whole is dropped (and counted in `at`).
-struct Cursor<'a> {
-    out: &'a mut [u8],
-    at: usize,
+/// Put the fixed and variable header of a CONNECT packet (clean session, no will) with
+/// `remaining` bytes after the fixed header ([`connect_remaining`]); the strings follow (client
+/// id, then the user name and password if flagged), each with [`Cursor::put_str`].
+pub fn connect_header(w: &mut Cursor<'_>, remaining: usize, keepalive: u16, user: bool, password: bool) {
+    let mut len = [0u8; 4];
+    let n = put_len(&mut len, remaining);
+    w.put(&[CONNECT]);
+    w.put(&len[..n]);
+    let flags = 0x02 | if user { 0x80 } else { 0 } | if password { 0x40 } else { 0 }; // clean session
+    // "MQTT", protocol level 4 = MQTT 3.1.1, flags, keepalive
+    let [k0, k1] = keepalive.to_be_bytes();
+    w.put(&[0, 4, b'M', b'Q', b'T', b'T', 4, flags, k0, k1]);
+}
+
+/// Appends to a buffer; a piece that does not fit whole is dropped (and counted in `at`), so
+/// nothing panics.
+pub struct Cursor<'a> {
+    /// The buffer.
+    pub out: &'a mut [u8],
+    /// Where the next piece goes (the bytes put so far, if it started at 0).
+    pub at: usize,
 }
 
 impl Cursor<'_> {
-    fn put(&mut self, b: &[u8]) {
+    /// Append `b`.
+    pub fn put(&mut self, b: &[u8]) {
         if let Some(d) = self.out.get_mut(self.at..self.at + b.len()) {
             d.copy_from_slice(b);
         }
         self.at += b.len();
+    }
+    /// Append an MQTT UTF-8 string (16-bit big-endian length, then the bytes).
+    pub fn put_str(&mut self, s: &[u8]) {
+        self.put(&(s.len() as u16).to_be_bytes());
+        self.put(s);
     }
 }
 
@@ -243,6 +253,19 @@ mod tests {
         let mut short = [0u8; 4];
         assert_eq!(anon.write(&mut short), 15);
         assert_eq!(&short, b"\x10\x0d\x00\x00");
+    }
+
+    #[test]
+    fn cursor_puts_whole_pieces_only() {
+        let mut out = [0u8; 6];
+        let mut c = Cursor { out: &mut out, at: 1 };
+        c.put_str(b"ab");
+        assert_eq!(c.at, 5);
+        c.put_str(b"cd"); // does not fit: dropped, counted
+        assert_eq!(c.at, 9);
+        assert_eq!(out, [0, 0, 2, b'a', b'b', 0]);
+        assert_eq!(connect_remaining(5, Some(5), Some(2)), 0x1c);
+        assert_eq!(connect_len(1, None, None), 15);
     }
 
     #[test]

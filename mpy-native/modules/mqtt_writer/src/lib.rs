@@ -32,10 +32,11 @@ mod encode;
 #[cfg(not(target_arch = "xtensa"))]
 use micropython_rt::Stream;
 use micropython_rt::{
-    errno, import, os_err, print, py_err, qstr, static_qstr, Args, Builtin, Class, Error, ExcKind, Method, Module, Obj,
+    builtin, errno, import, os_err, print, py_err, qstr, static_qstr, Args, Builtin, Class, Error, ExcKind, Method, Module, Obj,
     PrintKind, Printer, Qstr, Result, StaticQstr,
 };
-use mqtt_codec::mqtt::{self, Connect, LenDecoder, MAX_HEADER, MAX_REMAINING};
+use core::ffi::c_void;
+use mqtt_codec::mqtt::{self, LenDecoder, MAX_HEADER, MAX_REMAINING};
 
 micropython_rt::entry!(init);
 
@@ -202,8 +203,10 @@ struct MqttWriter {
     /// right-aligned before the topic, so a frame is one contiguous slice.
     frame: Obj,
     payload_at: usize,
-    /// The CONNECT packet (built once: the client id, user and password are in it).
+    /// The CONNECT packet (built once: the client id, user and password are in it), then
+    /// PINGREQ and DISCONNECT (two bytes each).
     connect: Obj,
+    connect_len: usize,
     /// Scratch for reads and small packets.
     rbuf: Obj,
     /// `time.ticks_ms` and `time.sleep_ms` (every MicroPython port has them; integer
@@ -260,7 +263,8 @@ impl Class for MqttWriter {
             if v.is_null() {
                 continue;
             }
-            if !(v.is_str() || v.is_type(Builtin::bytes) || v.is_type(Builtin::bytearray)) {
+            let t = v.type_ptr() as *const c_void;
+            if ![Builtin::str, Builtin::bytes, Builtin::bytearray].iter().any(|&b| builtin(b).as_raw() as *const c_void == t) {
                 return Err(py_err!(ValueError, "%s must be a str or bytes, got %r", what, v));
             }
             *len = v.buffer_len()?;
@@ -271,24 +275,35 @@ impl Class for MqttWriter {
         let tlen = lens[1];
         let payload_at = MAX_HEADER + 2 + tlen + 2 * qos as usize;
         let frame = Obj::bytearray(payload_at + PAYLOAD_CAP)?;
-        let given = |i: usize, len: usize| if a[i].is_null() { None } else { Some(len) };
-        let c_len = mqtt::connect_len(lens[0], given(6, lens[2]), given(7, lens[3]));
-        let connect = Obj::bytearray(c_len)?;
-        {
-            // SAFETY: no runtime call while these slices live. The strings are of the exact
-            // types str, bytes or bytearray (checked above), whose buffers the runtime hands
-            // over without running Python code; `frame` and `connect` are fresh objects of
-            // ours, distinct from them.
-            let (s, f, c) = unsafe {
-                let get = |i: usize| if a[i].is_null() { Ok(None) } else { a[i].buffer().map(Some) };
-                ((get(0)?, get(3)?, get(6)?, get(7)?), frame.buffer_mut()?, connect.buffer_mut()?)
-            };
-            let tb = s.1.unwrap_or(&[]);
-            if tb.is_empty() || tb.iter().any(|&c| c == b'+' || c == b'#') {
-                return Err(py_err!(ValueError, "topic must be non-empty with no wildcards, got %r", a[3]));
+        let (user, password) = (!a[6].is_null(), !a[7].is_null());
+        let given = |g: bool, len: usize| if g { Some(len) } else { None };
+        let rem = mqtt::connect_remaining(lens[0], given(user, lens[2]), given(password, lens[3]));
+        let c_len = 1 + mqtt::len_size(rem) + rem;
+        let connect = Obj::bytearray(c_len + 4)?;
+        // SAFETY: no runtime call while these slices live. The strings are of the exact types
+        // str, bytes or bytearray (checked above), whose buffers the runtime hands over without
+        // running Python code; `frame` and `connect` are fresh objects of ours, distinct from
+        // them and from each other.
+        unsafe {
+            let mut c = mqtt::Cursor { out: connect.buffer_mut()?, at: 0 };
+            let mut f = mqtt::Cursor { out: frame.buffer_mut()?, at: MAX_HEADER };
+            mqtt::connect_header(&mut c, rem, keepalive, user, password);
+            for &(i, _) in &STR_PARAMS {
+                let o = a[i as usize];
+                if o.is_null() {
+                    continue;
+                }
+                let b = o.buffer()?;
+                if i == 3 {
+                    if b.is_empty() || b.iter().any(|&c| c == b'+' || c == b'#') {
+                        return Err(py_err!(ValueError, "topic must be non-empty with no wildcards, got %r", o));
+                    }
+                    f.put_str(b);
+                } else {
+                    c.put_str(b);
+                }
             }
-            mqtt::put_str(&mut f[MAX_HEADER..], tb);
-            Connect { client_id: s.0.unwrap_or(&[]), keepalive, user: s.2, password: s.3 }.write(c);
+            c.put(&[mqtt::PINGREQ, 0, mqtt::DISCONNECT, 0]);
         }
         let time = import(qstr!("time"))?;
         let w = this.write(MqttWriter {
@@ -305,6 +320,7 @@ impl Class for MqttWriter {
             frame,
             payload_at,
             connect,
+            connect_len: c_len,
             rbuf: Obj::bytearray(4)?,
             ticks_ms: time.attr(qstr!("ticks_ms"))?,
             sleep_ms: time.attr(qstr!("sleep_ms"))?,
@@ -405,7 +421,7 @@ impl MqttWriter {
             self.read_packet(first)?; // a stray packet: read and drop
         }
         if self.keepalive != 0 && ticks_diff(self.now()?, self.last_tx) >= self.keepalive as isize * 1000 {
-            self.send_small(mqtt::PINGREQ)?;
+            self.send(self.connect, self.connect_len, 2)?; // PINGREQ
             self.wait_for(mqtt::PINGRESP, 0)?;
         }
         Ok(())
@@ -498,12 +514,6 @@ impl MqttWriter {
         }
         self.last_tx = self.now()?;
         Ok(())
-    }
-
-    /// A two-byte packet (PINGREQ, DISCONNECT).
-    fn send_small(&mut self, ptype: u8) -> Result<()> {
-        self.rbuf.copy_from(0, &[ptype, 0])?;
-        self.send(self.rbuf, 0, 2)
     }
 
     /// Read one packet (its first byte already read if `first` is not [`NOTHING`]). Returns
@@ -608,7 +618,7 @@ impl MqttWriter {
 
     fn handshake(&mut self) -> Result<()> {
         self.sock.call_method(qstr!("settimeout"), &[Obj::int(TIMEOUT_S)])?;
-        self.send(self.connect, 0, self.connect.buffer_len()?)?;
+        self.send(self.connect, 0, self.connect_len)?;
         let p = self.read_packet(NOTHING)?;
         if p & 0xFFFF != mqtt::CONNACK as u32 | 2 << 8 {
             return Err(py_err!(OSError, "expected CONNACK from the MQTT broker, got packet type 0x%02x", p & 0xFF));
@@ -660,7 +670,7 @@ impl MqttWriter {
     /// Send DISCONNECT (if still connected) and close.
     fn disconnect(&mut self) {
         if !self.sock.is_none() {
-            let _ = self.send_small(mqtt::DISCONNECT);
+            let _ = self.send(self.connect, self.connect_len + 2, 2); // DISCONNECT
         }
         self.close();
     }
