@@ -143,7 +143,8 @@ impl Error {
     /// The errno if this is an `OSError` (or anything else with an int `errno` attribute).
     pub fn errno(self) -> Option<i32> {
         match self.0.attr(qstr!("errno")) {
-            Ok(e) if e.is_small_int() => e.to_int().ok().map(|e| e as i32),
+            // A small int is `(i << 1) | 1` on every port with native code.
+            Ok(e) if e.is_small_int() => Some((e.0 as isize >> 1) as i32),
             _ => None,
         }
     }
