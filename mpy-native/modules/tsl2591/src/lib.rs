@@ -84,9 +84,10 @@ static CONSTS: [(StaticQstr, usize); N_INTS + 4] = [
 /// A small int: `i` must fit the port's small ints (31 bits on the ESP8266), as every value
 /// this module makes this way does (register commands, the address, settings, channel counts
 /// and their difference, waits in ms, pin numbers, lux's fraction: |n| < 2**30, see
-/// `lux_fraction`). No runtime call.
+/// `lux_fraction`). No runtime call. (Out of range it would wrap, never make an invalid
+/// object: every word with the low bit set is a small int.)
 fn small_int(i: isize) -> Obj {
-    // SAFETY: the encoding of `int` below, for a value in range.
+    // SAFETY: `int` sets the low bit: a small int of this port.
     unsafe { Obj::from_raw(int(i) as _) }
 }
 
