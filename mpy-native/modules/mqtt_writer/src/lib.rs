@@ -68,27 +68,17 @@ fn init(m: &Module) -> Result<()> {
 
 static METHODS: [Method<MqttWriter>; 3] = [
     Method { name: static_qstr!("on_next"), min: 1, max: 1, f: |w, a| w.on_next(a.arg(0)).map(|_| Obj::none()) },
-    Method {
-        name: static_qstr!("on_error"),
-        min: 1,
-        max: 1,
-        f: |w, a| {
-            print("Disconnecting from MQTT broker due to error: %r", &[a.arg(0)])?;
-            w.disconnect();
-            Ok(Obj::none())
-        },
-    },
-    Method {
-        name: static_qstr!("on_completed"),
-        min: 0,
-        max: 0,
-        f: |w, _| {
-            print("Disconnecting from MQTT broker", &[])?;
-            w.disconnect();
-            Ok(Obj::none())
-        },
-    },
+    Method { name: static_qstr!("on_error"), min: 1, max: 1, f: finish },
+    Method { name: static_qstr!("on_completed"), min: 0, max: 0, f: finish },
 ];
+
+/// `on_error(e)` (one argument) and `on_completed()`: say so, send DISCONNECT, close.
+fn finish(w: &mut MqttWriter, a: &Args<'_>) -> Result<Obj> {
+    let e = a.pos(); // [e] or []
+    print(if e.is_empty() { "Disconnecting from MQTT broker" } else { "Disconnecting from MQTT broker due to error: %r" }, e)?;
+    w.disconnect();
+    Ok(Obj::none())
+}
 
 /// Socket timeout (s) for the handshake, acks and writes.
 const TIMEOUT_S: isize = 10;
@@ -365,6 +355,12 @@ fn timed_out() -> Error {
     os_err!(errno::ETIMEDOUT, "timed out waiting for the MQTT broker")
 }
 
+/// `sock.settimeout(t)`.
+#[inline(never)]
+fn settimeout(sock: Obj, t: isize) -> Result<Obj> {
+    sock.call_method(qstr!("settimeout"), &[Obj::int(t)])
+}
+
 /// "Nothing pending" from [`MqttWriter::read_byte`].
 const NOTHING: u32 = 0x100;
 
@@ -460,11 +456,11 @@ impl MqttWriter {
         }
         let sock = self.sock;
         if peek {
-            sock.call_method(qstr!("settimeout"), &[Obj::int(0)])?;
+            settimeout(sock, 0)?;
         }
         let r = sock.call_method(qstr!("readinto"), &[self.rbuf, Obj::int(1)]);
         if peek {
-            sock.call_method(qstr!("settimeout"), &[Obj::int(TIMEOUT_S)])?;
+            settimeout(sock, TIMEOUT_S)?;
         }
         let r = r?;
         if r.is_none() {
@@ -576,7 +572,7 @@ impl MqttWriter {
     }
 
     /// Resolve and connect a TCP socket to host:port. Errors name the broker.
-    fn dial(&self) -> Result<Obj> {
+    fn dial(&mut self) -> Result<Obj> {
         let socket = import(qstr!("socket"))?;
         let ai = socket
             .call_method(qstr!("getaddrinfo"), &[self.host, self.port, Obj::int(0), socket.attr(qstr!("SOCK_STREAM"))?])
@@ -591,11 +587,10 @@ impl MqttWriter {
         // socket(af, type, proto) from the entry (af, type, proto, canonname, address)
         let [af, ty, proto, _, addr] = ai.unpack::<5>()?;
         let s = socket.call_method(qstr!("socket"), &[af, ty, proto])?;
-        let connected = s
-            .call_method(qstr!("settimeout"), &[Obj::int(TIMEOUT_S)])
-            .and_then(|_| s.call_method(qstr!("connect"), &[addr]));
+        self.sock = s;
+        let connected = settimeout(s, TIMEOUT_S).and_then(|_| s.call_method(qstr!("connect"), &[addr]));
         if let Err(e) = connected {
-            let _ = s.call_method(qstr!("close"), &[]);
+            self.close();
             if !e.is(ExcKind::OSError) {
                 return Err(e);
             }
@@ -617,7 +612,7 @@ impl MqttWriter {
     }
 
     fn handshake(&mut self) -> Result<()> {
-        self.sock.call_method(qstr!("settimeout"), &[Obj::int(TIMEOUT_S)])?;
+        settimeout(self.sock, TIMEOUT_S)?;
         self.send(self.connect, 0, self.connect_len)?;
         let p = self.read_packet(NOTHING)?;
         if p & 0xFFFF != mqtt::CONNACK as u32 | 2 << 8 {
