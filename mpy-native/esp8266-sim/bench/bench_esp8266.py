@@ -197,26 +197,23 @@ def print_per_call(per):
         if isinstance(per.get("native"), dict):
             native = min(split_rounds(per["native"], what), key=lambda r: r[2])
         print("| implementation | `%s()` total | inside the %s methods (calls per `%s()`) | "
-              "the %s's own work | own work vs native | own work less its calls of the %s "
-              "(a do-nothing call from bytecode each) | max - min over the rounds (total / own) "
-              "| check: metered run minus metering | heap bytes per call |" % (what, obj, what, who, obj))
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+              "the %s's own work | own work vs native | max - min over the rounds (total / own) "
+              "| check: metered run minus metering | heap bytes per call |" % (what, obj, what, who))
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for impl in IMPLS:
             v = per[impl]
             if isinstance(v, str):
-                print("| %s | %s | | | | | | | |" % (IMPL_LABEL[impl], v.replace("|", "/")))
+                print("| %s | %s | | | | | | |" % (IMPL_LABEL[impl], v.replace("|", "/")))
                 continue
             rounds = split_rounds(v, what)
             best = min(rounds, key=lambda r: r[2])
-            total, inside, own, check, used, logic = best
+            total, inside, own, check, used, _ = best
             calls = ", ".join("%s %g" % (m, c) for m, c in used.items())
             spread = "%s / %s" % (fmt(max(r[0] for r in rounds) - min(r[0] for r in rounds)),
                                   fmt(max(r[2] for r in rounds) - min(r[2] for r in rounds)))
             ratio = "-" if not native else "%.1fx" % (own / native[2])
-            logic_ratio = "" if not native else " (%.1fx)" % (logic / native[5])
-            print("| %s | %s | %s (%s) | %s | %s | %s%s | %s | %s | %s |" % (
-                IMPL_LABEL[impl], fmt(total), fmt(inside), calls, fmt(own), ratio, fmt(logic),
-                logic_ratio, spread,
+            print("| %s | %s | %s (%s) | %s | %s | %s | %s | %s |" % (
+                IMPL_LABEL[impl], fmt(total), fmt(inside), calls, fmt(own), ratio, spread,
                 fmt(check), fmt(v[what + "_heap"])))
         print()
     d = next((v for v in per.values() if isinstance(v, dict)), None)
@@ -227,9 +224,10 @@ def print_per_call(per):
               "own). The metering inside that window, calibrated per method around a "
               "do-nothing method of the same signature and kind, is subtracted: %s. So "
               "\"inside\" is the methods' bodies; calling them (lookup, arguments, the Python "
-              "method's frame set-up) is the caller's own work. How much of it that is: a "
-              "do-nothing method of the same kind called from bytecode costs %s (from native "
-              "code the caller's side differs, so the column with it subtracted is an estimate). Figures "
+              "method's frame set-up) is the caller's own work: a "
+              "do-nothing method of the same kind called from bytecode costs %s, a cost a "
+              "board's `machine.I2C` (C) does not have; the table on the firmware's C bus "
+              "below measures the driver's work as on a board. Figures "
               "per call over %d calls; %d rounds after a warm-up of the same calls, the GC "
               "collected before and disabled during each loop; the row shows the round with the "
               "least own work. `esp.icount()` is exact to 25 instructions per reading. Check: "
