@@ -385,7 +385,9 @@ impl MqttWriter {
         let rem = at - MAX_HEADER + n;
         let mut hdr = [0u8; MAX_HEADER];
         let start = mqtt::publish_header(&mut hdr, self.qos, rem);
-        let pid = self.pid % 0xFFFF + 1; // 1..=65535, never 0
+        // 1..=65535, never 0; a resent event gets a new one (QoS 0 counts too, unseen)
+        let pid = self.pid % 0xFFFF + 1;
+        self.pid = pid;
         {
             let (p, len) = self.frame.buffer_raw(true)?;
             if len < at {
@@ -403,7 +405,6 @@ impl MqttWriter {
         }
         self.send(self.frame, start, MAX_HEADER - start + rem)?;
         if self.qos == 1 {
-            self.pid = pid;
             self.wait_for(mqtt::PUBACK, pid as u32)?;
         }
         Ok(())
