@@ -164,6 +164,8 @@ static PARAMS: [StaticQstr; 9] = [
     static_qstr!("sock"),
 ];
 
+/// (The tables' indices are all below 8: `i & 7` lets the compiler drop the bounds checks.)
+///
 /// The int parameters: index in `PARAMS`, default, range, and the error for a value outside.
 static INT_PARAMS: [(u8, u16, u16, u16, &str); 3] = [
     (2, 1883, 1, 0xFFFF, "port must be 1..65535, got %r"),
@@ -171,8 +173,8 @@ static INT_PARAMS: [(u8, u16, u16, u16, &str); 3] = [
     (5, 60, 0, 0xFFFF, "keepalive must be 0..65535 s, got %r"),
 ];
 
-/// The MQTT string parameters: index in `PARAMS` and name (for the errors).
-static STR_PARAMS: [(u8, &str); 4] = [(0, "name"), (3, "topic"), (6, "user"), (7, "password")];
+/// The MQTT string parameters: their indices in `PARAMS` (name, topic, user, password).
+const STR_PARAMS: [u8; 4] = [0, 3, 6, 7];
 
 /// `MQTTWriter(...)`: see the module docs.
 struct MqttWriter {
@@ -223,7 +225,7 @@ impl Class for MqttWriter {
         args.parse("MQTTWriter", &PARAMS, 2, &mut a)?;
         let mut ints = [0u16; 3];
         for (v, &(i, default, lo, hi, msg)) in ints.iter_mut().zip(&INT_PARAMS) {
-            let o = &mut a[i as usize];
+            let o = &mut a[i as usize & 7];
             if o.is_null() {
                 *o = Obj::int(default as isize);
             }
@@ -248,8 +250,9 @@ impl Class for MqttWriter {
         }
         // The MQTT strings (str, bytes or bytearray, at most 65535 bytes), their lengths.
         let mut lens = [0usize; 4];
-        for (len, &(i, what)) in lens.iter_mut().zip(&STR_PARAMS) {
-            let v = a[i as usize];
+        for (len, &i) in lens.iter_mut().zip(&STR_PARAMS) {
+            let v = a[i as usize & 7];
+            let what = PARAMS[i as usize & 7].get();
             if v.is_null() {
                 continue;
             }
@@ -278,8 +281,8 @@ impl Class for MqttWriter {
             let mut c = mqtt::Cursor { out: connect.buffer_mut()?, at: 0 };
             let mut f = mqtt::Cursor { out: frame.buffer_mut()?, at: MAX_HEADER };
             mqtt::connect_header(&mut c, rem, keepalive, user, password);
-            for &(i, _) in &STR_PARAMS {
-                let o = a[i as usize];
+            for i in STR_PARAMS {
+                let o = a[i as usize & 7];
                 if o.is_null() {
                     continue;
                 }
