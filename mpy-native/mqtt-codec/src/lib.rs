@@ -9,6 +9,7 @@
 //!   booleans and `null` the way MicroPython's `json.dumps` does.
 //! * [`mqtt`]: MQTT 3.1.1 framing: remaining length, CONNECT, PUBLISH fixed header, CONNACK
 //!   return codes.
+//! * [`ticks`]: MicroPython's `time.ticks_diff` arithmetic.
 #![no_std]
 #![deny(missing_docs)]
 
@@ -16,3 +17,4 @@ pub mod ext80;
 pub mod json;
 pub mod mqtt;
 pub mod repr;
+pub mod ticks;

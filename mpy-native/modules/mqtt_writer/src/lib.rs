@@ -29,14 +29,15 @@
 
 mod encode;
 
+use core::ffi::c_void;
 #[cfg(not(target_arch = "xtensa"))]
 use micropython_rt::Stream;
 use micropython_rt::{
-    builtin, errno, import, os_err, print, py_err, qstr, static_qstr, Args, Builtin, Class, Error, ExcKind, Method, Module, Obj,
-    PrintKind, Printer, Qstr, Result, StaticQstr,
+    builtin, errno, import, os_err, print, py_err, qstr, static_qstr, Args, Builtin, Class, Error, ExcKind, Method,
+    Module, Obj, PrintKind, Printer, Qstr, Result, StaticQstr,
 };
-use core::ffi::c_void;
 use mqtt_codec::mqtt::{self, LenDecoder, MAX_HEADER, MAX_REMAINING};
+use mqtt_codec::ticks::{self, ticks_diff};
 
 micropython_rt::entry!(init);
 
@@ -75,7 +76,10 @@ static METHODS: [Method<MqttWriter>; 3] = [
 /// `on_error(e)` (one argument) and `on_completed()`: say so, send DISCONNECT, close.
 fn finish(w: &mut MqttWriter, a: &Args<'_>) -> Result<Obj> {
     let e = a.pos(); // [e] or []
-    print(if e.is_empty() { "Disconnecting from MQTT broker" } else { "Disconnecting from MQTT broker due to error: %r" }, e)?;
+    print(
+        if e.is_empty() { "Disconnecting from MQTT broker" } else { "Disconnecting from MQTT broker due to error: %r" },
+        e,
+    )?;
     w.disconnect();
     Ok(Obj::none())
 }
@@ -141,14 +145,6 @@ fn grow(buf: &mut Obj, keep: usize, size: usize) -> Result<()> {
     unsafe { core::ptr::copy_nonoverlapping(old, new, keep.min(len)) };
     *buf = bigger;
     Ok(())
-}
-
-/// `time.ticks_diff(now, start)` as MicroPython computes it: ticks wrap at the port's small-int
-/// range (`MICROPY_PY_TIME_TICKS_PERIOD`, 2^30 on the ESP8266, 2^62 on x64), so no call.
-fn ticks_diff(now: isize, start: isize) -> isize {
-    const PERIOD: usize = 1 << (usize::BITS - 2);
-    (now.wrapping_sub(start) as usize).wrapping_add(PERIOD / 2) as isize & (PERIOD - 1) as isize
-        - (PERIOD / 2) as isize
 }
 
 /// The constructor's parameters, in order.
@@ -257,7 +253,10 @@ impl Class for MqttWriter {
                 continue;
             }
             let t = v.type_ptr() as *const c_void;
-            if ![Builtin::str, Builtin::bytes, Builtin::bytearray].iter().any(|&b| builtin(b).as_raw() as *const c_void == t) {
+            if ![Builtin::str, Builtin::bytes, Builtin::bytearray]
+                .iter()
+                .any(|&b| builtin(b).as_raw() as *const c_void == t)
+            {
                 return Err(py_err!(ValueError, "%s must be a str or bytes, got %r", what, v));
             }
             *len = v.buffer_len()?;
@@ -374,7 +373,11 @@ impl MqttWriter {
         let overhead = self.payload_at - MAX_HEADER;
         let n = encode_into(x, &mut self.frame, self.payload_at, overhead)?;
         loop {
-            let sent = if self.sock.is_none() { Err(not_connected()) } else { self.check_link().and_then(|_| self.publish(n)) };
+            let sent = if self.sock.is_none() {
+                Err(not_connected())
+            } else {
+                self.check_link().and_then(|_| self.publish(n))
+            };
             match sent {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is(ExcKind::OSError) => self.reconnect(e)?,
@@ -420,14 +423,15 @@ impl MqttWriter {
         if first != NOTHING {
             self.read_packet(first)?; // a stray packet: read and drop
         }
-        if self.keepalive != 0 && ticks_diff(self.now()?, self.last_tx) >= self.keepalive as isize * 1000 {
+        if self.keepalive != 0 && ticks_diff(self.now()?, self.last_tx, ticks::period(usize::BITS)) >= self.keepalive as isize * 1000 {
             self.send(self.connect, self.connect_len, 2)?; // PINGREQ
             self.wait_for(mqtt::PINGRESP, 0)?;
         }
         Ok(())
     }
 
-    /// A millisecond timestamp (wraps; compare with [`ticks_diff`]).
+    /// A millisecond timestamp (`time.ticks_ms()`: wraps; compare with [`ticks_diff`], computed
+    /// here as MicroPython does, no call).
     fn now(&self) -> Result<isize> {
         self.ticks_ms.call(&[])?.to_int()
     }
@@ -643,7 +647,10 @@ impl MqttWriter {
             match self.open(Obj::NULL) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is(ExcKind::OSError) => {
-                    print("Reconnect attempt %d failed (%s); retrying in %d ms", &[Obj::int(attempt), e.exception(), Obj::int(delay)])?;
+                    print(
+                        "Reconnect attempt %d failed (%s); retrying in %d ms",
+                        &[Obj::int(attempt), e.exception(), Obj::int(delay)],
+                    )?;
                 }
                 Err(e) => return Err(e),
             }
