@@ -21,7 +21,9 @@
 //! construction; see `encode.rs`) straight into a frame `bytearray` kept by the instance,
 //! behind a pre-built PUBLISH header and topic, and sent with one write. The transport is
 //! chosen once, at connect: a real socket's native stream protocol (poll, read, write without
-//! method calls), or any other object's `write`/`readinto`/`settimeout` methods.
+//! method calls), or any other object's `write`/`readinto`/`settimeout` methods (the ESP8266
+//! build has only the method path). What a connection sends besides events (CONNECT,
+//! PINGREQ, DISCONNECT) is built once, at construction.
 //!
 //! Not in the ESP8266 build (tests only): `_json(x)` returns the JSON text the writer would
 //! send for `x`, `_own_floats()` whether floats are formatted natively on this port.
@@ -160,9 +162,8 @@ static PARAMS: [StaticQstr; 9] = [
     static_qstr!("sock"),
 ];
 
-/// (The tables' indices are all below 8: `i & 7` lets the compiler drop the bounds checks.)
-///
 /// The int parameters: index in `PARAMS`, default, range, and the error for a value outside.
+/// (The tables' indices are all below 8: `i & 7` lets the compiler drop the bounds checks.)
 static INT_PARAMS: [(u8, u16, u16, u16, &str); 3] = [
     (2, 1883, 1, 0xFFFF, "port must be 1..65535, got %r"),
     (4, 0, 0, 1, "qos must be 0 or 1, got %r"),
@@ -195,7 +196,7 @@ struct MqttWriter {
     /// PINGREQ and DISCONNECT (two bytes each).
     connect: Obj,
     connect_len: usize,
-    /// Scratch for reads and small packets.
+    /// Scratch for one-byte reads.
     rbuf: Obj,
     /// `time.ticks_ms` and `time.sleep_ms` (every MicroPython port has them; integer
     /// milliseconds, so no float arithmetic and no soft-float code on the ESP8266).
