@@ -11,7 +11,10 @@
 # pure-Python fallback `mqtt_writer_fallback` / `tsl2591_fallback` is used,
 # saying so. On a PC, fallback/ on sys.path provides them as `mqtt_writer` and
 # `tsl2591`. The big native module is loaded first, right after boot, while
-# the heap still has one large free block.
+# the heap still has one large free block. Copied as .py sources (the
+# tutorial's way), the scripts are compiled on the board when imported, so
+# they come after the native modules, one at a time, and the explanations
+# here are comments: the board's parser allocates every docstring.
 #
 # It keeps going: a sensor error (the stream ends, as in ThingFlow), a broker
 # that refuses the connection or a Wi-Fi failure is printed, then everything
@@ -39,8 +42,8 @@ def _opt(name, default):
     return getattr(config, name, default)
 
 
+# ``name.attr`` from the native module, else from ``name_fallback``.
 def _load(name, attr):
-    """``name.attr`` from the native module, else from ``name_fallback``."""
     gc.collect()
     try:
         return getattr(__import__(name), attr)
@@ -62,10 +65,15 @@ def _load(name, attr):
 MQTTWriter = _load('mqtt_writer', 'MQTTWriter')
 Tsl2591 = _load('tsl2591', 'Tsl2591')
 
+# Then the scripts, the biggest first, each in a collected heap: copied as .py
+# sources, each is compiled on the board when imported, next to everything
+# loaded so far.
+gc.collect()
+from thingflow import Scheduler  # noqa: E402
+gc.collect()
+from wifi import wifi_connect, disable_wifi_ap  # noqa: E402
 from config import SENSOR_ID, WIFI_ESSID, WIFI_PASSWORD, MQTT_HOST, \
     MQTT_TOPIC, SLEEP_TIME  # noqa: E402
-from wifi import wifi_connect, disable_wifi_ap  # noqa: E402
-from thingflow import Scheduler  # noqa: E402
 
 SIM_CHANNELS = (611, 284)  # raw (full, infrared) counts: 592.5792 lux
 
@@ -87,8 +95,8 @@ def _make_sensor():
     return Tsl2591(SENSOR_ID)
 
 
+# A subscriber that remembers how the stream went.
 class _Watch:
-    """A subscriber that remembers how the stream went."""
 
     def __init__(self):
         self.events = 0
@@ -104,9 +112,9 @@ class _Watch:
         pass
 
 
+# Set up Wi-Fi, the writer and the sensor, then run until the stream ends.
+# Returns the _Watch of the stream; raises what set-up raised.
 def run_once():
-    """Set up Wi-Fi, the writer and the sensor, then run until the stream
-    ends. Returns the _Watch of the stream; raises what set-up raised."""
     wifi_connect(WIFI_ESSID, WIFI_PASSWORD, _opt('WIFI_TIMEOUT', 30))
     # The keepalive must outlast the gap between two publishes, or the broker
     # closes the idle connection (after 1.5 x keepalive) between samples.

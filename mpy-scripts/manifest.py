@@ -16,6 +16,7 @@ metadata(description="lumen-link sensor node: ThingFlow core, TSL2591, MQTT writ
 include("$(PORT_DIR)/boards/manifest.py")
 
 module("thingflow.py", opt=3)
+module("thingflow_things.py", opt=3)
 module("wifi.py", opt=3)
 module("tsl2591.py", base_path="fallback", opt=3)
 module("mqtt_writer.py", base_path="fallback", opt=3)

@@ -1,8 +1,8 @@
-"""Wi-Fi set-up for the board (ESP8266 ``network`` module).
-
-On a port without ``network`` (the unix port) both functions print that
-Wi-Fi is skipped and return, so client.py runs unchanged on a PC.
-"""
+# Wi-Fi set-up for the board (ESP8266 ``network`` module).
+#
+# On a port without ``network`` (the unix port) both functions print that
+# Wi-Fi is skipped and return, so client.py runs unchanged on a PC.
+# (Comments, not docstrings: a board compiling this .py parses docstrings.)
 
 import time
 
@@ -15,9 +15,9 @@ def _network():
         return None
 
 
+# Turn off the board's own access point (on by default on the ESP8266); a
+# sensor node only needs to be a station.
 def disable_wifi_ap():
-    """Turn off the board's own access point (on by default on the ESP8266);
-    a sensor node only needs to be a station."""
     network = _network()
     if network is None:
         print('No network module on this port: Wi-Fi access point set-up '
@@ -27,11 +27,11 @@ def disable_wifi_ap():
     print('Wi-Fi access point disabled')
 
 
+# Join ``essid``; wait up to ``timeout`` seconds.
+#
+# Raises ``OSError`` naming the cause (wrong password, network not found,
+# timeout) instead of looping forever as the tutorial did.
 def wifi_connect(essid, password, timeout=30):
-    """Join ``essid``; wait up to ``timeout`` seconds.
-
-    Raises ``OSError`` naming the cause (wrong password, network not found,
-    timeout) instead of looping forever as the tutorial did."""
     network = _network()
     if network is None:
         print('No network module on this port: Wi-Fi connection skipped')

