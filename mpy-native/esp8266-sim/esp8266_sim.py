@@ -6,7 +6,8 @@ As a library (tests, benchmarks)::
     import esp8266_sim
     r = esp8266_sim.run("print(1/3)")                      # code, or a .py/.mpy path
     r = esp8266_sim.run("main.py", heap=30000, exec_size=500,
-                        files=["build/xtensa/tsl2591.mpy"], lib=["mpy-scripts/thingflow.py"])
+                        files=["build/xtensa/tsl2591.mpy"],
+                        lib=["mpy-scripts/thingflow.py", "mpy-scripts/thingflow_things.py"])
     r.stdout, r.stderr, r.returncode, r.ok
     esp8266_sim.smallest_heap("import tsl2591", files=[...])   # bytes, by bisection
 

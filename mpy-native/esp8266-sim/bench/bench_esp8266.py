@@ -42,7 +42,7 @@ XTENSA = ROOT / "build" / "xtensa"
 FALLBACK = SCRIPTS / "fallback"
 TUTORIAL = SCRIPTS / "bench" / "tutorial_baseline"
 FLASH = "import esp\nesp.set_native_code_location(0xE0000, 0x20000)\n"
-APP_ORDER = ["mqtt_writer", "tsl2591", "config", "wifi", "thingflow"]  # client.py's imports
+APP_ORDER = ["config", "mqtt_writer", "tsl2591", "thingflow", "wifi"]  # client.py's imports
 
 
 def with_native_decorators(py, tmp):
@@ -98,13 +98,13 @@ def module_files(impl, tmp):
 def script_files(form, tmp):
     cfg = tmp / "config.py"
     cfg.write_text((SCRIPTS / "config.py").read_text())
-    files = [cfg, SCRIPTS / "wifi.py", SCRIPTS / "thingflow.py"]
+    files = [cfg, SCRIPTS / "wifi.py", SCRIPTS / "thingflow.py", SCRIPTS / "thingflow_things.py"]
     return files if form == ".py" else [compile_mpy(f) for f in files]
 
 
 def import_code(modules, flash=True):
     return ((FLASH if flash else "import esp\n") + "import gc\ngc.collect()\na = gc.mem_alloc()\n"
-            + "".join("import %s\n" % m for m in modules)
+            + "".join("import %s\ngc.collect()\n" % m for m in modules)  # as client.py does
             + "gc.collect()\nprint('JSON', [gc.mem_alloc() - a, esp.native_code_used()])\n")
 
 
