@@ -34,6 +34,16 @@ pub enum Region {
     Rodata,
 }
 
+impl fmt::Display for Region {
+    /// `text` or `rodata` (as in the JSON report); honours width and alignment.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Region::Text => "text",
+            Region::Rodata => "rodata",
+        })
+    }
+}
+
 /// What the loader adds to a patched word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Dest {
@@ -761,7 +771,7 @@ impl fmt::Display for InspectReport {
             writeln!(
                 f,
                 "  {:<6} word {:5} (byte {:#07x}) += {:<28} stored {:#x}",
-                format!("{:?}", r.region).to_lowercase(),
+                r.region,
                 r.word,
                 r.byte_offset,
                 r.adds.to_string(),
@@ -782,10 +792,7 @@ impl fmt::Display for InspectReport {
                 writeln!(
                     f,
                     "  {:<6} byte {:#07x} = {:#010x} {}",
-                    format!("{:?}", r.region).to_lowercase(),
-                    r.byte_offset,
-                    r.addr,
-                    r.name
+                    r.region, r.byte_offset, r.addr, r.name
                 )?;
             }
         }
