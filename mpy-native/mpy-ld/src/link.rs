@@ -609,40 +609,36 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
 
     // A ROM function that code calls directly (`call0`) is out of the call's range: each
     // gets a veneer, laid out from an extra input object like any other section (GC drops
-    // the veneers nobody reaches).
+    // the veneers nobody reaches). That object defines no global, so the resolver built for
+    // the inputs serves the extended list as well.
     let with_veneers: Vec<InputObject>;
+    let mut res = Resolver::new(objs, rom)?;
     let mut veneers: HashMap<Vec<u8>, SecId> = HashMap::new();
-    let objs: &[InputObject] = match (rom, arch.veneer) {
-        (Some(_), Some(v)) => {
-            let res = Resolver::new(objs, rom)?;
-            let mut names = BTreeSet::new();
-            for (o, obj) in objs.iter().enumerate() {
-                for s in &obj.sections {
-                    for r in &s.relocs {
-                        if (arch.classify)(r.r_type) == RelocAction::Insn {
-                            if let Target::Rom(name) = res.target(o, r.symbol) {
-                                names.insert(name);
-                            }
+    if let (Some(_), Some(v)) = (rom, arch.veneer) {
+        let mut names = BTreeSet::new();
+        for (o, obj) in objs.iter().enumerate() {
+            for s in &obj.sections {
+                for r in &s.relocs {
+                    if (arch.classify)(r.r_type) == RelocAction::Insn {
+                        if let Target::Rom(name) = res.target(o, r.symbol) {
+                            names.insert(name);
                         }
                     }
                 }
             }
-            if names.is_empty() {
-                objs
-            } else {
-                let (obj, secs) = veneer_object(v, &names);
-                let oi = objs.len();
-                veneers = secs.into_iter().map(|(n, si)| (n, (oi, si))).collect();
-                let mut all = objs.to_vec();
-                all.push(obj);
-                with_veneers = all;
-                &with_veneers
-            }
         }
-        _ => objs,
-    };
+        if !names.is_empty() {
+            let (obj, secs) = veneer_object(v, &names);
+            let oi = objs.len();
+            veneers = secs.into_iter().map(|(n, si)| (n, (oi, si))).collect();
+            let mut all = objs.to_vec();
+            all.push(obj);
+            with_veneers = all;
+            res.objs = &with_veneers;
+        }
+    }
+    let objs = res.objs;
 
-    let res = Resolver::new(objs, rom)?;
     // What a relocation's symbol resolves to, with direct calls to ROM sent to the veneer.
     let target_of = |o: usize, si: usize, r: &input::Reloc| -> Result<Target, LinkError> {
         let t = res.target(o, r.symbol);
@@ -1136,13 +1132,16 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
             };
             // Count what reaches ROM (the veneers' own literal words aside).
             let in_veneer_object = !veneers.is_empty() && o == objs.len() - 1;
-            if in_veneer_object {
-            } else if let Target::Rom(n) = &t {
-                rom_words.entry(n.clone()).or_insert((0, 0)).0 += 1;
-            } else if let Target::Section { sec, .. } = &t {
-                if let Some(n) = veneer_of.get(sec) {
-                    rom_words.entry(n.to_vec()).or_insert((0, 0)).1 += 1;
+            match &t {
+                Target::Rom(n) if !in_veneer_object => {
+                    rom_words.entry(n.clone()).or_insert((0, 0)).0 += 1;
                 }
+                Target::Section { sec, .. } => {
+                    if let Some(n) = veneer_of.get(sec) {
+                        rom_words.entry(n.to_vec()).or_insert((0, 0)).1 += 1;
+                    }
+                }
+                _ => {}
             }
             let name = || res.describe(o, r.symbol, &t);
             let width = match action {
