@@ -108,12 +108,21 @@ def import_code(modules, flash=True):
             + "gc.collect()\nprint('JSON', [gc.mem_alloc() - a, esp.native_code_used()])\n")
 
 
-def measure_import(modules, files, flash=True):
-    code = import_code(modules, flash)
+def run_board(code, files):
+    """Run ``code`` on the simulated board: the value of its ``JSON ...`` line, or its last
+    error line (a str) if it failed."""
     r = esp8266_sim.run(code, files=files)
     if not r.ok:
-        return None, None, None, r.stderr.strip().splitlines()[-1]
-    kept, exec_bytes = json.loads([l for l in r.stdout.splitlines() if l.startswith("JSON ")][0][5:])
+        return r.stderr.strip().splitlines()[-1]
+    return json.loads([l for l in r.stdout.splitlines() if l.startswith("JSON ")][0][5:])
+
+
+def measure_import(modules, files, flash=True):
+    code = import_code(modules, flash)
+    got = run_board(code, files)
+    if isinstance(got, str):
+        return None, None, None, got
+    kept, exec_bytes = got
     heap = esp8266_sim.smallest_heap(code, files=files, lo=4096)
     return heap, kept, exec_bytes, ""
 
@@ -134,6 +143,11 @@ def fmt(v, unit=""):
     return "-" if v is None else ("{:,}".format(int(round(v))) + unit)
 
 
+def spread(rounds, own):
+    """"max - min" over the rounds of the total (r[0]) and of the own work (r[own])."""
+    return " / ".join(fmt(max(r[i] for r in rounds) - min(r[i] for r in rounds)) for i in (0, own))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(
         description="Heap, native-code bytes and instructions per call of the device modules "
@@ -145,32 +159,25 @@ def main(argv=None):
                     help="only the per-call instructions table (skips the import bisections)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="esp8266-bench-") as tmp:
+        t0 = time.monotonic()
+        mods = {impl: module_files(impl, Path(tmp)) for impl in IMPLS}
         if args.per_call:
-            t0 = time.monotonic()
-            print_per_call(per_call(Path(tmp)))
-            print_per_call_cbus(per_call_cbus(Path(tmp)))
+            print_per_call(per_call(mods))
+            print_per_call_cbus(per_call_cbus(mods))
             print("\n(%.0f s)" % (time.monotonic() - t0))
             return 0
-        return bench(Path(tmp))
+        return bench(Path(tmp), mods, t0)
 
 
-def per_call(tmp):
+def per_call(mods):
     """{impl: board_bench.py's JSON, or the error line}. The drivers and the simulator are
     imported before board_bench: their names (qstrs) get the same numbers whatever the bench
     script holds, so the runtime's map-lookup cache (indexed by name) sees the same
     collisions in the plain runs whatever the bench script's code."""
     sim = compile_mpy(SCRIPTS / "sim" / "sim_tsl2591.py")
     bench = compile_mpy(HERE / "board_bench.py")
-    per = {}
-    for impl in IMPLS:
-        mods = module_files(impl, tmp)
-        code = FLASH + "import mqtt_writer, tsl2591, sim_tsl2591\nimport board_bench\n"
-        r = esp8266_sim.run(code, files=list(mods.values()) + [sim, bench])
-        if r.ok:
-            per[impl] = json.loads([l for l in r.stdout.splitlines() if l.startswith("JSON ")][0][5:])
-        else:
-            per[impl] = r.stderr.strip().splitlines()[-1]
-    return per
+    code = FLASH + "import mqtt_writer, tsl2591, sim_tsl2591\nimport board_bench\n"
+    return {impl: run_board(code, list(mods[impl].values()) + [sim, bench]) for impl in IMPLS}
 
 
 def split_rounds(d, what):
@@ -209,11 +216,9 @@ def print_per_call(per):
             best = min(rounds, key=lambda r: r[2])
             total, inside, own, check, used, _ = best
             calls = ", ".join("%s %g" % (m, c) for m, c in used.items())
-            spread = "%s / %s" % (fmt(max(r[0] for r in rounds) - min(r[0] for r in rounds)),
-                                  fmt(max(r[2] for r in rounds) - min(r[2] for r in rounds)))
             ratio = "-" if not native else "%.1fx" % (own / native[2])
             print("| %s | %s | %s (%s) | %s | %s | %s | %s | %s |" % (
-                IMPL_LABEL[impl], fmt(total), fmt(inside), calls, fmt(own), ratio, spread,
+                IMPL_LABEL[impl], fmt(total), fmt(inside), calls, fmt(own), ratio, spread(rounds, 2),
                 fmt(check), fmt(v[what + "_heap"])))
         print()
     d = next((v for v in per.values() if isinstance(v, dict)), None)
@@ -238,22 +243,14 @@ def print_per_call(per):
                   d["N"], d["R"]))
 
 
-def per_call_cbus(tmp):
+def per_call_cbus(mods):
     """{impl: board_bench_cbus.py's JSON, or the error line}: `sample()` on the firmware's
     machine.I2C. Only the driver is on the board (imported first, right after boot): no
     simulator script, no writer (with both .py modules compiled on the device beside the
     bench, the heap runs out)."""
     bench = compile_mpy(HERE / "board_bench_cbus.py")
-    per = {}
-    for impl in IMPLS:
-        mods = module_files(impl, tmp)
-        code = FLASH + "import tsl2591\nimport board_bench_cbus\n"
-        r = esp8266_sim.run(code, files=[mods["tsl2591"], bench])
-        if r.ok:
-            per[impl] = json.loads([l for l in r.stdout.splitlines() if l.startswith("JSON ")][0][5:])
-        else:
-            per[impl] = r.stderr.strip().splitlines()[-1]
-    return per
+    code = FLASH + "import tsl2591\nimport board_bench_cbus\n"
+    return {impl: run_board(code, [mods[impl]["tsl2591"], bench]) for impl in IMPLS}
 
 
 def cbus_calibration(d):
@@ -312,14 +309,12 @@ def print_per_call_cbus(per):
         rounds = split_cbus(v)
         total, bus, sleep, own, used, sleeps, check = min(rounds, key=lambda r: r[3])
         calls = ", ".join("%s %g" % (m, c) for m, c in used.items())
-        spread = "%s / %s" % (fmt(max(r[0] for r in rounds) - min(r[0] for r in rounds)),
-                              fmt(max(r[3] for r in rounds) - min(r[3] for r in rounds)))
         ratio = "-" if not native else "%.1fx" % (own / native[3])
         with_sleep = "%s (%s)" % (fmt(own + sleep), "-" if not native else "%.1fx" % (
             (own + sleep) / (native[3] + native[2])))
         print("| %s | %s | %s (%s) | %s (%g) | %s | %s | %s | %s | %s | %s |" % (
             IMPL_LABEL[impl], fmt(total), fmt(bus), calls, fmt(sleep), sleeps, fmt(own), ratio,
-            with_sleep, spread, fmt(check), fmt(v["heap"])))
+            with_sleep, spread(rounds, 3), fmt(check), fmt(v["heap"])))
     d = next((v for v in per.values() if isinstance(v, dict)), None)
     if d:
         cal = cbus_calibration(d)
@@ -348,18 +343,18 @@ def print_per_call_cbus(per):
                   d["bus"], d["N"], d["R"]))
 
 
-def bench(tmp):
-    t0 = time.monotonic()
+def bench(tmp, mods, t0):
     rows = []
     seqs = []
     for impl in IMPLS:
-        mods = module_files(impl, tmp)
         for m in ("tsl2591", "mqtt_writer"):
-            seqs.append((impl, "%s alone" % m, [m], [mods[m]]))
-        forms = [".py", ".mpy"] if impl == "native" else [impl.split(" ")[1] if impl.split(" ")[1] != "xtensa" else ".mpy"]
+            seqs.append((impl, "%s alone" % m, [m], [mods[impl][m]]))
+        # The scripts as the modules: .py beside .py, .mpy beside bytecode and xtensa code;
+        # both beside native.
+        forms = [".py", ".mpy"] if impl == "native" else [".py" if impl.endswith(".py") else ".mpy"]
         for form in forms:
             seqs.append((impl, "whole app, scripts %s" % form, APP_ORDER,
-                         list(mods.values()) + script_files(form, tmp)))
+                         list(mods[impl].values()) + script_files(form, tmp)))
     seqs.append(("native", "features alone", ["features"], [XTENSA / "features.mpy"]))
     seqs.append(("native", "tsl2591 alone, default region (IRAM1 tail, 500 B)", ["tsl2591"],
                  [XTENSA / "tsl2591.mpy"]))
@@ -374,9 +369,8 @@ def bench(tmp):
         print("| %s | %s | %s | %s | %s | %s |" % (label, what, fmt(heap), fmt(kept), fmt(exec_bytes),
                                                "works" if not err else err.replace("|", "/")))
 
-    per = per_call(tmp)
-    print_per_call(per)
-    print_per_call_cbus(per_call_cbus(tmp))
+    print_per_call(per_call(mods))
+    print_per_call_cbus(per_call_cbus(mods))
     print("\n`@micropython.native` added to %s (functions native / left as bytecode: a bare "
           "`raise` or a generator)." % ", ".join("%s %d/%d" % (m, a, b) for m, (a, b) in sorted(NATIVE_COUNTS.items())))
     print("\n(%.0f s; smallest heaps to 64 bytes, by bisection; native code goes to the flash region "
