@@ -3,8 +3,8 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
 use common::*;
 use object::SectionKind;
@@ -13,12 +13,16 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mpy-ld"))
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// `mpy-ld link ARGS OBJ -o OUT`.
+fn link(args: &[&str], obj: &Path, out: &Path) -> Output {
+    bin()
+        .arg("link")
+        .args(args)
+        .arg(obj)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap()
 }
 
 fn module() -> Obj {
@@ -36,17 +40,11 @@ fn module() -> Obj {
 
 #[test]
 fn link_then_inspect_json() {
-    let dir = scratch("ok");
+    let dir = scratch("cli-ok");
     let obj = dir.join("m.o");
     std::fs::write(&obj, module().bytes()).unwrap();
     let out = dir.join("sensor.mpy");
-    let r = bin()
-        .args(["link", "--map"])
-        .arg(&obj)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let r = link(&["--map"], &obj, &out);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let map = String::from_utf8(r.stdout).unwrap();
     assert!(map.contains("GOT at text"), "{map}");
@@ -87,7 +85,7 @@ fn link_then_inspect_json() {
 
 #[test]
 fn failed_link_exits_1_and_keeps_the_old_output() {
-    let dir = scratch("fail");
+    let dir = scratch("cli-fail");
     let mut o = Obj::x64();
     let (init, _) = o.func("mpy_init", &NOPS, true);
     let u = o.undef("mp_obj_new_int", false);
@@ -96,13 +94,7 @@ fn failed_link_exits_1_and_keeps_the_old_output() {
     std::fs::write(&obj, o.bytes()).unwrap();
     let out = dir.join("keep.mpy");
     std::fs::write(&out, b"previous").unwrap();
-    let r = bin()
-        .arg("link")
-        .arg(&obj)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let r = link(&[], &obj, &out);
     assert_eq!(r.status.code(), Some(1));
     let err = String::from_utf8(r.stderr).unwrap();
     assert!(err.contains("undefined symbol `mp_obj_new_int`"), "{err}");
@@ -112,7 +104,7 @@ fn failed_link_exits_1_and_keeps_the_old_output() {
 
 #[test]
 fn inspect_of_corrupt_file_names_the_offset() {
-    let dir = scratch("corrupt");
+    let dir = scratch("cli-corrupt");
     let f = dir.join("x.mpy");
     std::fs::write(&f, [b'M', 6, 0x0B, 63, 0x80]).unwrap();
     let r = bin().arg("inspect").arg(&f).output().unwrap();
@@ -123,20 +115,12 @@ fn inspect_of_corrupt_file_names_the_offset() {
 
 #[test]
 fn unimplemented_arch_on_the_command_line() {
-    let dir = scratch("arch");
+    let dir = scratch("cli-arch");
     let obj = dir.join("m.o");
     std::fs::write(&obj, module().bytes()).unwrap();
-    let link = |arch: &str| {
-        bin()
-            .args(["link", "--arch", arch])
-            .arg(&obj)
-            .arg("-o")
-            .arg(dir.join("m.mpy"))
-            .output()
-            .unwrap()
-    };
+    let link_arch = |arch: &str| link(&["--arch", arch], &obj, &dir.join("m.mpy"));
     // A usage error (exit 2, clap's), naming what is implemented.
-    let r = link("armv7m");
+    let r = link_arch("armv7m");
     assert_eq!(r.status.code(), Some(2));
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(
@@ -144,7 +128,7 @@ fn unimplemented_arch_on_the_command_line() {
         "{err}"
     );
     // A wrong name lists the valid ones.
-    let r = link("esp8266");
+    let r = link_arch("esp8266");
     assert_eq!(r.status.code(), Some(2));
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(
@@ -179,18 +163,11 @@ fn help_lists_only_implemented_arches_as_choices() {
 
 #[test]
 fn rom_option_refusals() {
-    let dir = scratch("rom");
+    let dir = scratch("cli-rom");
     let obj = dir.join("m.o");
     std::fs::write(&obj, module().bytes()).unwrap();
     let run = |args: &[&str]| {
-        let r = bin()
-            .arg("link")
-            .args(args)
-            .arg(&obj)
-            .arg("-o")
-            .arg(dir.join("m.mpy"))
-            .output()
-            .unwrap();
+        let r = link(args, &obj, &dir.join("m.mpy"));
         (
             r.status.code(),
             String::from_utf8_lossy(&r.stderr).into_owned(),
@@ -224,7 +201,7 @@ fn rom_option_refusals() {
 
 #[test]
 fn rom_stubs_command() {
-    let dir = scratch("stubs");
+    let dir = scratch("cli-stubs");
     let out = dir.join("rom.S");
     let r = bin()
         .args(["rom-stubs", "--only", "__divsi3,memcpy", "-o"])

@@ -71,16 +71,6 @@ fn sym_addr(l: &Linked, name: &str) -> (Area, u64) {
     (*area, *addr)
 }
 
-fn section_addr(l: &Linked, name: &str) -> (Area, u64) {
-    let s = l
-        .map
-        .sections
-        .iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("section {name} not kept"));
-    (s.area, s.addr)
-}
-
 fn got(l: &Linked, target: &str) -> (u64, u64, Option<Dest>) {
     let g = l
         .map

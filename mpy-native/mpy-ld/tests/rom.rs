@@ -8,17 +8,13 @@
 
 mod common;
 
-use common::{ar, Obj, R_XTENSA_32, R_XTENSA_SLOT0_OP};
+use common::{ar, read_u32, scratch, xtensa, Obj, R_XTENSA_32, R_XTENSA_SLOT0_OP};
 use mpy_ld::mpy::Region;
 use mpy_ld::{arch, input, link, rom, LinkError};
 use object::{Architecture, SectionKind, SymbolKind};
 
 const DIVSI3: u32 = 0x4000_dc88;
 const UDIVSI3: u32 = 0x4000_e21c;
-
-fn xtensa() -> &'static arch::ArchData {
-    arch::by_name("xtensa").unwrap()
-}
 
 /// The module: `call0 __divsi3`, two `l32r` of literal words holding `__udivsi3` and
 /// `__divsi3`, `call0 __divsf3` (not in the ROM), `ret.n`. With `strong_divsi3`, the module
@@ -77,16 +73,12 @@ fn link_with(module: &Obj, rom: Option<rom::RomTable>) -> Result<link::Linked, L
     link::link(&objs, &opts)
 }
 
-fn word(buf: &[u8], at: u64) -> u32 {
-    u32::from_le_bytes(buf[at as usize..at as usize + 4].try_into().unwrap())
-}
-
 /// The word an `l32r` at text offset `pc` loads (unrelocated: as stored in the file).
 fn l32r_word(text: &[u8], pc: u64) -> (u64, u32) {
     assert_eq!(text[pc as usize] & 0x0F, 1, "l32r at {pc:#x}");
     let imm = u32::from(text[pc as usize + 1]) | u32::from(text[pc as usize + 2]) << 8;
     let at = (((pc as u32 + 3) & !3).wrapping_add((0xFFFF_0000 | imm) << 2)) as u64;
-    (at, word(text, at))
+    (at, read_u32(text, at))
 }
 
 /// Where a `call0` at text offset `pc` goes.
@@ -100,12 +92,7 @@ fn call0_target(text: &[u8], pc: u64) -> u64 {
 }
 
 fn section_addr(l: &link::Linked, name: &str) -> u64 {
-    l.map
-        .sections
-        .iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("{name} not kept"))
-        .addr
+    common::section_addr(l, name).1
 }
 
 #[test]
@@ -317,9 +304,7 @@ fn rom_refusals() {
 
 #[test]
 fn a_rom_table_file_replaces_the_builtin_one() {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("rom-file-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("rom-file");
     let file = dir.join("rom.txt");
     std::fs::write(
         &file,

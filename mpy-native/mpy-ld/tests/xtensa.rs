@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Obj, R_XTENSA_32, R_XTENSA_SLOT0_OP};
+use common::{xtensa, Obj, R_XTENSA_32, R_XTENSA_SLOT0_OP};
 use mpy_ld::mpy::{self, Dest, MpyImage, QstrEntry, Region};
 use mpy_ld::{arch, input, link, LinkError};
 use object::{Architecture, Object, ObjectSection, ObjectSymbol, SectionKind};
@@ -57,10 +57,6 @@ fn regenerate() {
         .expect("xtensa-lx106-elf-ld")
         .success();
     assert!(ok, "linking sample.ref.elf failed");
-}
-
-fn xtensa() -> &'static arch::ArchData {
-    arch::by_name("xtensa").unwrap()
 }
 
 /// The sample as GNU ld lays it out: every literal pool whole.

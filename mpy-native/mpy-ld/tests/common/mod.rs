@@ -10,7 +10,7 @@ use object::{
 
 use mpy_ld::arch;
 use mpy_ld::input::{self, InputObject};
-use mpy_ld::link::{self, LinkOptions, Linked};
+use mpy_ld::link::{self, Area, LinkOptions, Linked};
 use mpy_ld::LinkError;
 
 pub const R_64: u32 = 1;
@@ -163,18 +163,17 @@ pub fn x64() -> &'static arch::ArchData {
     arch::by_name("x64").expect("x64 arch")
 }
 
+pub fn xtensa() -> &'static arch::ArchData {
+    arch::by_name("xtensa").expect("xtensa arch")
+}
+
 pub fn load(name: &str, o: &Obj) -> Result<Vec<InputObject>, LinkError> {
     input::load_bytes(name, &o.bytes(), x64())
 }
 
+/// x64 with the defaults (entry `mpy_init`, literal merging on, no ROM).
 pub fn opts() -> LinkOptions {
-    LinkOptions {
-        arch: x64(),
-        entry: "mpy_init".into(),
-        source_name: "test.mpy".into(),
-        merge_literals: true,
-        rom: None,
-    }
+    LinkOptions::new(x64(), "test.mpy")
 }
 
 /// Loads each (name, object) and links them.
@@ -208,6 +207,30 @@ pub fn ar(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Where a kept section went.
+pub fn section_addr(l: &Linked, name: &str) -> (Area, u64) {
+    let s = l
+        .map
+        .sections
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("section {name} not kept"));
+    (s.area, s.addr)
+}
+
+/// A fresh directory for one test's files, under cargo's per-target scratch directory.
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn read_u32(buf: &[u8], at: u64) -> u32 {
+    u32::from_le_bytes(buf[at as usize..at as usize + 4].try_into().unwrap())
 }
 
 pub fn read_i32(buf: &[u8], at: u64) -> i64 {
