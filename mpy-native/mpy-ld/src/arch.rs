@@ -225,22 +225,15 @@ pub fn by_name(name: &str) -> Option<&'static ArchData> {
     ARCHES.iter().find(|a| a.name == name)
 }
 
-/// The arches `link` implements, in table order (`x64, xtensa`).
-pub fn implemented_names() -> Vec<&'static str> {
-    ARCHES
+/// The arches `link` implements (`true`: `x64, xtensa`) or that are planned but not written
+/// yet (`false`), in table order, joined by ", ".
+pub fn names(implemented: bool) -> String {
+    let names: Vec<&str> = ARCHES
         .iter()
-        .filter(|a| a.implemented)
+        .filter(|a| a.implemented == implemented)
         .map(|a| a.name)
-        .collect()
-}
-
-/// The arches in the table whose linking is planned but not written yet.
-pub fn planned_names() -> Vec<&'static str> {
-    ARCHES
-        .iter()
-        .filter(|a| !a.implemented)
-        .map(|a| a.name)
-        .collect()
+        .collect();
+    names.join(", ")
 }
 
 /// What to say after "unknown arch `name`": a hint for common device names, then the
@@ -254,8 +247,8 @@ pub fn choices_for(name: &str) -> String {
     };
     format!(
         "{hint}valid arches: {} (planned: {})",
-        implemented_names().join(", "),
-        planned_names().join(", ")
+        names(true),
+        names(false)
     )
 }
 

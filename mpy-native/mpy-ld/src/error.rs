@@ -107,7 +107,7 @@ pub enum LinkError {
     /// The arch is in the table but its code isn't written.
     #[error(
         "arch {arch}: not implemented yet (planned); implemented: {}",
-        crate::arch::implemented_names().join(", ")
+        crate::arch::names(true)
     )]
     ArchNotImplemented {
         /// The arch.

@@ -598,13 +598,7 @@ pub fn link(objs: &[InputObject], opts: &LinkOptions) -> Result<Linked, LinkErro
     let ws = u64::from(arch.word_size);
     let rom = opts.rom.as_ref();
     if let Some(t) = rom {
-        if t.arch != arch.name || arch.veneer.is_none() {
-            return Err(LinkError::RomWrongArch {
-                rom: t.name.clone(),
-                rom_arch: t.arch,
-                arch: arch.name,
-            });
-        }
+        t.check_arch(arch)?;
     }
 
     // A ROM function that code calls directly (`call0`) is out of the call's range: each

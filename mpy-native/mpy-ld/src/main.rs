@@ -160,14 +160,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let table = mpy_ld::rom::by_option(&rom, arch.name)?.ok_or_else(|| {
                 anyhow::anyhow!("rom-stubs needs a ROM table (esp8266 or a file), not `none`")
             })?;
-            if table.arch != arch.name {
-                return Err(mpy_ld::LinkError::RomWrongArch {
-                    rom: table.name,
-                    rom_arch: table.arch,
-                    arch: arch.name,
-                }
-                .into());
-            }
+            table.check_arch(arch)?;
             let opts = mpy_ld::rom::StubOptions {
                 only,
                 prefix,

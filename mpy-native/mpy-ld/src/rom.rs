@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::arch::ArchData;
 use crate::error::LinkError;
 
 /// The ESP8266 ROM table as shipped (`mpy-native/targets/esp8266-rom.txt`).
@@ -89,6 +90,19 @@ impl RomTable {
         std::str::from_utf8(name)
             .ok()
             .and_then(|n| self.index.get(n).copied())
+    }
+
+    /// Refuses the table for another arch than its own, or for an arch with no way to reach
+    /// ROM (no veneer).
+    pub fn check_arch(&self, arch: &ArchData) -> Result<(), LinkError> {
+        if self.arch == arch.name && arch.veneer.is_some() {
+            return Ok(());
+        }
+        Err(LinkError::RomWrongArch {
+            rom: self.name.clone(),
+            rom_arch: self.arch,
+            arch: arch.name,
+        })
     }
 
     /// The name at `addr` (the first listed, if several share it).
