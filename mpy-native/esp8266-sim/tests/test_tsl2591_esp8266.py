@@ -13,7 +13,7 @@ in doubles (CPython).
 
 import pytest
 
-from conftest import SIM_TSL, as_mpy, impl_file, run_json, x64_tables
+from conftest import run_json, x64_tables
 
 tables = x64_tables("test_tsl2591_fallback")
 
@@ -21,17 +21,11 @@ tables = x64_tables("test_tsl2591_fallback")
 # units, the same for native and fallback).
 LUX_TERMS_TOL = 2.0 ** -20
 
-IMPLS = ["native", "fallback"]
-
-
-@pytest.fixture(scope="module", params=IMPLS)
-def impl(request):
-    return request.param, [impl_file(request.param, "tsl2591"), as_mpy(SIM_TSL)]
 
 
 @pytest.fixture(scope="module")
-def lux_rows(impl, esp):
-    name, files = impl
+def lux_rows(tsl_impl, esp):
+    name, files = tsl_impl
     # The whole table as one list (264 cases, ~13 KB parsed) does not fit beside the modules
     # in 38 KiB: one run per integration time.
     rows = []
@@ -69,15 +63,15 @@ def test_tutorial_counts(lux_rows):
     assert tables.from_bits(rows[(0, 0, 0, 1)][1]) < 0.0
 
 
-def test_api_constants_and_traffic(impl, esp):
+def test_api_constants_and_traffic(tsl_impl, esp):
     # The x64 test's checks, unchanged: the port's clock is advanced by sleep_ms
     # (esp8266-sim's time module) and not by the simulator's no_wait.
-    _, files = impl
+    _, files = tsl_impl
     tables.check_api(run_json(tables.API, files, first=["tsl2591"]))
 
 
-def test_faults_raise_oserrors(impl, esp):
-    _, files = impl
+def test_faults_raise_oserrors(tsl_impl, esp):
+    _, files = tsl_impl
     rows = tables.check_faults(run_json(tables.FAULTS, files, first=["tsl2591"]))
     # The x64 case "no machine.I2C" (no i2c= given): this port has machine.I2C, as a board
     # has, with the firmware's simulated TSL2591 on it (port/modmachine.c), so the sensor is
