@@ -142,7 +142,13 @@ def test_lux_matches_reference(lux_rows, it, gain, ch0, ch1):
         assert got == expected, (got, expected)
     else:
         assert abs(got - expected) <= tol * max(abs(expected), 1e-9), (got, expected)
-    # One wait of the integration time + 10 %, settings in CONTROL, powered off.
+    check_lux_traffic(waits, enable, control, full_ir, it, gain, ch0, ch1)
+
+
+def check_lux_traffic(waits, enable, control, full_ir, it, gain, ch0, ch1):
+    """A LUX_TABLE row's bus side (here and on the ESP8266 runtime:
+    test_tsl2591_esp8266.py): one wait of the integration time + 10 %,
+    settings in CONTROL, powered off, the counts read."""
     atime = (it + 1) * 100
     assert waits == [atime + atime // 10]
     assert control == it | gain

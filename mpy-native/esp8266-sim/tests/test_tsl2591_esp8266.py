@@ -50,11 +50,7 @@ def test_lux_matches_reference_to_the_ports_precision(lux_rows, it, gain, ch0, c
     assert abs(got - expected) <= LUX_TERMS_TOL * terms, (got, expected)
     if ch0 == 0xFFFF or ch1 == 0xFFFF or (ch0, ch1) == (0, 0):
         assert got == 0.0
-    period = (it + 1) * 100
-    assert waits == [period + period // 10]
-    assert control == it | gain
-    assert enable == 0
-    assert full_ir == [ch0, ch1]
+    tables.check_lux_traffic(waits, enable, control, full_ir, it, gain, ch0, ch1)
 
 
 def test_tutorial_counts(lux_rows):
