@@ -93,11 +93,10 @@ fn cell<'a>(row: &'a str, class: &str) -> &'a str {
 fn status_page_in_chromium_matches_status_json() {
     let dir = TempDir::new("browser");
     let csv = dir.path("test.csv");
-    let svc = Service::start(
+    let (svc, port) = Service::embedded(
         &dir.0,
         "svc",
         &[
-            "--embedded-broker=127.0.0.1:0",
             "--stale-after",
             "5",
             "--quiet",
@@ -105,8 +104,6 @@ fn status_page_in_chromium_matches_status_json() {
             csv.to_str().unwrap(),
         ],
     );
-    let port = svc.broker_port();
-    svc.wait_subscribed();
     // One sensor that goes quiet (stale after 5 s), two that keep reporting.
     publish_lines(port, "sensor-data", 1, &[r#"["porch", 1, 3.5]"#.to_owned()]);
     wait_for(Duration::from_secs(20), "porch to go stale", || {

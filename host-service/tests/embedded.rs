@@ -13,19 +13,11 @@ const T: Duration = Duration::from_secs(30);
 fn embedded_broker_writes_rows_and_rejects() {
     let dir = TempDir::new("embedded");
     let csv = dir.path("test.csv");
-    let svc = Service::start(
+    let (svc, port) = Service::embedded(
         &dir.0,
         "svc",
-        &[
-            "--embedded-broker=127.0.0.1:0",
-            "--client-id",
-            "emb",
-            "sensor-data",
-            csv.to_str().unwrap(),
-        ],
+        &["--client-id", "emb", "sensor-data", csv.to_str().unwrap()],
     );
-    let port = svc.broker_port();
-    svc.wait_subscribed();
     assert!(svc.status()["broker"]["url"]
         .as_str()
         .unwrap()
@@ -76,18 +68,11 @@ fn embedded_broker_writes_rows_and_rejects() {
 fn oversized_publish_to_the_embedded_broker_is_kept_as_too_large() {
     let dir = TempDir::new("embedded-big");
     let csv = dir.path("test.csv");
-    let svc = Service::start(
+    let (svc, port) = Service::embedded(
         &dir.0,
         "svc",
-        &[
-            "--embedded-broker=127.0.0.1:0",
-            "--quiet",
-            "sensor-data",
-            csv.to_str().unwrap(),
-        ],
+        &["--quiet", "sensor-data", csv.to_str().unwrap()],
     );
-    let port = svc.broker_port();
-    svc.wait_subscribed();
     let big: Vec<u8> = (0..2_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
     publish_bytes(port, "sensor-data", 1, &big);
     publish_lines(port, "sensor-data", 1, &[r#"["lux-1", 1, 2.5]"#.to_owned()]);
@@ -118,11 +103,10 @@ fn embedded_broker_sessions_and_share_groups() {
     let dir = TempDir::new("embedded-share");
     let a_csv = dir.path("a.csv");
     let b_csv = dir.path("b.csv");
-    let a = Service::start(
+    let (a, port) = Service::embedded(
         &dir.0,
         "a",
         &[
-            "--embedded-broker=127.0.0.1:0",
             "--client-id",
             "emb-a",
             "--share-group",
@@ -132,8 +116,6 @@ fn embedded_broker_sessions_and_share_groups() {
             a_csv.to_str().unwrap(),
         ],
     );
-    let port = a.broker_port();
-    a.wait_subscribed();
     let b_args = [
         "--broker",
         &format!("mqtt://127.0.0.1:{port}"),
@@ -214,17 +196,7 @@ fn mosquitto_cmd(program: &str, port: u16) -> std::process::Command {
 fn tutorial_commands_without_client_id_work() {
     let dir = TempDir::new("embedded-noid");
     let csv = dir.path("test.csv");
-    let svc = Service::start(
-        &dir.0,
-        "svc",
-        &[
-            "--embedded-broker=127.0.0.1:0",
-            "sensor-data",
-            csv.to_str().unwrap(),
-        ],
-    );
-    let port = svc.broker_port();
-    svc.wait_subscribed();
+    let (svc, port) = Service::embedded(&dir.0, "svc", &["sensor-data", csv.to_str().unwrap()]);
     let sub = mosquitto_cmd("mosquitto_sub", port)
         .args(["-t", "sensor-data", "-C", "1", "-W", "20"])
         .stdout(std::process::Stdio::piped())
@@ -406,18 +378,7 @@ fn closed_stderr_and_stdout_do_not_stop_the_service() {
 fn hostile_topics_cannot_forge_records_or_log_lines() {
     let dir = TempDir::new("embedded-topics");
     let csv = dir.path("test.csv");
-    let svc = Service::start(
-        &dir.0,
-        "svc",
-        &[
-            "--embedded-broker=127.0.0.1:0",
-            "--quiet",
-            "h/#",
-            csv.to_str().unwrap(),
-        ],
-    );
-    let port = svc.broker_port();
-    svc.wait_subscribed();
+    let (svc, port) = Service::embedded(&dir.0, "svc", &["--quiet", "h/#", csv.to_str().unwrap()]);
     let topics = [
         "h/a b",
         "h/x\n2026-01-01T00:00:00.000000Z  INFO host_service: forged line",

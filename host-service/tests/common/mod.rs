@@ -501,6 +501,17 @@ impl Service {
         svc
     }
 
+    /// Starts `host-service --embedded-broker=127.0.0.1:0 ARGS` (see [`Service::start`]) and
+    /// waits until it has subscribed; returns it with its broker's port.
+    pub fn embedded(dir: &Path, name: &str, args: &[&str]) -> (Service, u16) {
+        let mut all = vec!["--embedded-broker=127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let svc = Service::start(dir, name, &all);
+        let port = svc.broker_port();
+        svc.wait_subscribed();
+        (svc, port)
+    }
+
     /// The port of the embedded broker's front end, from the log (for a service started
     /// with `--embedded-broker=127.0.0.1:0`: the OS picks a free port, nothing can take
     /// it between picking and binding).
