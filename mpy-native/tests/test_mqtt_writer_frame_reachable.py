@@ -5,13 +5,12 @@ keep it), and printing an event as JSON runs Python code (a `__repr__`). Here th
 the kept frame (its memory moves, the old block is freed and handed to new bytearrays): the
 writer must print the rest of the event into the frame's new memory, losing nothing, and never
 write to the freed block. Real MicroPython runtime, build/x64/mqtt_writer.mpy."""
-import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "mpy-scripts" / "tests"))
-from mpyrun import find_micropython, mpy_env  # noqa: E402
+import mpyrun  # noqa: E402
 
 SCRIPT = r"""
 import json
@@ -76,9 +75,8 @@ print("victims untouched", sum(v == bytearray(len(v)) for v in victims), "of", l
 
 def test_frame_resized_by_python_while_printing_loses_nothing():
     assert (REPO / "build" / "x64" / "mqtt_writer.mpy").exists(), "run `make natmods` first"
-    r = subprocess.run([str(find_micropython()), "-c", SCRIPT], capture_output=True, text=True,
-                       timeout=60, env=mpy_env([REPO / "build" / "x64"]))
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "moved True" in r.stdout, r.stdout
-    assert "payloads [True, True, True]" in r.stdout, r.stdout
-    assert "victims untouched 40 of 40" in r.stdout, r.stdout
+    # Exits 0 or raises MpyError (an AssertionError) with the output.
+    out = mpyrun.run(SCRIPT, [REPO / "build" / "x64"], timeout=60)
+    assert "moved True" in out, out
+    assert "payloads [True, True, True]" in out, out
+    assert "victims untouched 40 of 40" in out, out

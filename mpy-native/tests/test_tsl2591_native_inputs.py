@@ -1,23 +1,19 @@
 """Bad input to the native `tsl2591` module (build/x64/tsl2591.mpy) in the real runtime: clear
 Python errors, never a Rust panic or a crash. (The shared behaviour tables for the native module
 and the pure-Python fallback are in mpy-scripts/tests/test_tsl2591_fallback.py.)"""
-import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "mpy-scripts" / "tests"))
-from mpyrun import find_micropython, mpy_env  # noqa: E402
+import mpyrun  # noqa: E402
 
 PATHS = [REPO / "build" / "x64", REPO / "mpy-scripts" / "sim"]
 
 
 def run(code):
     assert (REPO / "build" / "x64" / "tsl2591.mpy").exists(), "run `make natmods` first"
-    r = subprocess.run([str(find_micropython()), "-c", code], capture_output=True, text=True,
-                       timeout=60, env=mpy_env(PATHS))
-    assert r.returncode == 0, r.stdout + r.stderr
-    return r.stdout
+    return mpyrun.run(code, PATHS, timeout=60)  # MpyError (an AssertionError) if it fails
 
 
 def test_addr_must_be_a_7_bit_address():
