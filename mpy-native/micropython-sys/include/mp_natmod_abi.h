@@ -251,12 +251,12 @@ extern const mp_fun_table_t mp_fun_table;
 
 /*
  * C glue (glue/protect.c): one runtime call with word arguments a..d, under nlr_push (nlr_push
- * returns twice, like setjmp, which Rust cannot express; this is the one place that does it). Returns 0 and stores the
- * call's result word in out[0], or returns 1 and stores the raised exception object in out[0].
- * `op` is an mp_fun_table slot number (< MP_ABI_FUN_TABLE_SLOTS: that slot is called), or else
- * the address of a function to call (a stream
- * protocol's read/write/ioctl, one of the composite calls below, or a Rust callback
- * `mp_obj_t f(void *ctx)` run as a whole under the one nlr_push: micropython-rt's dispatcher).
+ * returns twice, like setjmp, which Rust cannot express; this is the one place that does it).
+ * Returns 0 and stores the call's result word in out[0], or returns 1 and stores the raised
+ * exception object in out[0]. `op` is an mp_fun_table slot number (< MP_ABI_FUN_TABLE_SLOTS:
+ * that slot is called), or else the address of a function to call (a stream protocol's
+ * read/write/ioctl, one of the composite calls below, or a Rust callback `mp_obj_t f(void *ctx)`
+ * run as a whole under the one nlr_push: micropython-rt's dispatcher).
  *
  * Plain calls go through one word-argument function type, `uintptr_t f(a, b, c, d)`, whatever
  * the slot's declared signature, so the glue is a few instructions instead of a case per slot.
@@ -268,23 +268,22 @@ extern const mp_fun_table_t mp_fun_table;
  * Doubles do not pass that way, hence lumen_mp_op_float_to_d.
  */
 typedef uintptr_t (*lumen_word_fn)(uintptr_t a, uintptr_t b, uintptr_t c, uintptr_t d);
+/* The slot number of an mp_fun_table field. */
+#define LUMEN_SLOT(field) (__builtin_offsetof(mp_fun_table_t, field) / sizeof(void *))
 enum lumen_mp_op {
-    LUMEN_OP_FROM_OBJ = 3,        /* native_from_obj(a, b) */
-    LUMEN_OP_LOAD_GLOBAL = 7,     /* load_global(qstr a) */
-    LUMEN_OP_LOAD_ATTR = 9,       /* load_attr(a, qstr b) */
-    LUMEN_OP_STORE_ATTR = 14,     /* store_attr(a, qstr b, c) */
-    LUMEN_OP_SUBSCR = 15,         /* obj_subscr(a, b, c) */
-    LUMEN_OP_IS_TRUE = 16,        /* obj_is_true(a) (a bool: low byte) */
-    LUMEN_OP_BINARY_OP = 18,      /* binary_op(a, b, c) */
-    LUMEN_OP_LIST_APPEND = 24,    /* list_append(a, b) */
-    LUMEN_OP_DICT_STORE = 25,     /* dict_store(a, b, c) */
-    LUMEN_OP_CALL = 27,           /* call_function_n_kw(a, b = n | n_kw << 8, (mp_obj_t *)c) */
-    LUMEN_OP_IMPORT = 35,         /* import_name(qstr a, b = None, c = level 0 as a small int) */
-    LUMEN_OP_UNPACK = 39,         /* unpack_sequence(a, b, (mp_obj_t *)c) */
-    LUMEN_OP_NEW_STR = 57,        /* obj_new_str((const char *)a, b) */
-    LUMEN_OP_GET_STREAM = 66,     /* get_stream_raise(a, b) */
-    /* Any value from here on: a function address, called as fn(a, b, c, d). */
-    LUMEN_OP_FIRST_FN = 0x1000,
+    LUMEN_OP_FROM_OBJ = LUMEN_SLOT(native_from_obj),    /* native_from_obj(a, b) */
+    LUMEN_OP_LOAD_GLOBAL = LUMEN_SLOT(load_global),     /* load_global(qstr a) */
+    LUMEN_OP_LOAD_ATTR = LUMEN_SLOT(load_attr),         /* load_attr(a, qstr b) */
+    LUMEN_OP_STORE_ATTR = LUMEN_SLOT(store_attr),       /* store_attr(a, qstr b, c) */
+    LUMEN_OP_SUBSCR = LUMEN_SLOT(obj_subscr),           /* obj_subscr(a, b, c) */
+    LUMEN_OP_IS_TRUE = LUMEN_SLOT(obj_is_true),         /* obj_is_true(a) (a bool: low byte) */
+    LUMEN_OP_BINARY_OP = LUMEN_SLOT(binary_op),         /* binary_op(a, b, c) */
+    LUMEN_OP_LIST_APPEND = LUMEN_SLOT(list_append),     /* list_append(a, b) */
+    LUMEN_OP_DICT_STORE = LUMEN_SLOT(dict_store),       /* dict_store(a, b, c) */
+    LUMEN_OP_CALL = LUMEN_SLOT(call_function_n_kw),     /* call_function_n_kw(a, b = n | n_kw << 8, (mp_obj_t *)c) */
+    LUMEN_OP_IMPORT = LUMEN_SLOT(import_name),          /* import_name(qstr a, b = None, c = level 0 as a small int) */
+    LUMEN_OP_UNPACK = LUMEN_SLOT(unpack_sequence),      /* unpack_sequence(a, b, (mp_obj_t *)c) */
+    LUMEN_OP_GET_STREAM = LUMEN_SLOT(get_stream_raise), /* get_stream_raise(a, b) */
 };
 /* Composite calls, passed to lumen_mp_call as a function address (a module links only those
  * it uses). */
