@@ -258,8 +258,7 @@ def friendly_repl(g):
 
 
 def main():
-    g = fresh_state()
-    mode = 'boot'
+    mode = 'boot'  # its step makes g
     while True:
         try:
             if mode == 'boot':

@@ -2,16 +2,16 @@
 does: every line labelled by its source, the lines in the order they
 happened, nothing held back until the end."""
 
+import os
 import re
 import subprocess
 
 import pytest
 
-from conftest import free_port
+from conftest import HOST_SERVICE, free_port
 from mpyrun import REPO
 
 DEMO = REPO / "demo" / "run-demo.sh"
-HOST_SERVICE = REPO / "target" / "release" / "host-service"
 LABELS = {"demo", "host-service", "mosquitto_sub", "device", "mosquitto_pub", "curl",
           "csv", "rejects"}
 
@@ -24,7 +24,7 @@ def test_demo_log_is_labelled_and_in_order(impl, tmp_path):
            "STATUS_PORT": str(free_port()), "DEMO_DIR": str(tmp_path / "demo")}
     with open(log, "w") as f:
         p = subprocess.run(["bash", str(DEMO)], stdout=f, stderr=subprocess.STDOUT,
-                           env={**__import__("os").environ, **env}, timeout=60)
+                           env={**os.environ, **env}, timeout=60)
     text = log.read_text()
     assert p.returncode == 0, text
     assert "\033[" not in text  # no terminal escapes in a log

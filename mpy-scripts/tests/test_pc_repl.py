@@ -84,8 +84,7 @@ def test_readme_session_has_the_tutorial_format():
 
 
 def lines_of(chunk):
-    text = chunk.decode(errors="replace").replace("\r", "")
-    return [line for line in text.split("\n")]
+    return chunk.decode(errors="replace").replace("\r", "").split("\n")
 
 
 @pytest.mark.parametrize("impl", TSL2591_IMPLS)
