@@ -16,6 +16,17 @@ fn broker_arg(m: &Mosquitto) -> String {
     format!("mqtt://127.0.0.1:{}", m.port)
 }
 
+/// `--broker` (the mosquitto on `port`) and `--client-id`, then `rest` (options, TOPIC,
+/// FILE).
+fn args_for(port: u16, client_id: &str, rest: &[&str]) -> Vec<String> {
+    let broker = format!("mqtt://127.0.0.1:{port}");
+    ["--broker", &broker, "--client-id", client_id]
+        .iter()
+        .chain(rest)
+        .map(|s| s.to_string())
+        .collect()
+}
+
 fn wait_rows(path: &std::path::Path, n: usize) {
     wait_for(T, &format!("{n} rows in {}", path.display()), || {
         let rows = csv_rows(path);
@@ -33,14 +44,7 @@ fn tutorial_events_match_server_py_byte_for_byte() {
     let svc = Service::start(
         &dir.0,
         "svc",
-        &[
-            "--broker",
-            &broker_arg(&m),
-            "--client-id",
-            "tut",
-            "sensor-data",
-            csv.to_str().unwrap(),
-        ],
+        &args_for(m.port, "tut", &["sensor-data", csv.to_str().unwrap()]),
     );
     svc.wait_subscribed();
     let payloads: Vec<String> = vec![
@@ -106,16 +110,16 @@ fn bad_payloads_are_kept_and_counted_and_status_reports_them() {
     let svc = Service::start(
         &dir.0,
         "svc",
-        &[
-            "--broker",
-            &broker_arg(&m),
-            "--client-id",
+        &args_for(
+            m.port,
             "rej",
-            "--rejects",
-            rejects.to_str().unwrap(),
-            "sensor-data",
-            csv.to_str().unwrap(),
-        ],
+            &[
+                "--rejects",
+                rejects.to_str().unwrap(),
+                "sensor-data",
+                csv.to_str().unwrap(),
+            ],
+        ),
     );
     svc.wait_subscribed();
     let huge = format!(r#"["lux-1", 1, 1.0, "{}"]"#, "x".repeat(10_000));
@@ -281,16 +285,7 @@ fn torn_last_row_is_repaired_and_file_is_appended() {
     let csv = dir.path("test.csv");
     let existing = "timestamp,datetime,sensor_id,value\r\n1700000000.5,2023-11-14T22:13:20.500000,lux-1,3.5\r\n";
     std::fs::write(&csv, format!("{existing}1700000002.25,2023-11-1")).unwrap();
-    let args = [
-        "--broker",
-        &broker_arg(&m),
-        "--client-id",
-        "torn",
-        "--qos",
-        "1",
-        "t",
-        csv.to_str().unwrap(),
-    ];
+    let args = args_for(m.port, "torn", &["--qos", "1", "t", csv.to_str().unwrap()]);
     let svc = Service::start(&dir.0, "svc", &args);
     svc.wait_subscribed();
     assert_eq!(std::fs::read_to_string(&csv).unwrap(), existing);
@@ -329,16 +324,11 @@ fn broker_down_at_start_and_lost_later() {
     let svc = Service::start(
         &dir.0,
         "svc",
-        &[
-            "--broker",
-            &format!("mqtt://127.0.0.1:{port}"),
-            "--client-id",
+        &args_for(
+            port,
             "down",
-            "--max-backoff",
-            "0.5",
-            "t",
-            csv.to_str().unwrap(),
-        ],
+            &["--max-backoff", "0.5", "t", csv.to_str().unwrap()],
+        ),
     );
     wait_for(T, "disconnected state with an error", || {
         let s = svc.status();
@@ -399,20 +389,19 @@ fn restarts_lose_nothing_and_duplicate_nothing() {
     let dir = TempDir::new("persist");
     let mut m = Mosquitto::start(&dir.0, true);
     let csv = dir.path("test.csv");
-    let args = [
-        "--broker".to_owned(),
-        broker_arg(&m),
-        "--client-id".to_owned(),
-        "persist-1".to_owned(),
-        "--qos".to_owned(),
-        "1".to_owned(),
-        "--max-backoff".to_owned(),
-        "0.5".to_owned(),
-        "--quiet".to_owned(),
-        "p/data".to_owned(),
-        csv.to_str().unwrap().to_owned(),
-    ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args = args_for(
+        m.port,
+        "persist-1",
+        &[
+            "--qos",
+            "1",
+            "--max-backoff",
+            "0.5",
+            "--quiet",
+            "p/data",
+            csv.to_str().unwrap(),
+        ],
+    );
     let svc = Service::start(&dir.0, "svc1", &args);
     svc.wait_subscribed();
 
@@ -461,17 +450,17 @@ fn share_group_splits_a_stream() {
         Service::start(
             &dir.0,
             name,
-            &[
-                "--broker",
-                &broker_arg(&m),
-                "--client-id",
+            &args_for(
+                m.port,
                 name,
-                "--share-group",
-                "writers",
-                "--quiet",
-                "s/data",
-                csv.to_str().unwrap(),
-            ],
+                &[
+                    "--share-group",
+                    "writers",
+                    "--quiet",
+                    "s/data",
+                    csv.to_str().unwrap(),
+                ],
+            ),
         )
     };
     let a = start("share-a", &a_csv);
@@ -513,15 +502,11 @@ fn long_session_backlog_is_drained_with_bounded_queue() {
         "max_queued_messages 1000000\n",
     );
     let csv = dir.path("test.csv");
-    let args = [
-        "--broker",
-        &broker_arg(&m),
-        "--client-id",
+    let args = args_for(
+        m.port,
         "backlog",
-        "--quiet",
-        "b/data",
-        csv.to_str().unwrap(),
-    ];
+        &["--quiet", "b/data", csv.to_str().unwrap()],
+    );
     let svc = Service::start(&dir.0, "svc1", &args);
     svc.wait_subscribed();
     assert_eq!(svc.terminate(), 0);
@@ -550,15 +535,11 @@ fn retained_events_live_are_written_replays_are_not() {
     let dir = TempDir::new("retained");
     let m = Mosquitto::start(&dir.0, false);
     let csv = dir.path("test.csv");
-    let args = [
-        "--broker",
-        &broker_arg(&m),
-        "--client-id",
+    let args = args_for(
+        m.port,
         "ret",
-        "--clean-session",
-        "r/data",
-        csv.to_str().unwrap(),
-    ];
+        &["--clean-session", "r/data", csv.to_str().unwrap()],
+    );
     let svc = Service::start(&dir.0, "svc1", &args);
     svc.wait_subscribed();
     let bin = common::require("mosquitto_pub");
@@ -599,11 +580,8 @@ fn saved_session_with_another_topic_still_subscribes() {
     let m = Mosquitto::start(&dir.0, false);
     let csv = dir.path("test.csv");
     let run = |name: &str, extra: &[&str], topic: &str| {
-        let mut args = vec!["--broker", &*Box::leak(broker_arg(&m).into_boxed_str())];
-        args.extend_from_slice(&["--client-id", "resub", "--quiet"]);
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&[topic, csv.to_str().unwrap()]);
-        Service::start(&dir.0, name, &args)
+        let rest = [&["--quiet"], extra, &[topic, csv.to_str().unwrap()]].concat();
+        Service::start(&dir.0, name, &args_for(m.port, "resub", &rest))
     };
     // 0. A session saved without any subscription.
     common::create_empty_session(m.port, "resub");
@@ -686,22 +664,22 @@ fn changed_topic_old_session_events_are_kept_out_of_the_csv() {
     let mut m = Mosquitto::start(&dir.0, true);
     let csv = dir.path("test.csv");
     let rejects = dir.path("test.csv.rejects");
-    let broker = broker_arg(&m);
+    let port = m.port;
     let run = |name: &str, topic: &str| {
         Service::start(
             &dir.0,
             name,
-            &[
-                "--broker",
-                &broker,
-                "--client-id",
+            &args_for(
+                port,
                 "offtopic",
-                "--max-backoff",
-                "0.5",
-                "--quiet",
-                topic,
-                csv.to_str().unwrap(),
-            ],
+                &[
+                    "--max-backoff",
+                    "0.5",
+                    "--quiet",
+                    topic,
+                    csv.to_str().unwrap(),
+                ],
+            ),
         )
     };
     let off_topic = |svc: &Service| svc.status()["rejects_by_kind"]["off-topic"].clone();
@@ -806,17 +784,17 @@ fn qos2_subscription_refused_and_qos2_publishers_survive_a_kill() {
         "nothing may be created before the options are checked"
     );
 
-    let args = [
-        "--broker",
-        &broker_arg(&m),
-        "--client-id",
+    let args = args_for(
+        m.port,
         "qos2",
-        "--max-backoff",
-        "0.5",
-        "--quiet",
-        "q/data",
-        csv.to_str().unwrap(),
-    ];
+        &[
+            "--max-backoff",
+            "0.5",
+            "--quiet",
+            "q/data",
+            csv.to_str().unwrap(),
+        ],
+    );
     let svc = Service::start(&dir.0, "svc1", &args);
     svc.wait_subscribed();
     let port = m.port;
@@ -854,17 +832,17 @@ fn huge_payloads_and_many_sensor_ids_stay_bounded() {
     let svc = Service::start(
         &dir.0,
         "svc",
-        &[
-            "--broker",
-            &broker_arg(&m),
-            "--client-id",
+        &args_for(
+            m.port,
             "bounded",
-            "--max-payload",
-            "4096",
-            "--quiet",
-            "b/data",
-            csv.to_str().unwrap(),
-        ],
+            &[
+                "--max-payload",
+                "4096",
+                "--quiet",
+                "b/data",
+                csv.to_str().unwrap(),
+            ],
+        ),
     );
     svc.wait_subscribed();
     let base = common::peak_rss_mib(svc.child.id());
@@ -939,23 +917,10 @@ fn csv_is_locked_and_checked_on_start() {
     let csv = dir.path("test.csv");
     let row = "1484535480.613611,2017-01-16T02:58:00.613611,lux-1,371.6063";
     std::fs::write(&csv, format!("timestamp,datetime,sensor_id,value\r\n{row}")).unwrap();
-    let args = |id: &'static str, file: &std::path::Path| -> Vec<String> {
-        [
-            "--broker",
-            &broker_arg(&m),
-            "--client-id",
-            id,
-            "--quiet",
-            "c/data",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([file.to_str().unwrap().to_owned()])
-        .collect()
+    let args = |id: &str, file: &std::path::Path| {
+        args_for(m.port, id, &["--quiet", "c/data", file.to_str().unwrap()])
     };
-    let a_args = args("csv-a", &csv);
-    let a_args: Vec<&str> = a_args.iter().map(String::as_str).collect();
-    let a = Service::start(&dir.0, "a", &a_args);
+    let a = Service::start(&dir.0, "a", &args("csv-a", &csv));
     a.wait_subscribed();
     assert_eq!(csv_rows(&csv), [row]);
     assert_eq!(a.status()["rejects_by_kind"]["torn-row"], 0);
@@ -1004,15 +969,11 @@ fn deleted_or_rotated_csv_loses_nothing() {
     let svc = Service::start(
         &dir.0,
         "svc",
-        &[
-            "--broker",
-            &broker_arg(&m),
-            "--client-id",
+        &args_for(
+            m.port,
             "rotate",
-            "--quiet",
-            "r/data",
-            csv.to_str().unwrap(),
-        ],
+            &["--quiet", "r/data", csv.to_str().unwrap()],
+        ),
     );
     svc.wait_subscribed();
     publish_lines(m.port, "r/data", 1, &events(0..100));

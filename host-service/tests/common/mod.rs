@@ -445,7 +445,7 @@ impl Service {
     /// Starts `host-service ARGS --status-addr 127.0.0.1:0` with output in `dir`, reads
     /// the port the OS gave the status page from its log (no port picked in advance that
     /// another process could take meanwhile) and waits until the page answers.
-    pub fn start(dir: &Path, name: &str, args: &[&str]) -> Service {
+    pub fn start<S: AsRef<std::ffi::OsStr>>(dir: &Path, name: &str, args: &[S]) -> Service {
         let stdout = dir.join(format!("{name}.stdout"));
         let stderr = dir.join(format!("{name}.stderr"));
         let out = std::fs::OpenOptions::new()
