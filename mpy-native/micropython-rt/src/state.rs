@@ -103,17 +103,27 @@ pub(crate) fn resolve_builtins() -> crate::Result<()> {
     Ok(())
 }
 
+/// The slot numbers of `mp_fun_table_t` fields.
+macro_rules! slots {
+    ($($field:ident),* $(,)?) => {
+        [$((core::mem::offset_of!(sys::mp_fun_table_t, $field) / core::mem::size_of::<usize>()) as u8),*]
+    };
+}
+
 /// The `mp_fun_table` slots this crate (and its C glue) calls; checked non-NULL at import. The
 /// first five are those refusing an import needs (`refuse_import`: load_global,
 /// call_function_n_kw, raise, obj_new_str, native_to_obj for the slot number).
-const NEEDED_SLOTS: [u8; 37] = [
-    7, 27, 34, 57, 4, 3, 5, 9, 10, 13, 14, 15, 16, 18, 19, 20, 21, 24, 25, 28, 32, 33, 35, 39, 44, 52, 53, 56, 58,
-    61, 63, 64, 65, 66, 68, 73, 74,
+const NEEDED_SLOTS: [u8; 37] = slots![
+    load_global, call_function_n_kw, raise, obj_new_str, native_to_obj, native_from_obj, swap_globals, load_attr,
+    load_method, store_global, store_attr, obj_subscr, obj_is_true, binary_op, new_tuple, new_list, new_dict,
+    list_append, dict_store, call_method_n_kw, nlr_push, nlr_pop, import_name, unpack_sequence, arg_check_num_sig,
+    realloc_, printf_, obj_get_type, obj_new_bytes, obj_new_float_from_d, obj_get_float_to_d, load_method_maybe,
+    get_buffer, get_stream_raise, arg_parse_all_kw_array, type_type, type_str,
 ];
 const RAISE_SLOTS: usize = 5;
 /// Slot 49 (`setjmp`) is non-NULL on ports whose nlr is setjmp-based: not supported (the C glue's
 /// nlr buffer has room for native nlr's registers, not for a jmp_buf).
-const SETJMP_SLOT: usize = 49;
+const SETJMP_SLOT: usize = slots![setjmp_][0] as usize;
 
 /// Refuse to import (see `refuse_import`) if a slot the crate calls is missing or the port's
 /// nlr is setjmp-based; `None` if all is well.
