@@ -27,6 +27,7 @@ SCRIPTS = Path(__file__).resolve().parents[1]
 REPO = SCRIPTS.parent
 sys.path.insert(0, str(REPO / "mpy-native" / "esp8266-sim"))
 import esp8266_sim  # noqa: E402
+from deploy import COMPILED, MODULES  # noqa: E402  (beside this file)
 
 CONFIG = """\
 SENSOR_ID = 'lux-1'
@@ -101,7 +102,7 @@ if [m for m in %r.split() if m not in sys.modules]:
     sys.exit(3)
 """
 
-SCRIPT_NAMES = ("boot", "client", "thingflow", "thingflow_things", "wifi")
+SCRIPT_NAMES = ("boot",) + COMPILED  # what make deploy copies, as .py sources
 
 VARIANTS = [
     ("scripts and pure-Python modules as .py sources (the tutorial's way, copied by hand)", "py",
@@ -122,7 +123,7 @@ def stage(kind, loc, tmp):
     if kind in ("py", "py-native"):
         for name in SCRIPT_NAMES:
             (d / (name + ".py")).write_text((SCRIPTS / (name + ".py")).read_text())
-        for name in ("tsl2591", "mqtt_writer"):
+        for name in MODULES:
             if kind == "py":
                 (d / (name + ".py")).write_text(
                     (SCRIPTS / "fallback" / (name + ".py")).read_text())
