@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{publish_bytes, publish_lines, wait_for, Service, TempDir};
 
@@ -50,18 +50,7 @@ fn run_chromium(profile: &Path, args: &[String]) -> String {
         std::io::Read::read_to_string(&mut out, &mut s).unwrap();
         s
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            assert!(st.success(), "chromium failed: {st}");
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium did not finish in 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_success(child, "chromium");
     reader.join().unwrap()
 }
 

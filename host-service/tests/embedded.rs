@@ -42,8 +42,7 @@ fn embedded_broker_writes_rows_and_rejects() {
     assert_eq!(s["rejects_by_kind"]["non-finite"], 1);
     assert_eq!(s["rows_written"], 200);
     assert_eq!(s["messages_received"], 202);
-    let recs =
-        host_service::sink::read_rejects(&std::fs::read(dir.path("test.csv.rejects")).unwrap());
+    let recs = common::rejects(&dir.path("test.csv.rejects"));
     assert_eq!(
         recs.iter()
             .map(|r| r.payload.as_slice())
@@ -80,8 +79,7 @@ fn oversized_publish_to_the_embedded_broker_is_kept_as_too_large() {
         (csv_rows(&csv).len() == 1).then_some(())
     });
     assert_eq!(csv_values(&csv), ["2.5"]);
-    let recs =
-        host_service::sink::read_rejects(&std::fs::read(dir.path("test.csv.rejects")).unwrap());
+    let recs = common::rejects(&dir.path("test.csv.rejects"));
     assert_eq!(recs.len(), 1);
     assert_eq!(
         (
@@ -390,8 +388,7 @@ fn hostile_topics_cannot_forge_records_or_log_lines() {
         common::publish_many(port, t, 1, &[format!("not json {i}\nsecond line")]);
     }
     let recs = wait_for(T, "5 rejects", || {
-        let data = std::fs::read(dir.path("test.csv.rejects")).unwrap_or_default();
-        let recs = host_service::sink::read_rejects(&data);
+        let recs = common::rejects(&dir.path("test.csv.rejects"));
         (recs.len() >= topics.len()).then_some(recs)
     });
     let got: Vec<&str> = recs.iter().map(|r| r.topic.as_str()).collect();

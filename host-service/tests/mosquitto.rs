@@ -155,7 +155,7 @@ fn bad_payloads_are_kept_and_counted_and_status_reports_them() {
     );
     wait_rows(&csv, 2);
     let records = wait_for(T, "all rejects on disk", || {
-        let r = host_service::sink::read_rejects(&std::fs::read(&rejects).unwrap_or_default());
+        let r = common::rejects(&rejects);
         (r.len() >= bad.len()).then_some(r)
     });
     assert_eq!(records.len(), bad.len());
@@ -289,8 +289,7 @@ fn torn_last_row_is_repaired_and_file_is_appended() {
     let svc = Service::start(&dir.0, "svc", &args);
     svc.wait_subscribed();
     assert_eq!(std::fs::read_to_string(&csv).unwrap(), existing);
-    let recs =
-        host_service::sink::read_rejects(&std::fs::read(dir.path("test.csv.rejects")).unwrap());
+    let recs = common::rejects(&dir.path("test.csv.rejects"));
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].kind, "torn-row");
     assert_eq!(recs[0].payload, b"1700000002.25,2023-11-1");
@@ -644,8 +643,7 @@ fn saved_session_with_another_topic_still_subscribes() {
 
 /// The off-topic rejects in the rejects file, as (topic, payload) pairs.
 fn off_topic_rejects(path: &std::path::Path) -> Vec<(String, String)> {
-    let data = std::fs::read(path).unwrap_or_default();
-    host_service::sink::read_rejects(&data)
+    common::rejects(path)
         .into_iter()
         .filter(|r| r.kind == "off-topic")
         .map(|r| (r.topic, String::from_utf8(r.payload).unwrap()))
@@ -860,8 +858,7 @@ fn huge_payloads_and_many_sensor_ids_stay_bounded() {
         s["broker"]["reconnects"], 0,
         "the payload must not cost the connection"
     );
-    let recs =
-        host_service::sink::read_rejects(&std::fs::read(dir.path("test.csv.rejects")).unwrap());
+    let recs = common::rejects(&dir.path("test.csv.rejects"));
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].size, huge.len() as u64);
     assert!(recs[0].payload == huge[..host_service::guard::KEEP]);
@@ -1001,8 +998,7 @@ fn deleted_or_rotated_csv_loses_nothing() {
     publish_bytes(m.port, "r/data", 1, b"hi, there");
     // The reject comes after the rows, and the rejects file is flushed after the CSV.
     wait_for(T, "the last message's reject", || {
-        let data = std::fs::read(&rejects).unwrap_or_default();
-        (!host_service::sink::read_rejects(&data).is_empty()).then_some(())
+        (!common::rejects(&rejects).is_empty()).then_some(())
     });
     all = csv_values(&rotated)
         .into_iter()
@@ -1010,7 +1006,7 @@ fn deleted_or_rotated_csv_loses_nothing() {
         .collect();
     let want: Vec<String> = (100..500).map(|i| i.to_string()).collect();
     assert_eq!(all, want, "rows 100..500 once each, in order");
-    let recs = host_service::sink::read_rejects(&std::fs::read(&rejects).unwrap());
+    let recs = common::rejects(&rejects);
     assert_eq!(recs.len(), 1);
     assert_eq!(svc.terminate(), 0);
 }

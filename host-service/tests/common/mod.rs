@@ -233,20 +233,28 @@ fn pub_id() -> String {
     )
 }
 
-/// Waits for a publisher, killing it after a minute so a broker that never acks fails
-/// the test instead of hanging it.
-fn wait_publisher(mut child: Child, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+/// Waits for `child` to exit within `limit`; kills it and returns None if it doesn't.
+fn wait_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
     loop {
         if let Some(st) = child.try_wait().unwrap() {
-            assert!(st.success(), "{what} failed: {st}");
-            return;
+            return Some(st);
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("{what} did not finish in 60 s");
+            let _ = child.wait();
+            return None;
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits for a program (a publisher, a browser) to succeed, killing it after a minute so
+/// one that hangs (a broker that never acks) fails the test instead of hanging it.
+pub fn wait_success(mut child: Child, what: &str) {
+    match wait_within(&mut child, Duration::from_secs(60)) {
+        Some(st) => assert!(st.success(), "{what} failed: {st}"),
+        None => panic!("{what} did not finish in 60 s"),
     }
 }
 
@@ -272,7 +280,7 @@ pub fn publish_lines(port: u16, topic: &str, qos: u8, lines: &[String]) {
             stdin.write_all(b"\n").unwrap();
         }
     }
-    wait_publisher(child, "mosquitto_pub -l");
+    wait_success(child, "mosquitto_pub -l");
 }
 
 /// Publishes one payload (any bytes) with mosquitto_pub -s (message from stdin).
@@ -281,7 +289,7 @@ pub fn publish_bytes(port: u16, topic: &str, qos: u8, payload: &[u8]) {
     let mode = if payload.is_empty() { "-n" } else { "-s" };
     let mut child = spawn_pub(port, topic, qos, mode);
     child.stdin.take().unwrap().write_all(payload).unwrap();
-    wait_publisher(child, "mosquitto_pub");
+    wait_success(child, "mosquitto_pub");
 }
 
 /// Publishes the burst with a rumqttc client and waits until the broker has it all
@@ -588,6 +596,11 @@ pub fn csv_rows(path: &Path) -> Vec<String> {
     body.split_terminator("\r\n").map(str::to_owned).collect()
 }
 
+/// The records of the rejects file at `path` (none while it does not exist).
+pub fn rejects(path: &Path) -> Vec<host_service::sink::RejectRecord> {
+    host_service::sink::read_rejects(&std::fs::read(path).unwrap_or_default())
+}
+
 /// The value column of every row (for rows with plain sensor ids).
 pub fn csv_values(path: &Path) -> Vec<String> {
     csv_rows(path)
@@ -670,18 +683,9 @@ pub fn run_to_exit(cmd: &mut Command) -> std::process::Output {
         let _ = err.read_to_end(&mut v);
         v
     });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} was still running after 20 s; it should have refused to start");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_within(&mut child, Duration::from_secs(20)).unwrap_or_else(|| {
+        panic!("{cmd:?} was still running after 20 s; it should have refused to start")
+    });
     std::process::Output {
         status,
         stdout: out_reader.join().unwrap(),
