@@ -33,6 +33,12 @@ pub const fn len_size(n: usize) -> usize {
     }
 }
 
+/// The size of a whole packet whose remaining length is `remaining`: the type byte, the
+/// remaining-length field, the rest.
+pub const fn packet_size(remaining: usize) -> usize {
+    1 + len_size(remaining) + remaining
+}
+
 /// Write the remaining-length field for `n` (<= [`MAX_REMAINING`]) at the start of `out`;
 /// returns its size. Seven bits a byte, least significant group first, high bit = more.
 pub fn put_len(out: &mut [u8], mut n: usize) -> usize {
@@ -75,14 +81,6 @@ impl LenDecoder {
     }
 }
 
-/// Write an MQTT UTF-8 string (16-bit big-endian length, then the bytes); returns the size.
-pub fn put_str(out: &mut [u8], s: &[u8]) -> usize {
-    out[0] = (s.len() >> 8) as u8;
-    out[1] = s.len() as u8;
-    out[2..2 + s.len()].copy_from_slice(s);
-    2 + s.len()
-}
-
 /// What goes into a CONNECT packet (clean session, no will).
 #[derive(Debug, Clone, Copy)]
 pub struct Connect<'a> {
@@ -99,8 +97,7 @@ pub struct Connect<'a> {
 /// The size of a CONNECT packet ([`Connect::packet_len`]) from the lengths of its strings
 /// (`None`: no user name, no password).
 pub fn connect_len(client_id: usize, user: Option<usize>, password: Option<usize>) -> usize {
-    let r = connect_remaining(client_id, user, password);
-    1 + len_size(r) + r
+    packet_size(connect_remaining(client_id, user, password))
 }
 
 /// The remaining length of a CONNECT packet from the lengths of its strings.
@@ -118,8 +115,7 @@ impl Connect<'_> {
     }
     /// Size of the whole packet.
     pub fn packet_len(&self) -> usize {
-        let r = self.remaining();
-        1 + len_size(r) + r
+        packet_size(self.remaining())
     }
     /// Write the packet into `out` (at least [`packet_len`](Self::packet_len) bytes); returns
     /// its size.

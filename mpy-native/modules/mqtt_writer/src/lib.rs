@@ -271,7 +271,7 @@ impl Class for MqttWriter {
         let (user, password) = (!a[6].is_null(), !a[7].is_null());
         let given = |g: bool, len: usize| if g { Some(len) } else { None };
         let rem = mqtt::connect_remaining(lens[0], given(user, lens[2]), given(password, lens[3]));
-        let c_len = 1 + mqtt::len_size(rem) + rem;
+        let c_len = mqtt::packet_size(rem);
         let connect = Obj::bytearray(c_len + 4)?;
         // SAFETY: no runtime call while these slices live. The strings are of the exact types
         // str, bytes or bytearray (checked above), whose buffers the runtime hands over without
