@@ -65,11 +65,8 @@ impl Writer {
         }
         let off_topic = !crate::session::topic_matches(&self.topic_filter, &p.topic);
         let parsed = match self.truncation.split(&p.payload) {
-            _ if off_topic => {
-                let (size, kept) = self
-                    .truncation
-                    .split(&p.payload)
-                    .unwrap_or((p.payload.len() as u64, &p.payload[..]));
+            cut if off_topic => {
+                let (size, kept) = cut.unwrap_or((p.payload.len() as u64, &p.payload[..]));
                 Err((
                     Reject {
                         kind: RejectKind::OffTopic,
