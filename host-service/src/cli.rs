@@ -310,19 +310,14 @@ impl Config {
             return Err(ConfigError::Topic(args.topic, "contains a NUL"));
         }
         // `$share/GROUP/FILTER` given as the topic is a shared subscription too.
-        let topic_filter = match args.topic.strip_prefix("$share/") {
-            Some(rest) => match rest.split_once('/') {
-                Some((g, f)) if !g.is_empty() && !g.contains(['+', '#']) && !f.is_empty() => {
-                    f.to_owned()
-                }
-                _ => {
-                    return Err(ConfigError::Topic(
-                        args.topic,
-                        "a shared subscription is $share/GROUP/TOPIC",
-                    ))
-                }
-            },
-            None => args.topic.clone(),
+        let topic_filter = match crate::session::filter_of(&args.topic) {
+            Some(f) if !f.is_empty() => f.to_owned(),
+            _ => {
+                return Err(ConfigError::Topic(
+                    args.topic,
+                    "a shared subscription is $share/GROUP/TOPIC",
+                ))
+            }
         };
         if !rumqttc::valid_filter(&topic_filter) {
             return Err(ConfigError::Topic(

@@ -36,17 +36,22 @@ pub fn topic_matches(filter: &str, topic: &str) -> bool {
     levels.next().is_none()
 }
 
+/// The topic filter of a subscription: `f` without its `$share/GROUP/`, or None if that
+/// part is malformed (an empty group, or one with a wildcard).
+pub fn filter_of(f: &str) -> Option<&str> {
+    match f.strip_prefix("$share/") {
+        Some(rest) => match rest.split_once('/') {
+            Some((g, f)) if !g.is_empty() && !g.contains(['+', '#']) => Some(f),
+            _ => None,
+        },
+        None => Some(f),
+    }
+}
+
 /// True if `f` is a filter a broker accepts: a valid MQTT filter, optionally after
 /// `$share/GROUP/`.
 pub fn valid_subscription(f: &str) -> bool {
-    let filter = match f.strip_prefix("$share/") {
-        Some(rest) => match rest.split_once('/') {
-            Some((g, f)) if !g.is_empty() && !g.contains(['+', '#']) => f,
-            _ => return false,
-        },
-        None => f,
-    };
-    !filter.contains('\0') && rumqttc::valid_filter(filter)
+    filter_of(f).is_some_and(|f| !f.contains('\0') && rumqttc::valid_filter(f))
 }
 
 /// True if a message's `topic` can be unsubscribed as a filter of its own: a valid topic
