@@ -56,20 +56,17 @@ pub enum BrokerError {
 
 /// A TLS acceptor from a PEM certificate chain and private key.
 fn tls_acceptor(cert: &[u8], key: &[u8]) -> Result<TlsAcceptor, BrokerError> {
-    let bad = |m: String| BrokerError::Tls(m);
-    let certs = rustls_pemfile::certs(&mut &cert[..])
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(format!("bad --embedded-broker-cert: {e}")))?;
-    if certs.is_empty() {
-        return Err(bad("no certificate in --embedded-broker-cert".into()));
-    }
-    let key = rustls_pemfile::private_key(&mut &key[..])
-        .map_err(|e| bad(format!("bad --embedded-broker-key: {e}")))?
-        .ok_or_else(|| bad("no private key in --embedded-broker-key".into()))?;
+    let (certs, key) = crate::guard::pem_cert_and_key(
+        cert,
+        key,
+        "--embedded-broker-cert",
+        "--embedded-broker-key",
+    )
+    .map_err(BrokerError::Tls)?;
     let config = ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| bad(format!("certificate and key don't fit: {e}")))?;
+        .map_err(|e| BrokerError::Tls(format!("certificate and key don't fit: {e}")))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 

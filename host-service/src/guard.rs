@@ -19,7 +19,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rumqttc::tokio_rustls::rustls::pki_types::ServerName;
+use rumqttc::tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rumqttc::tokio_rustls::rustls::{ClientConfig, RootCertStore};
 use rumqttc::tokio_rustls::TlsConnector;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -136,6 +136,26 @@ pub fn client_packet_limit(max_payload: usize) -> usize {
     max_payload.max(MARK_LEN + KEEP) + HEADER_ROOM
 }
 
+/// A PEM certificate chain and its private key, read for rustls; `cert_opt` and `key_opt`
+/// name the options they came from in the messages.
+pub fn pem_cert_and_key(
+    cert: &[u8],
+    key: &[u8],
+    cert_opt: &str,
+    key_opt: &str,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let certs = rustls_pemfile::certs(&mut &cert[..])
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("bad {cert_opt}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("no certificate in {cert_opt}"));
+    }
+    let key = rustls_pemfile::private_key(&mut &key[..])
+        .map_err(|e| format!("bad {key_opt}: {e}"))?
+        .ok_or_else(|| format!("no private key in {key_opt}"))?;
+    Ok((certs, key))
+}
+
 fn tls_connector(tls: &TlsSettings) -> Result<TlsConnector, GuardError> {
     let bad = |m: String| GuardError::Tls(m);
     let mut roots = RootCertStore::empty();
@@ -160,15 +180,8 @@ fn tls_connector(tls: &TlsSettings) -> Result<TlsConnector, GuardError> {
     let builder = ClientConfig::builder().with_root_certificates(roots);
     let config = match &tls.client_auth {
         Some((cert, key)) => {
-            let certs = rustls_pemfile::certs(&mut &cert[..])
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| bad(format!("bad --client-cert: {e}")))?;
-            if certs.is_empty() {
-                return Err(bad("no certificate in --client-cert".into()));
-            }
-            let key = rustls_pemfile::private_key(&mut &key[..])
-                .map_err(|e| bad(format!("bad --client-key: {e}")))?
-                .ok_or_else(|| bad("no private key in --client-key".into()))?;
+            let (certs, key) = pem_cert_and_key(cert, key, "--client-cert", "--client-key")
+                .map_err(GuardError::Tls)?;
             builder
                 .with_client_auth_cert(certs, key)
                 .map_err(|e| bad(format!("client certificate: {e}")))?
