@@ -143,6 +143,11 @@ def fmt(v, unit=""):
     return "-" if v is None else ("{:,}".format(int(round(v))) + unit)
 
 
+def error_row(impl, err, ncols):
+    """A table row of ``ncols`` columns for an implementation whose run failed with ``err``."""
+    return "| %s | %s |%s" % (IMPL_LABEL[impl], err.replace("|", "/"), " |" * (ncols - 2))
+
+
 def spread(rounds, own):
     """"max - min" over the rounds of the total (r[0]) and of the own work (r[own])."""
     return " / ".join(fmt(max(r[i] for r in rounds) - min(r[i] for r in rounds)) for i in (0, own))
@@ -210,7 +215,7 @@ def print_per_call(per):
         for impl in IMPLS:
             v = per[impl]
             if isinstance(v, str):
-                print("| %s | %s | | | | | | |" % (IMPL_LABEL[impl], v.replace("|", "/")))
+                print(error_row(impl, v, 8))
                 continue
             rounds = split_rounds(v, what)
             best = min(rounds, key=lambda r: r[2])
@@ -304,7 +309,7 @@ def print_per_call_cbus(per):
     for impl in IMPLS:
         v = per[impl]
         if isinstance(v, str):
-            print("| %s | %s | | | | | | | | |" % (IMPL_LABEL[impl], v.replace("|", "/")))
+            print(error_row(impl, v, 10))
             continue
         rounds = split_cbus(v)
         total, bus, sleep, own, used, sleeps, check = min(rounds, key=lambda r: r[3])
