@@ -198,7 +198,7 @@ pub async fn start(
     }
     let tls_on = tls.is_some();
     let front_end = Arc::new(FrontEnd {
-        id_prefix: crate::guard::Truncation::new().hex_id(),
+        id_prefix: crate::guard::random_hex(),
         internal,
         credentials: credentials.cloned(),
         next_id: AtomicU64::new(0),

@@ -55,34 +55,45 @@ pub struct Truncation {
     nonce: [u8; 16],
 }
 
+/// `N` random bytes (a multiple of 8) from /dev/urandom.
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| io::Read::read_exact(&mut f, &mut bytes))
+        .is_ok();
+    if !ok {
+        // No /dev/urandom: time and pid through the std hasher's random keys.
+        use std::hash::{BuildHasher, Hasher};
+        for chunk in bytes.chunks_mut(8) {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0),
+            );
+            h.write_u32(std::process::id());
+            chunk.copy_from_slice(&h.finish().to_le_bytes());
+        }
+    }
+    bytes
+}
+
+/// 16 random hex digits: an unguessable name, drawn apart from the truncation marker so
+/// a name seen elsewhere tells nothing about the marker.
+pub fn random_hex() -> String {
+    random_bytes::<8>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl Truncation {
     /// A fresh random marker.
     pub fn new() -> Self {
-        let mut nonce = [0u8; 16];
-        let ok = std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| io::Read::read_exact(&mut f, &mut nonce))
-            .is_ok();
-        if !ok {
-            // No /dev/urandom: time and pid through the std hasher's random keys.
-            use std::hash::{BuildHasher, Hasher};
-            for chunk in nonce.chunks_mut(8) {
-                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-                h.write_u128(
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_nanos())
-                        .unwrap_or(0),
-                );
-                h.write_u32(std::process::id());
-                chunk.copy_from_slice(&h.finish().to_le_bytes());
-            }
+        Truncation {
+            nonce: random_bytes(),
         }
-        Truncation { nonce }
-    }
-
-    /// 16 hex digits of the random marker (an unguessable per-process name).
-    pub fn hex_id(&self) -> String {
-        self.nonce[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// If `payload` was truncated by the guard: the original length and the first bytes.
@@ -195,11 +206,7 @@ fn tls_connector(tls: &TlsSettings) -> Result<TlsConnector, GuardError> {
 /// `truncation` marks the payloads it cuts (the embedded broker's front end uses the same).
 pub fn start(config: &Config, truncation: Truncation) -> Result<Arc<Guard>, GuardError> {
     let tls = config.tls.as_ref().map(tls_connector).transpose()?;
-    let name = format!(
-        "\0host-service-{}-{:016x}",
-        std::process::id(),
-        u64::from_le_bytes(truncation.nonce[..8].try_into().unwrap_or_default())
-    );
+    let name = format!("\0host-service-{}-{}", std::process::id(), random_hex());
     let listener = UnixListener::bind(&name).map_err(GuardError::Socket)?;
     let guard = Arc::new(Guard {
         socket_name: name,
