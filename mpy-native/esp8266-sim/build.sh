@@ -45,15 +45,10 @@ cb_rlib=$(jq -r 'select(.reason == "compiler-artifact" and .target.name == "comp
 cb_s=$(dirname "$cb_rlib")/$(basename "$cb_rlib" .rlib | sed 's/^lib//').s
 [ -f "$cb_s" ] || { echo "esp8266-sim: $cb_s missing (cached build without --emit=asm?); rm -rf target/esp8266-sim and retry" >&2; exit 1; }
 cb_o=$PWD/$out/compiler_builtins.o
-if [ "$cb_s" -nt "$cb_o" ] || [ "$0" -nt "$cb_o" ]; then
-    # LLVM prints a function's .literal lines before switching to its section: move each run
-    # of them after the next .section directive, so GNU as puts them in .literal.<fn>.
-    awk '
-        /^[ \t]*\.literal(_position)?([ \t]|$)/ { buf = buf $0 "\n"; next }
-        /^[ \t]*\.section[ \t]/ { print; if (buf != "") pending = 1; next }
-        { if (pending) { printf "%s", buf; buf = ""; pending = 0 } print }
-        END { printf "%s", buf }
-    ' "$cb_s" >"$out/compiler_builtins.placed.s"
+place_literals=$here/../targets/place-literals.awk
+if [ "$cb_s" -nt "$cb_o" ] || [ "$0" -nt "$cb_o" ] || [ "$place_literals" -nt "$cb_o" ]; then
+    # LLVM prints a function's .literal lines before switching to its section (see the awk file).
+    awk -f "$place_literals" "$cb_s" >"$out/compiler_builtins.placed.s"
     xtensa-lx106-elf-as -o "$cb_o" "$out/compiler_builtins.placed.s"
 fi
 

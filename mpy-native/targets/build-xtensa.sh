@@ -101,13 +101,9 @@ for f in "$mod_s" "$cb_s" ${glue:+"$glue"}; do
 done
 
 # Each run of .literal/.literal_position lines goes after the next .section directive(s).
+place_literals_awk=$(dirname "$0")/place-literals.awk
 place_literals() {
-    awk '
-        /^[ \t]*\.literal(_position)?([ \t]|$)/ { buf = buf $0 "\n"; next }
-        /^[ \t]*\.section[ \t]/ { print; if (buf != "") pending = 1; next }
-        { if (pending) { printf "%s", buf; buf = ""; pending = 0 } print }
-        END { printf "%s", buf }
-    ' "$1" >"$2"
+    awk -f "$place_literals_awk" "$1" >"$2"
 }
 
 # LLVM calls every function as `l32r aN, .LCPI; callx0 aN` (6 bytes + a 4-byte literal, its
@@ -208,7 +204,7 @@ assemble() { # in.s out.o (written atomically: builds of other modules may run a
 
 # compiler_builtins rarely changes: assemble it once per .s (and version of this script).
 cb_o=$asm_dir/$(basename "$cb_s" .s).o
-if [ "$cb_s" -nt "$cb_o" ] || [ "$0" -nt "$cb_o" ]; then
+if [ "$cb_s" -nt "$cb_o" ] || [ "$0" -nt "$cb_o" ] || [ "$place_literals_awk" -nt "$cb_o" ]; then
     assemble "$cb_s" "$cb_o"
 fi
 mod_o=$asm_dir/$module.$$.o
