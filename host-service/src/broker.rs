@@ -405,18 +405,14 @@ impl FrontEnd {
 async fn read_packet<S: AsyncRead + Unpin>(s: &mut S, max: usize) -> std::io::Result<Vec<u8>> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
     let mut packet = vec![s.read_u8().await?];
-    let mut len = 0usize;
-    for i in 0..4 {
-        let b = s.read_u8().await?;
-        packet.push(b);
-        len |= usize::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            break;
+    let len = loop {
+        packet.push(s.read_u8().await?);
+        match crate::guard::fixed_header(&packet) {
+            None => {}
+            Some(Ok((_, _, len))) => break len,
+            Some(Err(())) => return Err(bad("malformed remaining length")),
         }
-        if i == 3 {
-            return Err(bad("malformed remaining length"));
-        }
-    }
+    };
     if len > max {
         return Err(bad("CONNECT larger than 64 KiB"));
     }
@@ -445,12 +441,10 @@ impl Connect {
         if p.first() != Some(&0x10) {
             return Err("the first packet is not a CONNECT");
         }
-        let mut at = 1;
-        while p.get(at).ok_or("truncated")? & 0x80 != 0 {
-            at += 1;
-        }
-        at += 1;
-        let body = at;
+        let Some(Ok((_, body, _))) = crate::guard::fixed_header(p) else {
+            return Err("truncated");
+        };
+        let mut at = body;
         let field = |at: &mut usize| -> Result<(usize, usize), &'static str> {
             let hi = *p.get(*at).ok_or("truncated")? as usize;
             let lo = *p.get(*at + 1).ok_or("truncated")? as usize;

@@ -332,7 +332,7 @@ pub fn push_remaining_length(out: &mut Vec<u8>, mut n: usize) {
 
 /// The MQTT fixed header at the start of `b`: (packet type and flags byte, header
 /// length, remaining length), or None if more bytes are needed.
-fn fixed_header(b: &[u8]) -> Option<Result<(u8, usize, usize), ()>> {
+pub(crate) fn fixed_header(b: &[u8]) -> Option<Result<(u8, usize, usize), ()>> {
     let first = *b.first()?;
     let mut len = 0usize;
     for i in 0..4 {
