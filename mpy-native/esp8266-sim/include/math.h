@@ -1,5 +1,5 @@
 /* Single-precision libm for the esp8266-sim port: compiler_builtins (Rust) provides the
-   functions, port/libm.c the two it lacks. Only what py/ calls with MICROPY_FLOAT_IMPL_FLOAT. */
+   functions, port/libm.c those it lacks. Only what py/ calls with MICROPY_FLOAT_IMPL_FLOAT. */
 #ifndef ESP8266_SIM_MATH_H
 #define ESP8266_SIM_MATH_H
 #define NAN (__builtin_nanf(""))
