@@ -195,16 +195,8 @@ fn spawn(env: &Env, sub: Sub, qos: u8, id: &str, out: &Path) -> Child {
     match sub {
         Sub::MosquittoSub => {
             let file = std::fs::File::create(out).unwrap();
-            Command::new(require("mosquitto_sub"))
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &env.broker.port.to_string(),
-                    "-c",
-                    "-i",
-                    id,
-                ])
+            common::mosquitto_client("mosquitto_sub", env.broker.port)
+                .args(["-c", "-i", id])
                 .args(["-q", &qos.to_string(), "-t", "sensor-data"])
                 .stdout(file)
                 .stderr(Stdio::null())
@@ -297,18 +289,8 @@ fn run_once(
     stop(child);
     // Delete the session (a clean-session connect with the same id), so later bursts
     // aren't also queued for this offline subscriber.
-    let st = Command::new(require("mosquitto_sub"))
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &env.broker.port.to_string(),
-            "-i",
-            &id,
-            "-t",
-            "bench/none",
-            "-E",
-        ])
+    let st = common::mosquitto_client("mosquitto_sub", env.broker.port)
+        .args(["-i", &id, "-t", "bench/none", "-E"])
         .status()
         .unwrap();
     assert!(st.success(), "could not clear the session {id}");

@@ -182,12 +182,6 @@ fn embedded_broker_sessions_and_share_groups() {
     assert_eq!(a.terminate(), 0);
 }
 
-fn mosquitto_cmd(program: &str, port: u16) -> std::process::Command {
-    let mut c = std::process::Command::new(common::require(program));
-    c.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
-    c
-}
-
 /// The tutorial's own commands, with no client id (mosquitto's tools then send an empty
 /// one, which rumqttd alone refuses): the embedded broker assigns one.
 #[test]
@@ -195,7 +189,7 @@ fn tutorial_commands_without_client_id_work() {
     let dir = TempDir::new("embedded-noid");
     let csv = dir.path("test.csv");
     let (svc, port) = Service::embedded(&dir.0, "svc", &["sensor-data", csv.to_str().unwrap()]);
-    let sub = mosquitto_cmd("mosquitto_sub", port)
+    let sub = common::mosquitto_client("mosquitto_sub", port)
         .args(["-t", "sensor-data", "-C", "1", "-W", "20"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -206,7 +200,7 @@ fn tutorial_commands_without_client_id_work() {
     let payload = r#"["lux-1", 624, 284.1312]"#;
     let mut sub = Some(sub);
     let out = wait_for(T, "mosquitto_sub to receive an event", || {
-        let st = mosquitto_cmd("mosquitto_pub", port)
+        let st = common::mosquitto_client("mosquitto_pub", port)
             .args(["-t", "sensor-data", "-m", payload])
             .output()
             .unwrap();
@@ -269,7 +263,7 @@ fn embedded_broker_on_the_network_needs_credentials_and_logs_refusals() {
         ],
     );
     svc.wait_subscribed();
-    let bad = mosquitto_cmd("mosquitto_pub", port)
+    let bad = common::mosquitto_client("mosquitto_pub", port)
         .args([
             "-i", "intruder", "-u", "sensor", "-P", "guess", "-t", "t", "-m", "x",
         ])
@@ -281,12 +275,12 @@ fn embedded_broker_on_the_network_needs_credentials_and_logs_refusals() {
         bad_err.contains("bad user name or password"),
         "the client should be told why: {bad_err}"
     );
-    let anon = mosquitto_cmd("mosquitto_pub", port)
+    let anon = common::mosquitto_client("mosquitto_pub", port)
         .args(["-t", "t", "-m", "x"])
         .output()
         .unwrap();
     assert!(!anon.status.success());
-    let good = mosquitto_cmd("mosquitto_pub", port)
+    let good = common::mosquitto_client("mosquitto_pub", port)
         .args(["-u", "sensor", "-P", "s3cret", "-q", "1", "-t", "t"])
         .args(["-m", r#"["lux-1", 1, 42.5]"#])
         .output()

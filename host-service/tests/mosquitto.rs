@@ -541,19 +541,8 @@ fn retained_events_live_are_written_replays_are_not() {
     );
     let svc = Service::start(&dir.0, "svc1", &args);
     svc.wait_subscribed();
-    let bin = common::require("mosquitto_pub");
-    let st = std::process::Command::new(bin)
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &m.port.to_string(),
-            "-i",
-            "ret-pub",
-            "-t",
-            "r/data",
-            "-r",
-        ])
+    let st = common::mosquitto_client("mosquitto_pub", m.port)
+        .args(["-i", "ret-pub", "-t", "r/data", "-r"])
         .args(["-m", r#"["lux-1", 611, 284.1312]"#])
         .status()
         .unwrap();

@@ -194,8 +194,8 @@ fn tls_and_password_auth() {
         .as_str()
         .unwrap()
         .starts_with("mqtts://"));
-    run(Command::new(require("mosquitto_pub"))
-        .args(["-h", "127.0.0.1", "-p", &m.port.to_string(), "--cafile"])
+    run(common::mosquitto_client("mosquitto_pub", m.port)
+        .arg("--cafile")
         .arg(&ca)
         .args([
             "-u", "sensor", "-P", "s3cret", "-i", "tls-pub", "-q", "1", "-t", "t",
@@ -269,8 +269,8 @@ fn mutual_tls_with_client_certificate() {
         ],
     );
     svc.wait_subscribed();
-    run(Command::new(require("mosquitto_pub"))
-        .args(["-h", "127.0.0.1", "-p", &m.port.to_string(), "--cafile"])
+    run(common::mosquitto_client("mosquitto_pub", m.port)
+        .arg("--cafile")
         .arg(&ca)
         .arg("--cert")
         .arg(p("client.crt"))
@@ -320,20 +320,12 @@ fn embedded_broker_with_tls_and_credentials() {
         ],
     );
     svc.wait_subscribed();
-    run(Command::new(require("mosquitto_pub"))
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "--cafile",
-            &p("ca.crt"),
-        ])
+    run(common::mosquitto_client("mosquitto_pub", port)
+        .args(["--cafile", &p("ca.crt")])
         .args(["-u", "sensor", "-P", "s3cret", "-q", "1", "-t", "t"])
         .args(["-m", r#"["lux-1", 1, 42.5]"#]));
     wait_for(T, "the row", || (csv_values(&csv).len() == 1).then_some(()));
-    let plain = Command::new(require("mosquitto_pub"))
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+    let plain = common::mosquitto_client("mosquitto_pub", port)
         .args(["-u", "sensor", "-P", "s3cret", "-t", "t", "-m", "x"])
         .output()
         .unwrap();

@@ -223,6 +223,13 @@ pub fn signal(pid: u32, sig: &str) {
     assert!(ok.success(), "kill -{sig} {pid} failed");
 }
 
+/// `program` (mosquitto_pub or mosquitto_sub) pointed at the broker on 127.0.0.1:`port`.
+pub fn mosquitto_client(program: &str, port: u16) -> Command {
+    let mut c = Command::new(require(program));
+    c.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
+    c
+}
+
 /// A unique client id per publisher, so the broker's log tells them apart.
 fn pub_id() -> String {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -261,8 +268,8 @@ pub fn wait_success(mut child: Child, what: &str) {
 /// Starts mosquitto_pub for one topic and QoS, reading its message(s) from stdin as `mode`
 /// says (`-l` one per line, `-s` one message, `-n` an empty message).
 fn spawn_pub(port: u16, topic: &str, qos: u8, mode: &str) -> Child {
-    Command::new(require("mosquitto_pub"))
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-i", &pub_id()])
+    mosquitto_client("mosquitto_pub", port)
+        .args(["-i", &pub_id()])
         .args(["-t", topic, "-q", &qos.to_string(), mode])
         .stdin(Stdio::piped())
         .spawn()
