@@ -160,35 +160,24 @@ fn tls_and_password_auth() {
     assert!(err.contains("mqtts://sensor:***@127.0.0.1:8883"), "{err}");
 
     // Right password (from the environment twins), over TLS verified against the test CA.
-    let svc = {
-        let status_port = common::free_port();
-        let child = Command::new(common::host_service_bin())
-            .args([
-                "--broker",
-                &url,
-                "--ca-file",
-                ca.to_str().unwrap(),
-                "--client-id",
-                "tls-good",
-            ])
-            .args(["--status-addr", &format!("127.0.0.1:{status_port}"), "t"])
-            .arg(&csv)
-            .env("HOST_SERVICE_USERNAME", "sensor")
-            .env("HOST_SERVICE_PASSWORD", "s3cret")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(dir.path("good2.stderr")).unwrap())
-            .spawn()
-            .unwrap();
-        Service {
-            child,
-            status_port,
-            stdout: dir.path("none"),
-            stderr: dir.path("good2.stderr"),
-        }
-    };
-    wait_for(T, "the status page", || {
-        common::http_get(svc.status_port, "/healthz")
-    });
+    let svc = Service::start_env(
+        &dir.0,
+        "good",
+        &[
+            "--broker",
+            &url,
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--client-id",
+            "tls-good",
+            "t",
+            csv.to_str().unwrap(),
+        ],
+        &[
+            ("HOST_SERVICE_USERNAME", "sensor"),
+            ("HOST_SERVICE_PASSWORD", "s3cret"),
+        ],
+    );
     svc.wait_subscribed();
     assert!(svc.status()["broker"]["url"]
         .as_str()

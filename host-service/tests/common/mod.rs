@@ -461,6 +461,16 @@ impl Service {
     /// the port the OS gave the status page from its log (no port picked in advance that
     /// another process could take meanwhile) and waits until the page answers.
     pub fn start<S: AsRef<std::ffi::OsStr>>(dir: &Path, name: &str, args: &[S]) -> Service {
+        Self::start_env(dir, name, args, &[])
+    }
+
+    /// [`Service::start`] with these environment variables set as well.
+    pub fn start_env<S: AsRef<std::ffi::OsStr>>(
+        dir: &Path,
+        name: &str,
+        args: &[S],
+        env: &[(&str, &str)],
+    ) -> Service {
         let stdout = dir.join(format!("{name}.stdout"));
         let stderr = dir.join(format!("{name}.stderr"));
         let out = std::fs::OpenOptions::new()
@@ -480,6 +490,7 @@ impl Service {
                 "RUST_LOG",
                 std::env::var("HS_TEST_LOG").unwrap_or_else(|_| "host_service=debug,warn".into()),
             )
+            .envs(env.iter().copied())
             .stdout(out)
             .stderr(err)
             .spawn()
