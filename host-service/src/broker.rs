@@ -249,15 +249,7 @@ impl FrontEnd {
                     }
                 }
             };
-            let (stream, peer) = match listener.accept().await {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "embedded broker: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
+            let (stream, peer) = crate::status::accept(&listener, "embedded broker").await;
             let this = self.clone();
             tokio::spawn(async move {
                 match &this.tls {

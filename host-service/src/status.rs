@@ -704,6 +704,26 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest a status connection may stay open.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
 
+/// The next connection on `listener`, with TCP_NODELAY set. A failed accept (EMFILE and
+/// friends) is logged as `what`'s and retried after a pause instead of spinning.
+pub(crate) async fn accept(
+    listener: &tokio::net::TcpListener,
+    what: &str,
+) -> (tokio::net::TcpStream, std::net::SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                return (stream, peer);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "{what}: accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, with at most
 /// [`MAX_CONNECTIONS`] connections, each with [`HEADER_TIMEOUT`] to send its request
 /// head and [`CONNECTION_LIFETIME`] in all.
@@ -722,17 +742,8 @@ pub async fn serve(
         };
         let (stream, _) = tokio::select! {
             _ = &mut shutdown => return,
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "status page: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
+            a = accept(&listener, "status page") => a,
         };
-        let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(router.clone());
         tokio::spawn(async move {
             let conn = hyper::server::conn::http1::Builder::new()
