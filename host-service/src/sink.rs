@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use crate::event::{RejectKind, Row};
 
 /// The CSV header, as `server.py` writes it.
-pub const HEADER: [&str; 4] = ["timestamp", "datetime", "sensor_id", "value"];
+pub const HEADER: &str = "timestamp,datetime,sensor_id,value";
 
 /// Errors of the sinks.
 #[derive(Debug, thiserror::Error)]
@@ -128,8 +128,7 @@ fn fix_tail(file: &mut File) -> io::Result<Option<TailFix>> {
         }
         end = start;
     };
-    let header = HEADER.join(",");
-    let whole = tail == header.as_bytes() || (len % 4096 != 0 && is_complete_row(&tail));
+    let whole = tail == HEADER.as_bytes() || (len % 4096 != 0 && is_complete_row(&tail));
     if whole {
         file.seek(SeekFrom::End(0))?;
         file.write_all(b"\r\n")?;
@@ -250,10 +249,9 @@ impl CsvSink {
         let len = file.metadata().map_err(repair)?.len();
         if len > 0 {
             let first = first_line(&mut file).map_err(repair)?;
-            let header = HEADER.join(",");
             // A file holding only part of the header (killed while creating it) is ours.
-            if first != header.as_bytes()
-                && !(first.len() as u64 == len && header.as_bytes().starts_with(&first))
+            if first != HEADER.as_bytes()
+                && !(first.len() as u64 == len && HEADER.as_bytes().starts_with(&first))
             {
                 return Err(SinkError::OtherHeader {
                     path: path.to_owned(),
@@ -264,12 +262,11 @@ impl CsvSink {
         let fix = fix_tail(&mut file).map_err(repair)?;
         let empty = file.metadata().map_err(repair)?.len() == 0;
         if empty {
-            let mut header = HEADER.join(",").into_bytes();
-            header.extend_from_slice(b"\r\n");
-            file.write_all(&header).map_err(|source| SinkError::Write {
-                path: path.to_owned(),
-                source,
-            })?;
+            file.write_all(format!("{HEADER}\r\n").as_bytes())
+                .map_err(|source| SinkError::Write {
+                    path: path.to_owned(),
+                    source,
+                })?;
         }
         Ok((file, fix))
     }
