@@ -78,6 +78,9 @@ fn port_open(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
 }
 
+/// The config line of a test broker unless told otherwise: room for the large bursts.
+const QUEUE: &str = "max_queued_messages 100000\n";
+
 /// A mosquitto broker started by the test.
 pub struct Mosquitto {
     pub port: u16,
@@ -93,14 +96,7 @@ impl Mosquitto {
     pub fn start(dir: &Path, persistence: bool) -> Mosquitto {
         let mut tries = 0;
         loop {
-            let port = free_port();
-            let conf = Self::write_conf(dir, port, persistence, "max_queued_messages 100000\n");
-            let mut m = Mosquitto {
-                port,
-                log: dir.join(format!("mosquitto-{port}.log")),
-                conf,
-                child: None,
-            };
+            let mut m = Self::configured(dir, free_port(), persistence, QUEUE);
             tries += 1;
             if m.try_restart() || tries == 5 {
                 assert!(m.child.is_some(), "mosquitto did not start: {}", m.log());
@@ -110,23 +106,18 @@ impl Mosquitto {
     }
 
     pub fn start_on(dir: &Path, port: u16, persistence: bool) -> Mosquitto {
-        Self::start_with(dir, port, persistence, "max_queued_messages 100000\n")
+        Self::start_with(dir, port, persistence, QUEUE)
     }
 
     /// Starts on `port` with `extra` lines appended to the generated config.
     pub fn start_with(dir: &Path, port: u16, persistence: bool, extra: &str) -> Mosquitto {
-        let conf = Self::write_conf(dir, port, persistence, extra);
-        let mut m = Mosquitto {
-            port,
-            conf,
-            log: dir.join(format!("mosquitto-{port}.log")),
-            child: None,
-        };
+        let mut m = Self::configured(dir, port, persistence, extra);
         m.restart();
         m
     }
 
-    fn write_conf(dir: &Path, port: u16, persistence: bool, extra: &str) -> PathBuf {
+    /// Writes the config for `port`; the process is not started yet.
+    fn configured(dir: &Path, port: u16, persistence: bool, extra: &str) -> Mosquitto {
         let conf = dir.join(format!("mosquitto-{port}.conf"));
         let anonymous = if extra.contains("allow_anonymous") {
             ""
@@ -146,7 +137,12 @@ impl Mosquitto {
             ));
         }
         std::fs::write(&conf, text).unwrap();
-        conf
+        Mosquitto {
+            port,
+            conf,
+            log: dir.join(format!("mosquitto-{port}.log")),
+            child: None,
+        }
     }
 
     /// (Re)starts the process with the same config and port.
